@@ -1,0 +1,111 @@
+"""The root of the command line: global flags, the command groups, and the
+one place that turns exceptions into messages and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from typing import Annotated
+
+import typer
+
+from tether import __version__, errors, progress, render
+
+app = typer.Typer(
+    name="tether",
+    help="Version datasets and model weights next to your code.\n\n"
+    "Data goes to a content-addressed cache; small pointer files (PATH.tether) go to git.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_verbose = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.out(f"tether {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    directory: Annotated[
+        str | None, typer.Option("-C", help="Run as if tether was started in DIR.", metavar="DIR")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show tracebacks.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only what was asked for.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    global _verbose  # noqa: PLW0603 - read by the error mapping below
+    _verbose = verbose
+    render.set_quiet(quiet)
+    progress.enable(not quiet)
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            raise errors.UsageError(f"-C {directory}: {exc.strerror}", "") from None
+
+
+def _register() -> None:
+    from tether.cli import config_cmd, data, maintenance
+
+    data.register(app)
+    maintenance.register(app)
+    config_cmd.register(app)
+
+
+def _bug_report(exc: BaseException) -> str:
+    fd, path = tempfile.mkstemp(prefix="tether-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"tether {__version__}, python {sys.version}\nargv: {sys.argv}\n\n")
+        f.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+def run(argv: list[str] | None = None) -> None:
+    sys.exit(invoke(argv))
+
+
+def invoke(argv: list[str] | None = None) -> int:
+    """Run one command line; return its exit code (the CLI's error mapping)."""
+    try:
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover - older Typer with a separate click
+        from click import exceptions as cx  # type: ignore[no-redef]
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=argv, prog_name="tether", standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
+    except errors.TetherError as exc:
+        if _verbose:
+            traceback.print_exc()
+        render.error(str(exc))
+        return exc.exit_code
+    except cx.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except cx.Abort:
+        print(file=sys.stderr)
+        render.error("interrupted")
+        return errors.EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        render.error("interrupted")
+        return errors.EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return errors.EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the one place that catches bugs
+        path = _bug_report(exc)
+        if _verbose:
+            traceback.print_exc()
+        render.error(f"unexpected {type(exc).__name__}: {exc} — a bug; details in {path}")
+        return errors.EXIT_BUG

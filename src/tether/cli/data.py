@@ -1,0 +1,101 @@
+"""Commands on tracked data: init, add, status, checkout, remove."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tether import render
+
+Paths = Annotated[list[str], typer.Argument(help="Files or folders, relative to here.")]
+OptPaths = Annotated[
+    list[str] | None, typer.Argument(help="Limit to these tracked paths (default: all).")
+]
+
+
+def init(
+    force: Annotated[bool, typer.Option("--force", "-f", help="Rewrite an existing config.")] = False,
+) -> None:
+    """Make this git repository a tether project (creates .tether/)."""
+    from tether.repo import Repo
+
+    repo, created = Repo.init(force=force)
+    render.info(f"{'initialised' if created else 'already initialised'}: {repo.dir}")
+
+
+def add(paths: Paths) -> None:
+    """Hash paths into the cache and write PATH.tether pointer files for git.
+
+    The paths are added to .gitignore; the pointer files and .gitignore are
+    staged in git (core.autostage). Commit them to pin this version.
+    """
+    from tether.repo import Repo
+    from tether.workspace import add as core
+    from tether.workspace import tracked
+
+    repo = Repo.find()
+    for r in core.add(repo, tracked.targets(repo, paths) or []):
+        p = r.pointer
+        what = f"{p.files} files, " if p.kind == "dir" else ""
+        verb = "added" if r.changed else "unchanged"
+        render.info(f"{verb}: {p.path} ({what}{render.size(p.size)}, "
+                    f"{r.new_objects} new object(s)) -> {p.source}")
+
+
+def status(
+    targets: OptPaths = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when anything differs (for CI).")
+    ] = False,
+) -> None:
+    """Show how tracked data differs from its pointer files, file by file."""
+    from tether.repo import Repo
+    from tether.workspace import status as core
+    from tether.workspace import tracked
+
+    repo = Repo.find()
+    results = core.status(repo, tracked.targets(repo, targets))
+    if as_json:
+        render.emit_json("status", {"paths": results, "clean": all(r.clean for r in results)})
+    else:
+        render.status(results)
+    if exit_code and not all(r.clean for r in results):
+        raise typer.Exit(1)
+
+
+def checkout(
+    targets: OptPaths = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Overwrite changes that are not in the cache.")
+    ] = False,
+) -> None:
+    """Make tracked paths match their pointer files (after `git checkout`)."""
+    from tether.repo import Repo
+    from tether.workspace import checkout as core
+    from tether.workspace import tracked
+
+    repo = Repo.find()
+    results = core.checkout(repo, tracked.targets(repo, targets), force)
+    changed = [r for r in results if r.changed]
+    for r in changed:
+        render.info(f"{r.path}: {r.added} added, {r.modified} modified, {r.deleted} deleted")
+    if not changed:
+        render.info(f"up to date: {len(results)} tracked path(s)")
+
+
+def remove(targets: Paths) -> None:
+    """Stop tracking paths: delete their pointer files, keep the data."""
+    from tether.repo import Repo
+    from tether.workspace import remove as core
+    from tether.workspace import tracked
+
+    repo = Repo.find()
+    for p in core.remove(repo, tracked.targets(repo, targets) or []):
+        render.info(f"untracked: {p.path} (data kept; {p.source} removed)")
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (init, add, status, checkout, remove):
+        app.command(fn.__name__)(fn)

@@ -1,0 +1,78 @@
+"""Cache upkeep: gc, fsck, cache dir."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from tether import render
+from tether.errors import ConfirmationError
+
+cache_app = typer.Typer(help="Inspect or move the cache.", no_args_is_help=True)
+
+
+def gc(
+    workspace: Annotated[
+        bool, typer.Option("--workspace", "-w", help="Keep only what the workspace uses.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only say what would go.")] = False,
+) -> None:
+    """Delete cache objects that no branch, tag or the workspace references."""
+    from tether import gc as core
+    from tether.repo import Repo
+
+    repo = Repo.find()
+    with repo.lock("tether gc"):
+        plan = core.plan(repo, workspace)
+        render.info(f"keeping objects used by {plan.scope}")
+        summary = f"{len(plan.drop)} unreferenced object(s), {render.size(plan.drop_bytes)}"
+        if dry_run or not plan.drop:
+            render.out(f"would remove {summary}" if plan.drop else "nothing to remove")
+            return
+        if not force:
+            if not sys.stdin.isatty():
+                raise ConfirmationError(f"gc would remove {summary}")
+            if not typer.confirm(f"remove {summary}?"):
+                render.info("nothing removed")
+                return
+        freed = core.run(repo, plan)
+    render.info(f"removed {len(plan.drop)} object(s), {render.size(freed)} freed")
+
+
+def fsck() -> None:
+    """Re-hash every cache object; quarantine the corrupt ones (exit 1 if any)."""
+    from tether.fsck import fsck as core
+    from tether.repo import Repo
+
+    report = core(Repo.find())
+    for d in report.corrupt:
+        render.out(f"corrupt: {d} (moved to {report.quarantine})")
+    render.info(f"checked {report.checked} object(s), {len(report.corrupt)} corrupt")
+    if report.corrupt:
+        raise typer.Exit(1)
+
+
+@cache_app.command("dir")
+def cache_dir(
+    path: Annotated[str | None, typer.Argument(help="New cache folder (omit to print).")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Set it for this machine only.")] = False,
+) -> None:
+    """Print the cache folder, or move future objects to PATH (cache.dir)."""
+    from tether import config
+    from tether.repo import Repo
+
+    repo = Repo.find()
+    if path is None:
+        render.out(str(repo.cache_dir))
+        return
+    config.set_value(repo.dir, "cache.dir", path, local)
+    render.info(f"cache.dir = {path} (existing objects stay where they are)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gc")(gc)
+    app.command("fsck")(fsck)
+    app.add_typer(cache_app, name="cache")

@@ -1,0 +1,179 @@
+"""Project config (``.tether/config.yaml``, committed) and local config
+(``.tether/config.local.yaml``, gitignored), merged into one validated value.
+
+Local values override project ones key by key. Secrets may only live in the
+local file (or the standard credential chains), never in a committed one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether import yamlio
+from tether.errors import ConfigError, MetadataError
+
+PROJECT = "config.yaml"
+LOCAL = "config.local.yaml"
+DEFAULT_LINK = ["reflink", "copy"]
+SECRET_WORDS = ("secret", "password", "token", "access_key", "credential", "key_id")
+
+# section -> option -> parser from the command-line string
+_BOOL = {"true": True, "yes": True, "1": True, "on": True,
+         "false": False, "no": False, "0": False, "off": False}
+
+
+def _bool(text: str) -> bool:
+    try:
+        return _BOOL[text.lower()]
+    except KeyError:
+        raise ConfigError(f"{text!r} is not a boolean", "use true or false") from None
+
+
+def _links(text: str) -> list[str]:
+    from tether.storage.links import validate_order
+
+    return validate_order([p.strip() for p in text.split(",") if p.strip()])
+
+
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "core": {"remote": str, "autostage": _bool},
+    "cache": {"dir": str, "link": _links},
+}
+
+
+def is_secret(option: str) -> bool:
+    return any(w in option.lower() for w in SECRET_WORDS)
+
+
+@dataclass(frozen=True)
+class Config:
+    remote: str | None = None
+    autostage: bool = True
+    cache_dir: str | None = None
+    link: list[str] = field(default_factory=lambda: list(DEFAULT_LINK))
+    remotes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = yamlio.load_file(path, f".tether/{path.name}")
+    except MetadataError as exc:
+        raise ConfigError(exc.message) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f".tether/{path.name}: expected a mapping at the top level")
+    if data.get("schema", 1) != 1:
+        raise ConfigError(f".tether/{path.name}: unsupported schema {data.get('schema')!r}",
+                          "upgrade tether")
+    for key, value in data.items():
+        if key == "schema":
+            continue
+        if key not in (*_OPTIONS, "remotes"):
+            raise ConfigError(f".tether/{path.name}: unknown section {key!r}")
+        if not isinstance(value, dict):
+            raise ConfigError(f".tether/{path.name}: section {key!r} must be a mapping")
+    return data
+
+
+def _merged(tether_dir: Path) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for name in (PROJECT, LOCAL):
+        for section, values in _read(tether_dir / name).items():
+            if section == "schema":
+                continue
+            target = merged.setdefault(section, {})
+            for k, v in values.items():
+                if isinstance(v, dict) and isinstance(target.get(k), dict):
+                    target[k] = {**target[k], **v}
+                else:
+                    target[k] = v
+    return merged
+
+
+def load(tether_dir: Path) -> Config:
+    data = _merged(tether_dir)
+    core, cache = data.get("core", {}), data.get("cache", {})
+    link = cache.get("link", DEFAULT_LINK)
+    if isinstance(link, str):
+        link = _links(link)
+    if not isinstance(link, list) or not all(isinstance(x, str) for x in link):
+        raise ConfigError(f"cache.link must be a list of link types, got {link!r}")
+    from tether.storage.links import validate_order
+
+    validate_order(link)
+    autostage = core.get("autostage", True)
+    if not isinstance(autostage, bool):
+        raise ConfigError(f"core.autostage must be true or false, got {autostage!r}")
+    remotes = data.get("remotes", {})
+    for name, opts in remotes.items():
+        if not isinstance(opts, dict) or not isinstance(opts.get("url"), str):
+            raise ConfigError(f"remote {name!r} needs a url")
+    return Config(
+        remote=core.get("remote"),
+        autostage=autostage,
+        cache_dir=cache.get("dir"),
+        link=list(link),
+        remotes=remotes,
+    )
+
+
+def _split(key: str) -> list[str]:
+    parts = key.split(".")
+    if len(parts) == 2 and parts[0] in _OPTIONS and parts[1] in _OPTIONS[parts[0]]:
+        return parts
+    if len(parts) == 3 and parts[0] == "remotes" and all(parts):
+        return parts
+    known = [f"{s}.{o}" for s, opts in _OPTIONS.items() for o in opts] + ["remotes.NAME.OPTION"]
+    raise ConfigError(f"unknown config key {key!r}", f"known keys: {', '.join(known)}")
+
+
+def get_value(tether_dir: Path, key: str) -> Any:
+    node: Any = _merged(tether_dir)
+    for part in _split(key):
+        if not isinstance(node, dict) or part not in node:
+            defaults = {"core.autostage": True, "cache.link": DEFAULT_LINK}
+            if key in defaults:
+                return defaults[key]
+            raise ConfigError(f"config key {key!r} is not set", "")
+        node = node[part]
+    return node
+
+
+def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None:
+    """Set (or, with ``text=None``, unset) one key in the project or local file."""
+    parts = _split(key)
+    if text is not None and not local and is_secret(parts[-1]):
+        raise ConfigError(f"{key} looks like a secret and would be committed to git",
+                          "pass --local to keep it in .tether/config.local.yaml")
+    path = tether_dir / (LOCAL if local else PROJECT)
+    data = _read(path) or {"schema": 1}
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    if text is None:
+        if parts[-1] not in node:
+            raise ConfigError(f"config key {key!r} is not set in {path.name}", "")
+        del node[parts[-1]]
+    else:
+        parser = _OPTIONS.get(parts[0], {}).get(parts[1], str) if len(parts) == 2 else str
+        node[parts[-1]] = parser(text)
+    yamlio.dump_file(path, data)
+
+
+def flatten(tether_dir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for k in sorted(node):
+                walk(f"{prefix}.{k}" if prefix else str(k), node[k])
+        else:
+            out[prefix] = node
+
+    walk("", _merged(tether_dir))
+    return out

@@ -1,0 +1,105 @@
+"""Every error tether raises on purpose, with the exit code and hint the CLI shows.
+
+Library code raises; only the CLI root (``tether.cli.app``) turns these into
+``error: <message> — <hint>`` on stderr and an exit code. Nothing else exits.
+
+    TetherError                   exit 1, the root of everything below
+    ├── UsageError                exit 2, bad flags or arguments
+    ├── NotARepoError             not inside a git repository / tether project
+    ├── ConfigError               config file unreadable or a bad key/value
+    ├── PathError                 a path outside the workspace, escaping, or unsupported
+    ├── TrackingError             already tracked by git / by tether / not tracked
+    ├── MetadataError             a pointer or tree file that does not parse or validate
+    ├── ObjectError               a cache object that is missing or corrupt
+    │   ├── MissingObjectError
+    │   └── CorruptObjectError
+    ├── WorkspaceError            checkout would lose data that is in no cache
+    ├── LockError                 another tether process holds the repository lock
+    ├── DiskFullError             no space left on a device
+    ├── ConfirmationError         a destructive command needs -f without a terminal
+    └── GitError                  git failed or is missing
+
+Exit codes: 0 success, 1 any ``TetherError`` (and "differences found" for
+``status --exit-code``), 2 usage, 3 an unexpected bug (with a log file),
+130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+class TetherError(Exception):
+    """A failure the user can act on: a message, an optional hint, an exit code."""
+
+    exit_code = EXIT_ERROR
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = self.default_hint if hint is None else hint
+
+    def __str__(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class UsageError(TetherError):
+    exit_code = EXIT_USAGE
+    default_hint = "see `tether --help`"
+
+
+class NotARepoError(TetherError):
+    default_hint = "run `git init && tether init` first, or pass -C DIR"
+
+
+class ConfigError(TetherError):
+    default_hint = "fix it with `tether config` or edit .tether/config.yaml"
+
+
+class PathError(TetherError):
+    pass
+
+
+class TrackingError(TetherError):
+    pass
+
+
+class MetadataError(TetherError):
+    default_hint = "restore the file from git (`git checkout -- FILE`) or re-run `tether add`"
+
+
+class ObjectError(TetherError):
+    pass
+
+
+class MissingObjectError(ObjectError):
+    default_hint = "fetch it from a remote with `tether pull`, or re-add the data"
+
+
+class CorruptObjectError(ObjectError):
+    default_hint = "run `tether fsck` to quarantine it, then `tether pull` or re-add the data"
+
+
+class WorkspaceError(TetherError):
+    default_hint = "`tether add` the path to keep the changes, or pass --force to discard them"
+
+
+class LockError(TetherError):
+    default_hint = "wait for it to finish, or stop it; the lock frees itself when it exits"
+
+
+class DiskFullError(TetherError):
+    default_hint = "free some space (`tether gc` drops unreferenced objects) and run it again"
+
+
+class ConfirmationError(TetherError):
+    default_hint = "pass -f/--force to go ahead without a prompt"
+
+
+class GitError(TetherError):
+    pass

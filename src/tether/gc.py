@@ -1,0 +1,79 @@
+"""``tether gc``: delete cache objects that nothing references any more.
+
+Referenced means: named by a pointer file in the workspace, or (unless
+``workspace_only``) in the commit of any branch, tag or HEAD, directly or as
+an entry of a referenced tree. If a referenced tree is itself missing, gc
+cannot know what it needs and stops without deleting anything. It runs under
+the repository lock.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from tether import gitscm, pointer
+from tether.errors import MissingObjectError, TetherError
+from tether.pointer import Pointer
+from tether.repo import Repo
+from tether.storage import tree
+from tether.workspace import tracked
+
+TMP_MAX_AGE = 24 * 3600
+
+
+@dataclass
+class Plan:
+    scope: str
+    keep: set[str] = field(default_factory=set)
+    drop: dict[str, int] = field(default_factory=dict)  # digest -> size
+
+    @property
+    def drop_bytes(self) -> int:
+        return sum(self.drop.values())
+
+
+def _pointers(repo: Repo, workspace_only: bool) -> list[Pointer]:
+    found = tracked.all_pointers(repo)
+    if workspace_only:
+        return found
+    for rev in sorted(set(gitscm.ref_heads(repo.root).values())):
+        for src, data in gitscm.files_at(repo.root, rev, pointer.SUFFIX).items():
+            try:
+                found.append(pointer.parse(repo.root, src, data.decode("utf-8")))
+            except (TetherError, UnicodeDecodeError):
+                continue  # a broken pointer in history references nothing we can name
+    return found
+
+
+def plan(repo: Repo, workspace_only: bool) -> Plan:
+    result = Plan("the workspace" if workspace_only else "all branches, tags and the workspace")
+    for p in _pointers(repo, workspace_only):
+        result.keep.add(p.digest)
+        if p.kind == "dir":
+            if not repo.odb.exists(p.digest):
+                raise MissingObjectError(
+                    f"tree {p.digest} of {p.path} is not in the cache; gc cannot tell what it needs",
+                    "fetch it (`tether pull`) or use --workspace",
+                )
+            t = tree.parse(repo.odb.read(p.digest, p.source), p.source)
+            result.keep.update(e.digest for e in t.entries)
+    for digest in repo.odb.all():
+        if digest not in result.keep:
+            try:
+                result.drop[digest] = repo.odb.path(digest).stat().st_size
+            except FileNotFoundError:
+                continue
+    return result
+
+
+def run(repo: Repo, p: Plan) -> int:
+    """Delete what the plan drops; returns bytes freed."""
+    freed = sum(repo.odb.remove(d) for d in p.drop)
+    if repo.odb.tmp.is_dir():
+        now = time.time()
+        for entry in os.scandir(repo.odb.tmp):
+            if now - entry.stat().st_mtime > TMP_MAX_AGE:
+                os.unlink(entry.path)
+    return freed

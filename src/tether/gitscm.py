@@ -1,0 +1,114 @@
+"""The one place that talks to git.
+
+Hot paths (listing pointer files for ``status``) run the ``git`` binary
+directly; everything else goes through GitPython, imported lazily because
+importing it costs more than a no-op ``tether status`` may spend.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from tether.errors import GitError, NotARepoError
+
+
+def find_root(start: Path) -> Path:
+    """The top of the git work tree containing ``start`` (a ``.git`` dir or file)."""
+    path = start.absolute()
+    for candidate in (path, *path.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    raise NotARepoError(f"{start}: not inside a git repository")
+
+
+def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=root, input=stdin, capture_output=True, env=env, check=False
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH", "install git") from None
+    if proc.returncode != 0:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {msg[-1] if msg else proc.returncode}")
+    return proc.stdout
+
+
+def _split_z(out: bytes) -> list[str]:
+    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def list_pointer_files(root: Path) -> list[str]:
+    """Every ``*.tether`` file git tracks or would track (not ignored), sorted."""
+    out = _git(
+        root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.tether"
+    )
+    return sorted({p for p in _split_z(out) if (root / p).is_file()})
+
+
+def tracked(root: Path, paths: Iterable[str]) -> list[str]:
+    """Those of ``paths`` (or files below them) that git already tracks."""
+    args = list(paths)
+    if not args:
+        return []
+    out = _git(root, "ls-files", "-z", "--cached", "--", *args)
+    return _split_z(out)
+
+
+def stage(root: Path, paths: Iterable[str]) -> None:
+    args = sorted(set(paths))
+    if args:
+        _repo(root).git.add("--", *args)
+
+
+def unstage_removed(root: Path, paths: Iterable[str]) -> None:
+    """Record in the index that these files were removed (``git rm --cached``)."""
+    args = [p for p in sorted(set(paths)) if tracked(root, [p])]
+    if args:
+        _repo(root).git.rm("--cached", "--quiet", "--", *args)
+
+
+@cache
+def _repo(root: Path) -> Any:
+    import git
+
+    try:
+        return git.Repo(root)
+    except git.exc.InvalidGitRepositoryError:
+        raise NotARepoError(f"{root}: not a git repository") from None
+
+
+def ref_heads(root: Path) -> dict[str, str]:
+    """Every branch and tag, and HEAD, mapped to the commit it names."""
+    repo = _repo(root)
+    refs: dict[str, str] = {}
+    for ref in [*repo.branches, *repo.tags]:
+        try:
+            refs[ref.path] = ref.commit.hexsha
+        except ValueError:  # a tag that points at no commit
+            continue
+    if repo.head.is_valid():
+        refs["HEAD"] = repo.head.commit.hexsha
+    return refs
+
+
+def files_at(root: Path, rev: str, suffix: str) -> dict[str, bytes]:
+    """Path -> content of every file ending in ``suffix`` in commit ``rev``."""
+    import git
+
+    repo = _repo(root)
+    try:
+        tree = repo.commit(rev).tree
+    except (ValueError, git.exc.BadName, git.exc.GitCommandError):
+        raise GitError(f"unknown revision {rev!r}", "check `git log` or `git tag`") from None
+    out: dict[str, bytes] = {}
+    for item in tree.traverse():
+        if item.type == "blob" and item.path.endswith(suffix):
+            out[item.path] = item.data_stream.read()
+    return out

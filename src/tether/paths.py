@@ -1,0 +1,83 @@
+"""Confine every path to the workspace.
+
+Paths come from two places: the user's command line (relative to the current
+directory) and files in the repository (pointer files, trees, pipelines),
+which a cloned repository controls and so are untrusted. Both go through
+here and come out as POSIX paths relative to the workspace root, or fail.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from tether.errors import PathError
+
+RESERVED = (".git", ".tether")
+
+
+def _check_inside(root: Path, rel: str, shown: str) -> str:
+    parts = PurePosixPath(rel).parts
+    if parts and parts[0] in RESERVED:
+        raise PathError(f"{shown}: inside {parts[0]}/, which tether does not track")
+    full = root / rel
+    real_root = root.resolve()
+    real = full.resolve()
+    if real != real_root and not real.is_relative_to(real_root):
+        raise PathError(
+            f"{shown}: resolves to {real}, outside the workspace {real_root}",
+            "a symlink may point out of the repository; tether only tracks data inside it",
+        )
+    return rel
+
+
+def from_user(root: Path, arg: str, cwd: Path | None = None) -> str:
+    """A command-line path, relative to ``cwd``, as a workspace-relative POSIX path."""
+    base = Path(cwd or Path.cwd())
+    full = Path(os.path.normpath(base / arg))
+    real_root = root.resolve()
+    absolute = Path(os.path.normpath(full.absolute()))
+    try:
+        rel = absolute.relative_to(root.absolute())
+    except ValueError:
+        try:
+            rel = absolute.relative_to(real_root)
+        except ValueError:
+            raise PathError(
+                f"{arg}: outside the workspace {real_root}",
+                "tether tracks only paths inside the repository",
+            ) from None
+    posix = rel.as_posix()
+    if posix in ("", "."):
+        raise PathError(f"{arg}: is the workspace root", "name a file or folder inside it")
+    return _check_inside(root, posix, arg)
+
+
+def from_metadata(root: Path, base: str, value: object, source: str) -> str:
+    """A path read from a repository file at folder ``base`` (workspace-relative)."""
+    if not isinstance(value, str) or not value:
+        raise PathError(f"{source}: path must be a non-empty string, got {value!r}")
+    if "\x00" in value or "\\" in value:
+        raise PathError(f"{source}: path {value!r} has a NUL or backslash")
+    if value.startswith("/") or PurePosixPath(value).is_absolute() or (value[1:2] == ":"):
+        raise PathError(f"{source}: path {value!r} is absolute; paths must be relative")
+    joined = os.path.normpath(PurePosixPath(base, value).as_posix())
+    if joined == ".." or joined.startswith("../") or joined in ("", "."):
+        raise PathError(f"{source}: path {value!r} escapes the workspace")
+    return _check_inside(root, joined, f"{source}: {value!r}")
+
+
+def tree_entry(value: object, source: str) -> str:
+    """A relative path inside a tracked directory, from a tree object."""
+    if not isinstance(value, str) or not value:
+        raise PathError(f"{source}: empty or non-string entry path {value!r}")
+    pure = PurePosixPath(value)
+    if (
+        value.startswith("/")
+        or "\x00" in value
+        or "\\" in value
+        or any(p in ("..", ".", "") for p in value.split("/"))
+        or pure.as_posix() != value
+    ):
+        raise PathError(f"{source}: entry path {value!r} is not a clean relative path")
+    return value

@@ -1,0 +1,103 @@
+"""Pointer files: ``<path>.tether`` beside a tracked path, committed to git.
+
+A pointer file is untrusted input (it comes with any clone), so parsing
+checks every field and confines the path to the workspace::
+
+    schema: 1
+    path: raw            # relative to this file's folder
+    kind: dir            # file | dir
+    hash: xxh3
+    digest: 9b1f0c2e7d4a5b6c8e0f1a2b3c4d5e6f
+    size: 81234567
+    files: 20000         # dirs only
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tether import paths, yamlio
+from tether.errors import MetadataError, PathError
+from tether.storage import hashing
+
+SUFFIX = ".tether"
+_KEYS = ("schema", "path", "kind", "hash", "digest", "size", "files")
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """What one pointer file says. ``path`` and ``source`` are workspace-relative."""
+
+    path: str
+    kind: Literal["file", "dir"]
+    digest: str
+    size: int
+    files: int | None
+    source: str
+
+    def to_yaml(self) -> str:
+        doc: dict[str, Any] = {
+            "schema": 1,
+            "path": posixpath.relpath(self.path, posixpath.dirname(self.source) or "."),
+            "kind": self.kind,
+            "hash": hashing.ALGORITHM,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.kind == "dir":
+            doc["files"] = self.files
+        return yamlio.dumps(doc)
+
+
+def source_for(path: str) -> str:
+    """The pointer file that tracks ``path``."""
+    return path + SUFFIX
+
+
+def parse(root: Path, source: str, text: str) -> Pointer:
+    data = yamlio.loads(text, source)
+    if not isinstance(data, dict):
+        raise MetadataError(f"{source}: expected a mapping of pointer fields")
+    unknown = sorted(set(map(str, data)) - set(_KEYS))
+    if unknown:
+        raise MetadataError(f"{source}: unknown field(s) {', '.join(unknown)}")
+    if data.get("schema") != 1:
+        raise MetadataError(f"{source}: schema must be 1, got {data.get('schema')!r}")
+    if data.get("hash") != hashing.ALGORITHM:
+        raise MetadataError(f"{source}: unsupported hash {data.get('hash')!r} (expected xxh3)")
+    kind = data.get("kind")
+    if kind not in ("file", "dir"):
+        raise MetadataError(f"{source}: kind must be file or dir, got {kind!r}")
+    digest = data.get("digest")
+    if not hashing.is_digest(digest):
+        raise MetadataError(f"{source}: digest {digest!r} is not 32 lower-case hex characters")
+    size = data.get("size")
+    if type(size) is not int or size < 0:
+        raise MetadataError(f"{source}: size must be a non-negative integer, got {size!r}")
+    files = data.get("files")
+    if kind == "dir" and (type(files) is not int or files < 0):
+        raise MetadataError(f"{source}: files must be a non-negative integer, got {files!r}")
+    if kind == "file" and files is not None:
+        raise MetadataError(f"{source}: a file pointer has no files count")
+    try:
+        path = paths.from_metadata(root, posixpath.dirname(source), data.get("path"), source)
+    except PathError as exc:
+        raise MetadataError(exc.message, "a pointer's path must stay inside the workspace") from None
+    return Pointer(path, kind, str(digest), size, files, source)
+
+
+def load(root: Path, source: str) -> Pointer:
+    try:
+        text = (root / source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MetadataError(f"{source}: no such pointer file", "") from None
+    except UnicodeDecodeError:
+        raise MetadataError(f"{source}: not UTF-8 text") from None
+    return parse(root, source, text)
+
+
+def write(root: Path, pointer: Pointer) -> None:
+    yamlio.write_atomic(root / pointer.source, pointer.to_yaml())

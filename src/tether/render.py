@@ -1,0 +1,70 @@
+"""All output goes through here: plain lines, Rich tables, versioned JSON.
+
+Results are value objects from the core; each table has a ``--json`` twin
+whose top-level key names the format (``tether.status/v1``) so scripts can
+rely on it. Rich is imported only when a table is drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+_quiet = False
+
+
+def set_quiet(on: bool) -> None:
+    global _quiet  # noqa: PLW0603 - one switch set by the CLI root
+    _quiet = on
+
+
+def info(message: str) -> None:
+    if not _quiet:
+        print(message)
+
+
+def out(message: str) -> None:
+    """Output the user asked for: printed even with -q."""
+    print(message)
+
+
+def error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def emit_json(kind: str, data: Any) -> None:
+    def default(o: Any) -> Any:
+        if is_dataclass(o) and not isinstance(o, type):
+            return asdict(o)
+        raise TypeError(type(o).__name__)
+
+    print(json.dumps({f"tether.{kind}/v1": data}, indent=2, sort_keys=True, default=default))
+
+
+def size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def status(results: list[Any]) -> None:
+    dirty = [r for r in results if not r.clean]
+    if not results:
+        info("nothing tracked yet — `tether add PATH` to start")
+        return
+    if not dirty:
+        info(f"up to date: {len(results)} tracked path(s) match their pointer files")
+        return
+    for r in dirty:
+        note = f" ({r.note})" if r.note else ""
+        out(f"{r.state}: {r.path}{note}")
+        for c in r.changes:
+            out(f"    {c.change}: {c.path}")

@@ -1,0 +1,84 @@
+"""A tether project: its root, config, cache, state database and lock."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+
+from tether import config as configmod
+from tether import gitscm, yamlio
+from tether.errors import NotARepoError
+from tether.lock import locked
+from tether.storage.links import Linker
+from tether.storage.odb import ObjectDB
+from tether.storage.state import StateDB
+
+DIRNAME = ".tether"
+_GITIGNORE = "/config.local.yaml\n/cache/\n/tmp/\n"
+
+
+class Repo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / DIRNAME
+        self.tmp = self.dir / "tmp"
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Repo:
+        root = gitscm.find_root(start or Path.cwd())
+        if not (root / DIRNAME).is_dir():
+            raise NotARepoError(
+                f"{root}: not a tether project (no {DIRNAME}/ folder)", "run `tether init` first"
+            )
+        return cls(root)
+
+    @classmethod
+    def init(cls, start: Path | None = None, force: bool = False) -> tuple[Repo, bool]:
+        """Create ``.tether/`` at the git root; returns the repo and whether it was new."""
+        root = gitscm.find_root(start or Path.cwd())
+        repo = cls(root)
+        created = not repo.dir.is_dir()
+        repo.dir.mkdir(exist_ok=True)
+        if not (repo.dir / configmod.PROJECT).exists() or force:
+            yamlio.dump_file(repo.dir / configmod.PROJECT, {"schema": 1})
+        yamlio.write_atomic(repo.dir / ".gitignore", _GITIGNORE)
+        if repo.config.autostage:
+            gitscm.stage(root, [f"{DIRNAME}/{configmod.PROJECT}", f"{DIRNAME}/.gitignore"])
+        return repo, created
+
+    @cached_property
+    def config(self) -> configmod.Config:
+        return configmod.load(self.dir)
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        configured = self.config.cache_dir
+        if configured:
+            path = Path(configured).expanduser()
+            return path if path.is_absolute() else (self.dir / path).resolve()
+        return self.dir / "cache"
+
+    @cached_property
+    def odb(self) -> ObjectDB:
+        return ObjectDB(self.cache_dir)
+
+    @cached_property
+    def state(self) -> StateDB:
+        return StateDB(self.tmp / "state.db")
+
+    @cached_property
+    def linker(self) -> Linker:
+        return Linker(self.odb, self.config.link, self.state)
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        with locked(self.tmp / "lock", command):
+            try:
+                yield
+            finally:
+                self.state.flush()
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()

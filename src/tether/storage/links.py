@@ -1,0 +1,126 @@
+"""Put cache objects into the workspace: reflink, copy, hardlink or symlink.
+
+The order comes from config (``cache.link``, default ``[reflink, copy]``);
+the first kind the filesystem supports wins. Every kind writes under a
+temporary name beside the target and renames, so an interrupted checkout
+never leaves a half-written file. Objects are verified before they are
+linked (a copy verifies while it copies), so corrupt data never reaches
+the workspace. Hardlinks and symlinks share the read-only cache file: the
+workspace file is then read-only too, which protects the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+from tether.errors import CorruptObjectError, MissingObjectError, UsageError
+from tether.storage import hashing
+from tether.storage.odb import ObjectDB
+from tether.storage.state import StateDB
+from tether.yamlio import raise_if_disk_full
+
+LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
+_FICLONE = 0x40049409
+_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS, errno.EPERM}
+
+
+class _NotSupported(Exception):
+    pass
+
+
+def validate_order(order: list[str]) -> list[str]:
+    bad = [k for k in order if k not in LINK_TYPES]
+    if bad or not order:
+        raise UsageError(
+            f"cache.link: unknown link type(s) {bad or order}", f"use some of {', '.join(LINK_TYPES)}"
+        )
+    return order
+
+
+class Linker:
+    def __init__(self, odb: ObjectDB, order: list[str], state: StateDB) -> None:
+        self.odb = odb
+        self.order = validate_order(order)
+        self.state = state
+        self._dead: set[str] = set()
+        self._seq = 0
+
+    def link(self, digest: str, dest: Path, executable: bool, name: str) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for kind in self.order:
+            if kind in self._dead:
+                continue
+            self._seq += 1
+            tmp = dest.parent / f".{dest.name}.{os.getpid()}.{self._seq}.tether-tmp"
+            try:
+                getattr(self, "_" + kind)(digest, tmp, executable, name)
+                os.replace(tmp, dest)
+            except _NotSupported:
+                self._dead.add(kind)
+                continue
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                if isinstance(exc, OSError):
+                    raise_if_disk_full(exc, dest)
+                raise
+            self.state.put(os.stat(dest), digest)
+            return
+        raise UsageError(f"none of the link types {self.order} works here", "add copy to cache.link")
+
+    def _verified(self, digest: str, name: str) -> Path:
+        return self.odb.check(digest, name, self.state)
+
+    def _reflink(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
+        src = self._verified(digest, name)
+        with open(src, "rb") as s, open(tmp, "xb") as d:
+            import fcntl
+
+            try:
+                fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+            except OSError as exc:
+                d.close()
+                tmp.unlink()
+                if exc.errno in _UNSUPPORTED:
+                    raise _NotSupported from None
+                raise
+        os.chmod(tmp, 0o755 if executable else 0o644)
+
+    def _copy(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
+        src = self.odb.path(digest)
+        try:
+            sfd = os.open(src, os.O_RDONLY)
+        except FileNotFoundError:
+            raise MissingObjectError(f"{name}: object {digest} is not in the cache") from None
+        try:
+            dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
+            try:
+
+                def write(chunk: memoryview) -> None:
+                    while chunk:
+                        chunk = chunk[os.write(dfd, chunk) :]
+
+                actual, _ = hashing.hash_fd(sfd, write)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(sfd)
+        if actual != digest:
+            tmp.unlink()
+            raise CorruptObjectError(f"{name}: cache object {digest} is corrupt (digest mismatch)")
+
+    def _hardlink(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
+        src = self._verified(digest, name)
+        try:
+            os.link(src, tmp)
+        except OSError as exc:
+            if exc.errno in _UNSUPPORTED:
+                raise _NotSupported from None
+            raise
+
+    def _symlink(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
+        src = self._verified(digest, name)
+        os.symlink(src.resolve(), tmp)

@@ -1,0 +1,240 @@
+"""The object database: write-once files named by their digest.
+
+Layout (identical in the cache and on every remote)::
+
+    objects/<first 2 hex>/<remaining 30 hex>
+
+Invariants:
+
+* An object is written under a temporary name, flushed to disk, then renamed:
+  a reader never sees a partial object under its final name.
+* Object files are read-only (0444) and never edited in place.
+* A reader that finds content whose digest differs treats the object as
+  corrupt (and so missing); it is never handed to the workspace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+from tether.errors import CorruptObjectError, MissingObjectError
+from tether.storage import hashing
+from tether.storage.state import StateDB
+from tether.yamlio import raise_if_disk_full
+
+READONLY = 0o444
+_BATCH_BYTES = 512 << 20
+_BATCH_COUNT = 20_000
+
+
+def _syncfs(fd: int) -> None:
+    """Flush the whole filesystem once: far cheaper than one fsync per small object."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):  # pragma: no cover - non-Linux
+        pass
+    os.sync()  # pragma: no cover
+
+
+class ObjectDB:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.tmp = root / "tmp"
+        self._dirs: set[str] = set()
+
+    def path(self, digest: str) -> Path:
+        return self.objects / digest[:2] / digest[2:]
+
+    def exists(self, digest: str, size: int | None = None) -> bool:
+        try:
+            st = os.stat(self.path(digest))
+        except OSError:
+            return False
+        return size is None or st.st_size == size
+
+    def writer(self) -> Writer:
+        return Writer(self)
+
+    def verify(self, digest: str, state: StateDB | None = None) -> bool:
+        """True when the object is present and its content hashes to its name."""
+        path = self.path(digest)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if state is not None and state.get(st) == digest:
+            return True
+        try:
+            actual, _ = hashing.hash_file(path)
+        except OSError:
+            return False
+        if actual == digest and state is not None:
+            state.put(st, digest)
+        return actual == digest
+
+    def check(self, digest: str, name: str, state: StateDB | None = None) -> Path:
+        """The path of a verified object, or a clear error naming what needs it."""
+        if not self.exists(digest):
+            raise MissingObjectError(f"{name}: object {digest} is not in the cache")
+        if not self.verify(digest, state):
+            raise CorruptObjectError(f"{name}: cache object {digest} is corrupt (digest mismatch)")
+        return self.path(digest)
+
+    def read(self, digest: str, name: str) -> bytes:
+        """Read a whole (small) object, verified against its digest."""
+        try:
+            data = self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise MissingObjectError(f"{name}: object {digest} is not in the cache") from None
+        if hashing.hash_bytes(data) != digest:
+            raise CorruptObjectError(f"{name}: cache object {digest} is corrupt (digest mismatch)")
+        return data
+
+    def all(self) -> Iterator[str]:
+        if not self.objects.is_dir():
+            return
+        for top in sorted(os.scandir(self.objects), key=lambda e: e.name):
+            if len(top.name) != 2 or not top.is_dir():
+                continue
+            for entry in os.scandir(top.path):
+                digest = top.name + entry.name
+                if hashing.is_digest(digest):
+                    yield digest
+
+    def remove(self, digest: str) -> int:
+        path = self.path(digest)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    def quarantine(self, digest: str) -> Path:
+        dest = self.root / "quarantine" / digest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path(digest), dest)
+        return dest
+
+    def _ensure_dir(self, digest: str) -> None:
+        prefix = digest[:2]
+        if prefix not in self._dirs:
+            (self.objects / prefix).mkdir(parents=True, exist_ok=True)
+            self._dirs.add(prefix)
+
+
+class Writer:
+    """Adds objects in batches: write temps, one filesystem flush, then renames.
+
+    Used as a context manager: leaving it normally publishes every object,
+    leaving it by an exception (Ctrl-C included) deletes the temporaries,
+    so an interrupted ``add`` leaves only whole objects behind.
+    """
+
+    def __init__(self, odb: ObjectDB) -> None:
+        self.odb = odb
+        self._pending: list[tuple[str, str]] = []
+        self._bytes = 0
+        self._seq = 0
+        self._prefix = f"{os.getpid()}-{id(self):x}"
+        self.written = 0
+        self.written_bytes = 0
+
+    def __enter__(self) -> Writer:
+        self.odb.tmp.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if t is None:
+            self.commit()
+        else:
+            self.discard()
+
+    def _tmp_open(self) -> tuple[str, int]:
+        self._seq += 1
+        name = str(self.odb.tmp / f"{self._prefix}-{self._seq}")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READONLY)
+        return name, fd
+
+    def _queue(self, tmp: str, digest: str, size: int) -> None:
+        self._pending.append((tmp, digest))
+        self._bytes += size
+        self.written += 1
+        self.written_bytes += size
+        if self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT:
+            self.commit()
+
+    def put_bytes(self, data: bytes | memoryview, digest: str | None = None) -> str:
+        """Store ``data`` unless an object of that digest and size is already there."""
+        digest = digest or hashing.hash_bytes(data)
+        if self.odb.exists(digest, len(data)):
+            return digest
+        tmp, fd = self._tmp_open()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException as exc:
+            os.close(fd)
+            os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise_if_disk_full(exc, self.odb.root)
+            raise
+        os.close(fd)
+        self._queue(tmp, digest, len(data))
+        return digest
+
+    def put_fd(self, src: int) -> tuple[str, int]:
+        """Copy a stream into the store while hashing it: one read of the data."""
+        tmp, fd = self._tmp_open()
+
+        def write(chunk: memoryview) -> None:
+            while chunk:
+                chunk = chunk[os.write(fd, chunk) :]
+
+        try:
+            digest, size = hashing.hash_fd(src, write)
+        except BaseException as exc:
+            os.close(fd)
+            os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise_if_disk_full(exc, self.odb.root)
+            raise
+        os.close(fd)
+        if self.odb.exists(digest, size):
+            os.unlink(tmp)
+        else:
+            self._queue(tmp, digest, size)
+        return digest, size
+
+    def commit(self) -> None:
+        if not self._pending:
+            return
+        fd = os.open(self.odb.tmp, os.O_RDONLY)
+        try:
+            _syncfs(fd)
+        finally:
+            os.close(fd)
+        for tmp, digest in self._pending:
+            self.odb._ensure_dir(digest)
+            os.replace(tmp, self.odb.path(digest))
+        self._pending.clear()
+        self._bytes = 0
+
+    def discard(self) -> None:
+        for tmp, _ in self._pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self._pending.clear()
+        self._bytes = 0

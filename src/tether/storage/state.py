@@ -1,0 +1,72 @@
+"""The state database: (inode, size, mtime_ns) -> digest, so unchanged files are never re-read.
+
+A row is trusted only when all three stat fields match, so any write that
+changes a file's size or modification time makes tether hash it again. The
+database is a cache: losing it, or failing to write it, costs time only.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    inode INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL
+)
+"""
+
+
+class StateDB:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rows: dict[int, tuple[int, int, str]] | None = None
+        self._pending: dict[int, tuple[int, int, str]] = {}
+
+    def _load(self) -> dict[int, tuple[int, int, str]]:
+        if self._rows is None:
+            self._rows = {}
+            if self.path.exists():
+                try:
+                    with self._connect() as con:
+                        for inode, size, mtime, digest in con.execute(
+                            "SELECT inode, size, mtime_ns, digest FROM state"
+                        ):
+                            self._rows[inode] = (size, mtime, digest)
+                except sqlite3.DatabaseError:
+                    self._rows = {}  # a damaged cache of hashes is simply rebuilt
+        return self._rows
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=10)
+        con.execute(_SCHEMA)
+        return con
+
+    def get(self, st: os.stat_result) -> str | None:
+        row = self._pending.get(st.st_ino) or self._load().get(st.st_ino)
+        if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+            return row[2]
+        return None
+
+    def put(self, st: os.stat_result, digest: str) -> None:
+        row = (st.st_size, st.st_mtime_ns, digest)
+        if self._load().get(st.st_ino) != row:
+            self._pending[st.st_ino] = row
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = [(ino, s, m, d) for ino, (s, m, d) in self._pending.items()]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as con:
+                con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.Error:
+            return  # a cache; the next run hashes again
+        if self._rows is not None:
+            self._rows.update(self._pending)
+        self._pending.clear()

@@ -1,0 +1,2 @@
+"""The workspace: tracking paths (add), comparing them (status), restoring them
+(checkout) and untracking them (remove)."""

@@ -1,0 +1,174 @@
+"""``tether checkout``: make the workspace hold exactly what the pointer files say.
+
+Nothing is lost: before a file is overwritten or deleted, its current content
+must be in the cache (so ``checkout`` of another version can bring it back),
+unless ``--force``. Every object needed is checked for presence before the
+first change, and verified before (or while) it is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tether import progress
+from tether.errors import (
+    CorruptObjectError,
+    MissingObjectError,
+    ObjectError,
+    TetherError,
+    WorkspaceError,
+)
+from tether.pointer import Pointer
+from tether.repo import Repo
+from tether.storage import tree
+from tether.workspace import scan, tracked
+
+
+@dataclass
+class Checked:
+    path: str
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.modified or self.deleted)
+
+
+def _guard(repo: Repo, doomed: list[tuple[str, str]], force: bool, what: str) -> None:
+    """Refuse to overwrite or delete content that is in no cache."""
+    if force:
+        return
+    lost = [path for path, digest in doomed if not repo.odb.exists(digest)]
+    if lost:
+        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        raise WorkspaceError(f"{what}: {lost[0]}{more} has changes that are not in the cache")
+
+
+def _need(repo: Repo, p: Pointer, digests: list[tuple[str, str]]) -> None:
+    missing = [path for path, d in digests if not repo.odb.exists(d)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise MissingObjectError(f"{p.path}: {missing[0]}{more} not in the cache")
+
+
+def _prune_empty(top: Path) -> None:
+    for dirpath, _dirs, _files in os.walk(top, topdown=False):
+        if dirpath != str(top) and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+
+
+def _remove_any(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _checkout_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
+    full, res = repo.root / p.path, Checked(p.path)
+    roots = (repo.root.resolve(), repo.odb.objects.resolve())
+    _need(repo, p, [(p.path, p.digest)])
+    if full.is_dir() and not full.is_symlink():
+        files = scan.scan(full, p.path, roots)
+        _guard(repo, [(f"{p.path}/{f.rel}", scan.digest_of(f, repo.state)) for f in files],
+               force, p.path)
+        shutil.rmtree(full)
+    elif full.exists():
+        f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
+        current = scan.digest_of(f, repo.state)
+        if current == p.digest and not relink:
+            res.unchanged = 1
+            return res
+        _guard(repo, [(p.path, current)], force, p.path)
+        res.modified = 1
+    else:
+        res.added = 1
+    repo.linker.link(p.digest, full, False, p.path)
+    return res
+
+
+def _checkout_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
+    full, res = repo.root / p.path, Checked(p.path)
+    roots = (repo.root.resolve(), repo.odb.objects.resolve())
+    wanted = tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
+    have: dict[str, tuple[scan.FileStat, str]] = {}
+    if full.is_dir() and not full.is_symlink():
+        have = {f.rel: (f, scan.digest_of(f, repo.state)) for f in scan.scan(full, p.path, roots)}
+    elif full.exists() or full.is_symlink():
+        f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
+        _guard(repo, [(p.path, scan.digest_of(f, repo.state))], force, p.path)
+        full.unlink()
+    remove = [rel for rel in have if rel not in wanted]
+    write = [e for e in wanted.values()
+             if relink or e.path not in have or have[e.path][1] != e.digest]
+    chmod = [e for e in wanted.values() if e.path in have and e not in write
+             and have[e.path][0].executable != e.executable]
+    _need(repo, p, [(f"{p.path}/{e.path}", e.digest) for e in write])
+    _guard(repo, [(f"{p.path}/{r}", have[r][1]) for r in remove]
+           + [(f"{p.path}/{e.path}", have[e.path][1]) for e in write if e.path in have],
+           force, p.path)
+    for rel in remove:
+        _remove_any(full / rel)
+    res.deleted = len(remove)
+    with progress.task(f"checking out {p.path}", total=len(write)) as bar:
+        for e in write:
+            dest = full / e.path
+            if e.path not in have:
+                for parent in Path(e.path).parents:  # a file where a folder must go
+                    if parent != Path(".") and (full / parent).is_file():
+                        _remove_any(full / parent)
+            try:
+                repo.linker.link(e.digest, dest, e.executable, f"{p.path}/{e.path}")
+            except CorruptObjectError:
+                res.failed.append(f"{p.path}/{e.path}")
+                continue
+            if e.path in have:
+                res.modified += 1
+            else:
+                res.added += 1
+            bar.advance()
+    for e in chmod:
+        os.chmod(full / e.path, 0o755 if e.executable else 0o644)
+    res.modified += len(chmod)
+    res.unchanged = len(wanted) - len(write) - len(chmod)
+    if full.is_dir():
+        _prune_empty(full)
+    else:
+        full.mkdir(parents=True)
+    return res
+
+
+def checkout_pointer(repo: Repo, p: Pointer, force: bool, relink: bool = False) -> Checked:
+    if p.kind == "file":
+        return _checkout_file(repo, p, force, relink)
+    return _checkout_dir(repo, p, force, relink)
+
+
+def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked]:
+    """Restore every selected pointer; report failures together at the end."""
+    results: list[Checked] = []
+    errors: list[TetherError] = []
+    with repo.lock("tether checkout"):
+        for p in tracked.select(repo, targets):
+            try:
+                res = checkout_pointer(repo, p, force)
+            except (ObjectError, WorkspaceError) as exc:
+                errors.append(exc)
+                continue
+            results.append(res)
+            if res.failed:
+                errors.append(CorruptObjectError(
+                    f"{res.failed[0]}: cache object is corrupt; not checked out"
+                    + (f" (and {len(res.failed) - 1} more)" if len(res.failed) > 1 else "")))
+    if errors:
+        first = errors[0]
+        lines = [e.message for e in errors]
+        raise type(first)("; ".join(lines), first.hint)
+    return results

@@ -1,0 +1,25 @@
+"""``tether remove``: stop tracking a path and keep its data in the workspace."""
+
+from __future__ import annotations
+
+from tether import gitscm
+from tether.pointer import Pointer
+from tether.repo import Repo
+from tether.workspace import tracked
+
+
+def remove(repo: Repo, targets: list[str]) -> list[Pointer]:
+    """Delete the pointer files of ``targets`` and their .gitignore lines."""
+    with repo.lock("tether remove"):
+        chosen = tracked.select(repo, targets)
+        for p in chosen:
+            (repo.root / p.source).unlink()
+            gi = tracked.unignore(repo, p.path)
+            if repo.config.autostage:
+                gitscm.unstage_removed(repo.root, [p.source])
+                if gi is not None:
+                    if (repo.root / gi).exists():
+                        gitscm.stage(repo.root, [gi])
+                    else:
+                        gitscm.unstage_removed(repo.root, [gi])
+    return chosen

@@ -1,0 +1,80 @@
+"""``tether status``: how each tracked path differs from what its pointer says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tether.errors import TetherError
+from tether.pointer import Pointer
+from tether.repo import Repo
+from tether.storage import tree
+from tether.workspace import scan, tracked
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str  # workspace-relative
+    change: str  # added | modified | deleted
+
+
+@dataclass(frozen=True)
+class PathStatus:
+    path: str
+    source: str
+    kind: str
+    state: str  # unchanged | modified | deleted | not in cache
+    changes: list[FileChange] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def clean(self) -> bool:
+        return self.state == "unchanged"
+
+
+def diff_entries(base: str, old: tree.Tree, new: list[tree.Entry]) -> list[FileChange]:
+    before = old.by_path()
+    out: list[FileChange] = []
+    seen = set()
+    for e in new:
+        seen.add(e.path)
+        prev = before.get(e.path)
+        if prev is None:
+            out.append(FileChange(f"{base}/{e.path}", "added"))
+        elif prev.digest != e.digest or prev.executable != e.executable:
+            out.append(FileChange(f"{base}/{e.path}", "modified"))
+    out += [FileChange(f"{base}/{p}", "deleted") for p in before if p not in seen]
+    return sorted(out, key=lambda c: c.path)
+
+
+def path_status(repo: Repo, p: Pointer) -> PathStatus:
+    full = repo.root / p.path
+    roots = (repo.root.resolve(), repo.odb.objects.resolve())
+    if not full.exists():
+        return PathStatus(p.path, p.source, p.kind, "deleted")
+    in_cache = repo.odb.exists(p.digest)
+    if p.kind == "file":
+        if full.is_dir():
+            return PathStatus(p.path, p.source, p.kind, "modified", note="is now a folder")
+        f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
+        if scan.digest_of(f, repo.state) != p.digest:
+            return PathStatus(p.path, p.source, p.kind, "modified")
+        return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
+    if not full.is_dir():
+        return PathStatus(p.path, p.source, p.kind, "modified", note="is now a file")
+    entries = scan.entries(scan.scan(full, p.path, roots), repo.state)
+    if tree.build(entries).digest() == p.digest:
+        return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
+    try:
+        old = tree.parse(repo.odb.read(p.digest, p.source), p.source)
+    except TetherError:
+        return PathStatus(p.path, p.source, p.kind, "modified",
+                          note="tree not in cache: per-file changes unknown")
+    return PathStatus(p.path, p.source, p.kind, "modified", diff_entries(p.path, old, entries))
+
+
+def status(repo: Repo, targets: list[str] | None = None) -> list[PathStatus]:
+    pointers = tracked.select(repo, targets)
+    try:
+        return [path_status(repo, p) for p in pointers]
+    finally:
+        repo.state.flush()

@@ -1,0 +1,77 @@
+"""Find the pointer files of the workspace and keep .gitignore in step with them."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from tether import gitscm, pointer, yamlio
+from tether.errors import TrackingError
+from tether.pointer import Pointer
+from tether.repo import Repo
+
+
+def all_pointers(repo: Repo) -> list[Pointer]:
+    return [pointer.load(repo.root, src) for src in gitscm.list_pointer_files(repo.root)]
+
+
+def select(repo: Repo, targets: list[str] | None) -> list[Pointer]:
+    """The pointers for ``targets`` (data paths or pointer files), or all of them."""
+    pointers = all_pointers(repo)
+    if not targets:
+        return pointers
+    chosen: dict[str, Pointer] = {}
+    for t in targets:
+        hits = [
+            p for p in pointers
+            if t in (p.path, p.source)
+            or p.path.startswith(t.rstrip("/") + "/")
+            or t.startswith(p.path + "/")
+        ]
+        if not hits:
+            raise TrackingError(f"{t}: not tracked by tether", "track it with `tether add`")
+        chosen.update((p.path, p) for p in hits)
+    return sorted(chosen.values(), key=lambda p: p.path)
+
+
+def _pattern(name: str) -> str:
+    escaped = "".join("\\" + c if c in "*?[]\\!# " else c for c in name)
+    return "/" + escaped
+
+
+def ignore(repo: Repo, path: str) -> str:
+    """Add ``path`` to the .gitignore of its folder; returns that .gitignore."""
+    folder, name = posixpath.split(path)
+    gi = posixpath.join(folder, ".gitignore")
+    full = repo.root / gi
+    line = _pattern(name)
+    lines = full.read_text(encoding="utf-8").splitlines() if full.exists() else []
+    if line not in lines:
+        yamlio.write_atomic(full, "\n".join([*lines, line]) + "\n")
+    return gi
+
+
+def unignore(repo: Repo, path: str) -> str | None:
+    folder, name = posixpath.split(path)
+    gi = posixpath.join(folder, ".gitignore")
+    full: Path = repo.root / gi
+    if not full.exists():
+        return None
+    lines = full.read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if ln != _pattern(name)]
+    if kept == lines:
+        return None
+    if kept:
+        yamlio.write_atomic(full, "\n".join(kept) + "\n")
+    else:
+        full.unlink()
+    return gi
+
+
+def targets(repo: Repo, args: list[str] | None) -> list[str] | None:
+    """Command-line paths (relative to the current folder) as workspace paths."""
+    if not args:
+        return None
+    from tether.paths import from_user
+
+    return [from_user(repo.root, a) for a in args]

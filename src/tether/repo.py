@@ -32,7 +32,9 @@ class Repo:
             raise NotARepoError(
                 f"{root}: not a tether project (no {DIRNAME}/ folder)", "run `tether init` first"
             )
-        return cls(root)
+        repo = cls(root)
+        _ = repo.config  # a broken config fails every command the same way, up front
+        return repo
 
     @classmethod
     def init(cls, start: Path | None = None, force: bool = False) -> tuple[Repo, bool]:

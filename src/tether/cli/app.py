@@ -55,7 +55,14 @@ def root(
             raise errors.UsageError(f"-C {directory}: {exc.strerror}", "") from None
 
 
+_registered = False
+
+
 def _register() -> None:
+    global _registered  # noqa: PLW0603 - commands are added to the app once
+    if _registered:
+        return
+    _registered = True
     from tether.cli import config_cmd, data, maintenance
 
     data.register(app)
@@ -75,8 +82,11 @@ def run(argv: list[str] | None = None) -> None:
     sys.exit(invoke(argv))
 
 
-def invoke(argv: list[str] | None = None) -> int:
-    """Run one command line; return its exit code (the CLI's error mapping)."""
+def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
+    """Run one command line; return its exit code (the CLI's error mapping).
+
+    Tests pass ``catch_bugs=False`` so a bug shows as a traceback, never as exit 3.
+    """
     try:
         from typer._click import exceptions as cx
     except ImportError:  # pragma: no cover - older Typer with a separate click
@@ -104,6 +114,8 @@ def invoke(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return errors.EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the one place that catches bugs
+        if not catch_bugs:
+            raise
         path = _bug_report(exc)
         if _verbose:
             traceback.print_exc()

@@ -16,7 +16,7 @@ import errno
 import os
 from pathlib import Path
 
-from tether.errors import CorruptObjectError, MissingObjectError, UsageError
+from tether.errors import ConfigError, CorruptObjectError, MissingObjectError, UsageError
 from tether.storage import hashing
 from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
@@ -34,7 +34,7 @@ class _NotSupported(Exception):
 def validate_order(order: list[str]) -> list[str]:
     bad = [k for k in order if k not in LINK_TYPES]
     if bad or not order:
-        raise UsageError(
+        raise ConfigError(
             f"cache.link: unknown link type(s) {bad or order}", f"use some of {', '.join(LINK_TYPES)}"
         )
     return order

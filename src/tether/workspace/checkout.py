@@ -45,7 +45,7 @@ def _guard(repo: Repo, doomed: list[tuple[str, str]], force: bool, what: str) ->
     """Refuse to overwrite or delete content that is in no cache."""
     if force:
         return
-    lost = [path for path, digest in doomed if not repo.odb.exists(digest)]
+    lost = sorted(path for path, digest in doomed if not repo.odb.exists(digest))
     if lost:
         more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
         raise WorkspaceError(f"{what}: {lost[0]}{more} has changes that are not in the cache")

@@ -1,0 +1,91 @@
+"""Fixtures: a real temporary git repository with tether initialised, an
+isolated HOME and git identity, and a CLI runner that runs the command line
+in-process exactly as a user types it and re-raises unexpected exceptions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tether.cli.app import invoke
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for key, value in {
+        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TETHER_LOCK_WAIT", "1")
+    monkeypatch.delenv("TETHER_CACHE_DIR", raising=False)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def tether(capsys):
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = invoke(list(args), catch_bugs=False)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch, tether):
+    root = tmp_path / "ws"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    monkeypatch.chdir(root)
+    assert tether("init").code == 0
+    git(root, "commit", "-qm", "init")
+    return root
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def snapshot(top: Path) -> dict[str, bytes]:
+    """Every file below ``top`` with its bytes."""
+    return {
+        p.relative_to(top).as_posix(): p.read_bytes()
+        for p in sorted(top.rglob("*"))
+        if p.is_file()
+    }
+
+
+def run_cli(cwd: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    """The installed entry point in a child process (for signals, locks, timing)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tether", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **kw.pop("env", {})}, **kw,
+    )

@@ -1,0 +1,144 @@
+"""add → commit → change → checkout, as a user types it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from tests.conftest import git, snapshot, write
+
+
+def make_v1(root):
+    write(root / "data/raw/a.txt", "alpha\n")
+    write(root / "data/raw/sub/b.bin", os.urandom(3000))
+    write(root / "data/raw/run.sh", "#!/bin/sh\n").chmod(0o755)
+    write(root / "models/base.safetensors", os.urandom(2 << 20))  # above the small-file cutoff
+
+
+def test_add_writes_pointer_gitignore_and_stages(repo, tether):
+    make_v1(repo)
+    r = tether("add", "data/raw", "models/base.safetensors")
+    assert r.code == 0, r.err
+    assert "added: data/raw (3 files" in r.out
+    pointer = (repo / "data/raw.tether").read_text()
+    assert pointer.startswith("schema: 1\npath: raw\nkind: dir\nhash: xxh3\n")
+    assert "files: 3" in pointer
+    assert "/raw" in (repo / "data/.gitignore").read_text().splitlines()
+    staged = git(repo, "diff", "--cached", "--name-only").split()
+    assert {"data/raw.tether", "data/.gitignore", "models/base.safetensors.tether"} <= set(staged)
+    assert "data/raw/a.txt" not in staged
+    # cache objects are read-only
+    objects = list((repo / ".tether/cache/objects").rglob("*"))
+    files = [p for p in objects if p.is_file()]
+    assert len(files) == 5  # 4 files + 1 tree
+    assert all(not (p.stat().st_mode & stat.S_IWUSR) for p in files)
+
+
+def test_readd_is_deterministic(repo, tether):
+    make_v1(repo)
+    tether("add", "data/raw")
+    first = (repo / "data/raw.tether").read_bytes()
+    r = tether("add", "data/raw")
+    assert "unchanged: data/raw" in r.out and "0 new object(s)" in r.out
+    assert (repo / "data/raw.tether").read_bytes() == first
+
+
+def test_status_per_file_json_and_exit_code(repo, tether):
+    make_v1(repo)
+    tether("add", "data/raw", "models/base.safetensors")
+    r = tether("status", "--exit-code")
+    assert r.code == 0 and "up to date: 2 tracked" in r.out
+    write(repo / "data/raw/a.txt", "changed\n")
+    (repo / "data/raw/sub/b.bin").unlink()
+    write(repo / "data/raw/new.txt", "new\n")
+    (repo / "models/base.safetensors").unlink()
+    r = tether("status")
+    assert r.code == 0
+    assert "modified: data/raw\n" in r.out
+    assert "    modified: data/raw/a.txt" in r.out
+    assert "    added: data/raw/new.txt" in r.out
+    assert "    deleted: data/raw/sub/b.bin" in r.out
+    assert "deleted: models/base.safetensors" in r.out
+    r = tether("status", "--json", "--exit-code")
+    assert r.code == 1
+    doc = json.loads(r.out)["tether.status/v1"]
+    assert doc["clean"] is False
+    states = {p["path"]: p["state"] for p in doc["paths"]}
+    assert states == {"data/raw": "modified", "models/base.safetensors": "deleted"}
+
+
+def test_checkout_previous_commit_byte_for_byte(repo, tether):
+    make_v1(repo)
+    tether("add", "data/raw", "models/base.safetensors")
+    git(repo, "commit", "-qm", "data v1")
+    v1 = snapshot(repo / "data/raw")
+    model_v1 = (repo / "models/base.safetensors").read_bytes()
+    write(repo / "data/raw/a.txt", "v2\n")
+    (repo / "data/raw/sub/b.bin").unlink()
+    write(repo / "data/raw/extra/c.txt", "only in v2\n")
+    write(repo / "models/base.safetensors", b"tiny v2")
+    assert tether("add", "data/raw", "models/base.safetensors").code == 0
+    git(repo, "commit", "-qm", "data v2")
+    v2 = snapshot(repo / "data/raw")
+
+    git(repo, "checkout", "-q", "HEAD~1")
+    r = tether("checkout")
+    assert r.code == 0, r.err
+    assert snapshot(repo / "data/raw") == v1
+    assert not (repo / "data/raw/extra").exists()  # empty folders pruned too
+    assert (repo / "models/base.safetensors").read_bytes() == model_v1
+    assert os.stat(repo / "data/raw/run.sh").st_mode & stat.S_IXUSR
+    assert tether("status", "--exit-code").code == 0
+
+    git(repo, "checkout", "-q", "main")
+    assert tether("checkout").code == 0
+    assert snapshot(repo / "data/raw") == v2
+    r = tether("checkout")
+    assert "up to date" in r.out
+
+
+def test_works_from_subdirectory(repo, tether, monkeypatch):
+    write(repo / "data/raw/a.txt", "a")
+    monkeypatch.chdir(repo / "data")
+    r = tether("add", "raw")
+    assert r.code == 0, r.err
+    assert (repo / "data/raw.tether").exists()
+    assert tether("status", "raw").code == 0
+    assert tether("-C", str(repo), "status", "data/raw").code == 0
+
+
+def test_remove_keeps_data(repo, tether):
+    write(repo / "data/raw/a.txt", "a")
+    tether("add", "data/raw")
+    git(repo, "commit", "-qm", "track")
+    r = tether("remove", "data/raw")
+    assert r.code == 0 and "data kept" in r.out
+    assert (repo / "data/raw/a.txt").read_text() == "a"
+    assert not (repo / "data/raw.tether").exists()
+    assert not (repo / "data/.gitignore").exists()
+    assert tether("status").out.startswith("nothing tracked")
+
+
+def test_checkout_refuses_to_lose_unsaved_changes(repo, tether):
+    write(repo / "data/raw/a.txt", "saved")
+    tether("add", "data/raw")
+    write(repo / "data/raw/a.txt", "unsaved work")
+    write(repo / "data/raw/b.txt", "new unsaved file")
+    r = tether("checkout")
+    assert r.code == 1
+    assert r.err.startswith("error: data/raw: data/raw/a.txt (and 1 more) has changes")
+    assert "--force" in r.err
+    assert (repo / "data/raw/a.txt").read_text() == "unsaved work"
+    assert (repo / "data/raw/b.txt").exists()
+    r = tether("checkout", "--force")
+    assert r.code == 0
+    assert (repo / "data/raw/a.txt").read_text() == "saved"
+    assert not (repo / "data/raw/b.txt").exists()
+
+
+def test_autostage_off(repo, tether):
+    assert tether("config", "core.autostage", "false").code == 0
+    write(repo / "w.bin", "x")
+    assert tether("add", "w.bin").code == 0
+    assert "w.bin.tether" not in git(repo, "diff", "--cached", "--name-only")

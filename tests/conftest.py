@@ -22,8 +22,10 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for key, value in {
-        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TETHER_LOCK_WAIT", "1")
@@ -77,15 +79,17 @@ def write(path: Path, content: str | bytes) -> Path:
 def snapshot(top: Path) -> dict[str, bytes]:
     """Every file below ``top`` with its bytes."""
     return {
-        p.relative_to(top).as_posix(): p.read_bytes()
-        for p in sorted(top.rglob("*"))
-        if p.is_file()
+        p.relative_to(top).as_posix(): p.read_bytes() for p in sorted(top.rglob("*")) if p.is_file()
     }
 
 
 def run_cli(cwd: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
     """The installed entry point in a child process (for signals, locks, timing)."""
     return subprocess.run(
-        [sys.executable, "-m", "tether", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **kw.pop("env", {})}, **kw,
+        [sys.executable, "-m", "tether", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **kw.pop("env", {})},
+        **kw,
     )

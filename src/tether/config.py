@@ -20,8 +20,16 @@ DEFAULT_LINK = ["reflink", "copy"]
 SECRET_WORDS = ("secret", "password", "token", "access_key", "credential", "key_id")
 
 # section -> option -> parser from the command-line string
-_BOOL = {"true": True, "yes": True, "1": True, "on": True,
-         "false": False, "no": False, "0": False, "off": False}
+_BOOL = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "on": True,
+    "false": False,
+    "no": False,
+    "0": False,
+    "off": False,
+}
 
 
 def _bool(text: str) -> bool:
@@ -68,8 +76,9 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f".tether/{path.name}: expected a mapping at the top level")
     if data.get("schema", 1) != 1:
-        raise ConfigError(f".tether/{path.name}: unsupported schema {data.get('schema')!r}",
-                          "upgrade tether")
+        raise ConfigError(
+            f".tether/{path.name}: unsupported schema {data.get('schema')!r}", "upgrade tether"
+        )
     for key, value in data.items():
         if key == "schema":
             continue
@@ -148,8 +157,10 @@ def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None
     """Set (or, with ``text=None``, unset) one key in the project or local file."""
     parts = _split(key)
     if text is not None and not local and is_secret(parts[-1]):
-        raise ConfigError(f"{key} looks like a secret and would be committed to git",
-                          "pass --local to keep it in .tether/config.local.yaml")
+        raise ConfigError(
+            f"{key} looks like a secret and would be committed to git",
+            "pass --local to keep it in .tether/config.local.yaml",
+        )
     path = tether_dir / (LOCAL if local else PROJECT)
     data = _read(path) or {"schema": 1}
     node = data

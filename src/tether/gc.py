@@ -54,7 +54,8 @@ def plan(repo: Repo, workspace_only: bool) -> Plan:
         if p.kind == "dir":
             if not repo.odb.exists(p.digest):
                 raise MissingObjectError(
-                    f"tree {p.digest} of {p.path} is not in the cache; gc cannot tell what it needs",
+                    f"tree {p.digest} of {p.path} is not in the cache; "
+                    "gc cannot tell what it needs",
                     "fetch it (`tether pull`) or use --workspace",
                 )
             t = tree.parse(repo.odb.read(p.digest, p.source), p.source)

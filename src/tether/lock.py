@@ -52,8 +52,12 @@ def locked(path: Path, command: str, wait: float | None = None) -> Iterator[None
                 if time.monotonic() >= deadline:
                     raise LockError(f"the repository is locked by {_holder(path)}") from None
                 time.sleep(0.05)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
-                "command": command}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.time(),
+            "command": command,
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         yield

@@ -9,11 +9,13 @@ here and come out as POSIX paths relative to the workspace root, or fail.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from tether.errors import PathError
 
 RESERVED = (".git", ".tether")
+_DRIVE = re.compile(r"[A-Za-z]:/")
 
 
 def _check_inside(root: Path, rel: str, shown: str) -> str:
@@ -59,7 +61,7 @@ def from_metadata(root: Path, base: str, value: object, source: str) -> str:
         raise PathError(f"{source}: path must be a non-empty string, got {value!r}")
     if "\x00" in value or "\\" in value:
         raise PathError(f"{source}: path {value!r} has a NUL or backslash")
-    if value.startswith("/") or PurePosixPath(value).is_absolute() or (value[1:2] == ":"):
+    if value.startswith("/") or _DRIVE.match(value):
         raise PathError(f"{source}: path {value!r} is absolute; paths must be relative")
     joined = os.path.normpath(PurePosixPath(base, value).as_posix())
     if joined == ".." or joined.startswith("../") or joined in ("", "."):

@@ -85,7 +85,9 @@ def parse(root: Path, source: str, text: str) -> Pointer:
     try:
         path = paths.from_metadata(root, posixpath.dirname(source), data.get("path"), source)
     except PathError as exc:
-        raise MetadataError(exc.message, "a pointer's path must stay inside the workspace") from None
+        raise MetadataError(
+            exc.message, "a pointer's path must stay inside the workspace"
+        ) from None
     return Pointer(path, kind, str(digest), size, files, source)
 
 

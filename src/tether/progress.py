@@ -29,7 +29,7 @@ class Task:
         self._bar = bar
         self._id = task_id
 
-    def advance(self, files: int = 1, nbytes: int = 0) -> None:
+    def advance(self, files: int = 1) -> None:
         if self._bar is not None:
             self._bar.advance(self._id, files)
 

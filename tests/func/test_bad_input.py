@@ -83,24 +83,56 @@ def test_symlink_escaping_workspace_refused(repo, tether, tmp_path):
     [
         ("schema: 1\npath: [unclosed\n", "not valid YAML (line 3"),
         ("- a\n- b\n", "expected a mapping"),
-        ("schema: 2\npath: raw\nkind: dir\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\nfiles: 1\n",
-         "schema must be 1"),
-        ("schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: XYZ\nsize: 1\nfiles: 1\n",
-         "is not 32 lower-case hex"),
-        ("schema: 1\npath: raw\nkind: dir\nhash: md5\ndigest: " + "a" * 32 + "\nsize: 1\nfiles: 1\n",
-         "unsupported hash"),
-        ("schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: -1\nfiles: 1\n",
-         "size must be"),
-        ("schema: 1\npath: raw\nkind: blob\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\n",
-         "kind must be file or dir"),
-        ("schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\nfiles: 1\nextra: 1\n",
-         "unknown field(s) extra"),
-        ("schema: 1\npath: ../../etc\nkind: dir\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\nfiles: 1\n",
-         "escapes the workspace"),
-        ("schema: 1\npath: /etc/passwd\nkind: file\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\n",
-         "is absolute"),
-        ("schema: 1\npath: ../.git/config\nkind: file\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\n",
-         "inside .git/"),
+        (
+            "schema: 2\npath: raw\nkind: dir\nhash: xxh3\ndigest: "
+            + "a" * 32
+            + "\nsize: 1\nfiles: 1\n",
+            "schema must be 1",
+        ),
+        (
+            "schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: XYZ\nsize: 1\nfiles: 1\n",
+            "is not 32 lower-case hex",
+        ),
+        (
+            "schema: 1\npath: raw\nkind: dir\nhash: md5\ndigest: "
+            + "a" * 32
+            + "\nsize: 1\nfiles: 1\n",
+            "unsupported hash",
+        ),
+        (
+            "schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: "
+            + "a" * 32
+            + "\nsize: -1\nfiles: 1\n",
+            "size must be",
+        ),
+        (
+            "schema: 1\npath: raw\nkind: blob\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\n",
+            "kind must be file or dir",
+        ),
+        (
+            "schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: "
+            + "a" * 32
+            + "\nsize: 1\nfiles: 1\nextra: 1\n",
+            "unknown field(s) extra",
+        ),
+        (
+            "schema: 1\npath: ../../etc\nkind: dir\nhash: xxh3\ndigest: "
+            + "a" * 32
+            + "\nsize: 1\nfiles: 1\n",
+            "escapes the workspace",
+        ),
+        (
+            "schema: 1\npath: /etc/passwd\nkind: file\nhash: xxh3\ndigest: "
+            + "a" * 32
+            + "\nsize: 1\n",
+            "is absolute",
+        ),
+        (
+            "schema: 1\npath: ../.git/config\nkind: file\nhash: xxh3\ndigest: "
+            + "a" * 32
+            + "\nsize: 1\n",
+            "inside .git/",
+        ),
     ],
 )
 def test_malformed_or_hostile_pointer(repo, tether, text, message):
@@ -117,8 +149,10 @@ def test_pointer_through_symlink_escape(repo, tether, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     os.symlink(outside, repo / "link")
-    write(repo / "x.tether", "schema: 1\npath: link/victim\nkind: file\nhash: xxh3\ndigest: "
-          + "a" * 32 + "\nsize: 1\n")
+    write(
+        repo / "x.tether",
+        "schema: 1\npath: link/victim\nkind: file\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\n",
+    )
     r = tether("checkout")
     one_line_error(r)
     assert "outside the workspace" in r.err
@@ -144,9 +178,12 @@ def test_corrupt_cache_object_never_checked_out(repo, tether):
     tether("add", "data/raw")
     from tether.storage.hashing import hash_bytes
 
-    obj = repo / ".tether/cache/objects" / hash_bytes(b"good content")[:2] / hash_bytes(
-        b"good content"
-    )[2:]
+    obj = (
+        repo
+        / ".tether/cache/objects"
+        / hash_bytes(b"good content")[:2]
+        / hash_bytes(b"good content")[2:]
+    )
     obj.chmod(0o644)
     obj.write_bytes(b"evil content")
     (repo / "data/raw/a.txt").unlink()
@@ -164,12 +201,18 @@ def test_corrupt_cache_object_never_checked_out(repo, tether):
 def test_two_adds_at_once_second_says_who_holds_the_lock(repo, tether):
     write(repo / "x.bin", "x")
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from tether.lock import locked\n"
-         "with locked(Path('.tether/tmp/lock'), 'tether add big'):\n"
-         "    print('held', flush=True); time.sleep(30)"],
-        cwd=repo, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from tether.lock import locked\n"
+            "with locked(Path('.tether/tmp/lock'), 'tether add big'):\n"
+            "    print('held', flush=True); time.sleep(30)",
+        ],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert holder.stdout is not None
     try:
         assert holder.stdout.readline().strip() == "held"
         r = tether("add", "x.bin")

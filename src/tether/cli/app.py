@@ -39,8 +39,10 @@ def root(
         str | None, typer.Option("-C", help="Run as if tether was started in DIR.", metavar="DIR")
     ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show tracebacks.")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only what was asked for.")] = False,
-    version: Annotated[
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Print only what was asked for.")
+    ] = False,
+    version: Annotated[  # noqa: ARG001 - handled by its eager callback
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
@@ -87,24 +89,24 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
 
     Tests pass ``catch_bugs=False`` so a bug shows as a traceback, never as exit 3.
     """
-    try:
-        from typer._click import exceptions as cx
-    except ImportError:  # pragma: no cover - older Typer with a separate click
-        from click import exceptions as cx  # type: ignore[no-redef]
+    from typer._click.exceptions import ClickException  # Typer vendors click
+
     _register()
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=argv, prog_name="tether", standalone_mode=False)
+        if rc == errors.EXIT_INTERRUPTED:  # Typer turns Ctrl-C into Exit(130)
+            render.error("interrupted")
         return rc if isinstance(rc, int) else 0
     except errors.TetherError as exc:
         if _verbose:
             traceback.print_exc()
         render.error(str(exc))
         return exc.exit_code
-    except cx.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return exc.exit_code
-    except cx.Abort:
+    except typer.Abort:
         print(file=sys.stderr)
         render.error("interrupted")
         return errors.EXIT_INTERRUPTED
@@ -113,7 +115,7 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
         return errors.EXIT_INTERRUPTED
     except BrokenPipeError:
         return errors.EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - the one place that catches bugs
+    except Exception as exc:
         if not catch_bugs:
             raise
         path = _bug_report(exc)

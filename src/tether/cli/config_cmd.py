@@ -10,7 +10,9 @@ from tether import render
 
 
 def config(
-    key: Annotated[str | None, typer.Argument(help="core.autostage, cache.link, remotes.N.url …")] = None,
+    key: Annotated[
+        str | None, typer.Argument(help="core.autostage, cache.link, remotes.N.url …")
+    ] = None,
     value: Annotated[str | None, typer.Argument(help="New value (omit to print).")] = None,
     local: Annotated[
         bool, typer.Option("--local", help="Use .tether/config.local.yaml (not committed).")
@@ -33,8 +35,13 @@ def config(
         core.set_value(repo.dir, key, None, local)
     elif value is None:
         v = core.get_value(repo.dir, key)
-        render.out(",".join(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool)
-                   else str(v))
+        render.out(
+            ",".join(v)
+            if isinstance(v, list)
+            else str(v).lower()
+            if isinstance(v, bool)
+            else str(v)
+        )
     else:
         if key.startswith("remotes.") is False and key.count(".") != 1:
             raise UsageError(f"bad key {key!r}")

@@ -15,7 +15,9 @@ OptPaths = Annotated[
 
 
 def init(
-    force: Annotated[bool, typer.Option("--force", "-f", help="Rewrite an existing config.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Rewrite an existing config.")
+    ] = False,
 ) -> None:
     """Make this git repository a tether project (creates .tether/)."""
     from tether.repo import Repo
@@ -39,8 +41,10 @@ def add(paths: Paths) -> None:
         p = r.pointer
         what = f"{p.files} files, " if p.kind == "dir" else ""
         verb = "added" if r.changed else "unchanged"
-        render.info(f"{verb}: {p.path} ({what}{render.size(p.size)}, "
-                    f"{r.new_objects} new object(s)) -> {p.source}")
+        render.info(
+            f"{verb}: {p.path} ({what}{render.size(p.size)}, "
+            f"{r.new_objects} new object(s)) -> {p.source}"
+        )
 
 
 def status(

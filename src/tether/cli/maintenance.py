@@ -18,7 +18,9 @@ def gc(
         bool, typer.Option("--workspace", "-w", help="Keep only what the workspace uses.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Only say what would go.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Only say what would go.")
+    ] = False,
 ) -> None:
     """Delete cache objects that no branch, tag or the workspace references."""
     from tether import gc as core

@@ -24,7 +24,14 @@ from tether.yamlio import raise_if_disk_full
 
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
 _FICLONE = 0x40049409
-_UNSUPPORTED = {errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS, errno.EPERM}
+_UNSUPPORTED = {
+    errno.EOPNOTSUPP,
+    errno.EXDEV,
+    errno.EINVAL,
+    errno.ENOTTY,
+    errno.ENOSYS,
+    errno.EPERM,
+}
 
 
 class _NotSupported(Exception):
@@ -35,7 +42,8 @@ def validate_order(order: list[str]) -> list[str]:
     bad = [k for k in order if k not in LINK_TYPES]
     if bad or not order:
         raise ConfigError(
-            f"cache.link: unknown link type(s) {bad or order}", f"use some of {', '.join(LINK_TYPES)}"
+            f"cache.link: unknown link type(s) {bad or order}",
+            f"use some of {', '.join(LINK_TYPES)}",
         )
     return order
 
@@ -69,7 +77,9 @@ class Linker:
                 raise
             self.state.put(os.stat(dest), digest)
             return
-        raise UsageError(f"none of the link types {self.order} works here", "add copy to cache.link")
+        raise UsageError(
+            f"none of the link types {self.order} works here", "add copy to cache.link"
+        )
 
     def _verified(self, digest: str, name: str) -> Path:
         return self.odb.check(digest, name, self.state)

@@ -233,8 +233,11 @@ class Writer:
         self._bytes = 0
 
     def discard(self) -> None:
-        for tmp, _ in self._pending:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        """Delete every temporary of this writer, queued or half-written."""
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.odb.tmp):
+                if name.startswith(self._prefix + "-"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.odb.tmp / name)
         self._pending.clear()
         self._bytes = 0

@@ -73,7 +73,11 @@ def parse(data: bytes, source: str) -> Tree:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise MetadataError(f"{source}: tree object is not valid JSON") from None
-    if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("entries"), list):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("schema") != 1
+        or not isinstance(doc.get("entries"), list)
+    ):
         raise MetadataError(f"{source}: tree object has no schema 1 entry list")
     entries = []
     for row in doc["entries"]:

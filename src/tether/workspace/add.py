@@ -36,15 +36,21 @@ def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
         raise PathError(f"{rel}: no such file or folder")
     for p in existing:
         if rel.startswith(p.path + "/"):
-            raise TrackingError(f"{rel}: inside {p.path}, which tether already tracks",
-                                f"run `tether add {p.path}` to record the whole folder")
+            raise TrackingError(
+                f"{rel}: inside {p.path}, which tether already tracks",
+                f"run `tether add {p.path}` to record the whole folder",
+            )
         if p.path.startswith(rel + "/"):
-            raise TrackingError(f"{rel}: contains {p.path}, which tether tracks on its own",
-                                f"run `tether remove {p.path}` first")
+            raise TrackingError(
+                f"{rel}: contains {p.path}, which tether tracks on its own",
+                f"run `tether remove {p.path}` first",
+            )
     in_git = gitscm.tracked(repo.root, [rel])
     if in_git:
-        raise TrackingError(f"{rel}: tracked by git ({len(in_git)} file(s), e.g. {in_git[0]})",
-                            f"stop tracking it in git first: `git rm -r --cached {rel}`")
+        raise TrackingError(
+            f"{rel}: tracked by git ({len(in_git)} file(s), e.g. {in_git[0]})",
+            f"stop tracking it in git first: `git rm -r --cached {rel}`",
+        )
 
 
 def _store_file(writer: Writer, f: scan.FileStat, repo: Repo) -> str:
@@ -73,8 +79,9 @@ def _add_one(repo: Repo, rel: str, writer: Writer) -> Pointer:
         entries = []
         with progress.task(f"adding {rel}", total=len(files)) as bar:
             for f in files:
-                entries.append(tree.Entry(f.rel, _store_file(writer, f, repo), f.st.st_size,
-                                          f.executable))
+                entries.append(
+                    tree.Entry(f.rel, _store_file(writer, f, repo), f.st.st_size, f.executable)
+                )
                 bar.advance()
         t = tree.build(entries)
         writer.commit()  # every file object is in place before the tree that names them
@@ -116,4 +123,3 @@ def add(repo: Repo, targets: list[str]) -> list[Added]:
         if repo.config.autostage:
             gitscm.stage(repo.root, to_stage)
     return results
-

@@ -77,8 +77,12 @@ def _checkout_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked
     _need(repo, p, [(p.path, p.digest)])
     if full.is_dir() and not full.is_symlink():
         files = scan.scan(full, p.path, roots)
-        _guard(repo, [(f"{p.path}/{f.rel}", scan.digest_of(f, repo.state)) for f in files],
-               force, p.path)
+        _guard(
+            repo,
+            [(f"{p.path}/{f.rel}", scan.digest_of(f, repo.state)) for f in files],
+            force,
+            p.path,
+        )
         shutil.rmtree(full)
     elif full.exists():
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
@@ -106,14 +110,22 @@ def _checkout_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
         _guard(repo, [(p.path, scan.digest_of(f, repo.state))], force, p.path)
         full.unlink()
     remove = [rel for rel in have if rel not in wanted]
-    write = [e for e in wanted.values()
-             if relink or e.path not in have or have[e.path][1] != e.digest]
-    chmod = [e for e in wanted.values() if e.path in have and e not in write
-             and have[e.path][0].executable != e.executable]
+    write = [
+        e for e in wanted.values() if relink or e.path not in have or have[e.path][1] != e.digest
+    ]
+    chmod = [
+        e
+        for e in wanted.values()
+        if e.path in have and e not in write and have[e.path][0].executable != e.executable
+    ]
     _need(repo, p, [(f"{p.path}/{e.path}", e.digest) for e in write])
-    _guard(repo, [(f"{p.path}/{r}", have[r][1]) for r in remove]
-           + [(f"{p.path}/{e.path}", have[e.path][1]) for e in write if e.path in have],
-           force, p.path)
+    _guard(
+        repo,
+        [(f"{p.path}/{r}", have[r][1]) for r in remove]
+        + [(f"{p.path}/{e.path}", have[e.path][1]) for e in write if e.path in have],
+        force,
+        p.path,
+    )
     for rel in remove:
         _remove_any(full / rel)
     res.deleted = len(remove)
@@ -122,7 +134,7 @@ def _checkout_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
             dest = full / e.path
             if e.path not in have:
                 for parent in Path(e.path).parents:  # a file where a folder must go
-                    if parent != Path(".") and (full / parent).is_file():
+                    if parent != Path() and (full / parent).is_file():
                         _remove_any(full / parent)
             try:
                 repo.linker.link(e.digest, dest, e.executable, f"{p.path}/{e.path}")
@@ -164,9 +176,12 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
                 continue
             results.append(res)
             if res.failed:
-                errors.append(CorruptObjectError(
-                    f"{res.failed[0]}: cache object is corrupt; not checked out"
-                    + (f" (and {len(res.failed) - 1} more)" if len(res.failed) > 1 else "")))
+                errors.append(
+                    CorruptObjectError(
+                        f"{res.failed[0]}: cache object is corrupt; not checked out"
+                        + (f" (and {len(res.failed) - 1} more)" if len(res.failed) > 1 else "")
+                    )
+                )
     if errors:
         first = errors[0]
         lines = [e.message for e in errors]

@@ -88,7 +88,7 @@ def stat_file(path: Path, shown: str, roots: tuple[Path, ...]) -> os.stat_result
 def read_small(path: str) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             b = os.read(fd, hashing.SMALL)
             if not b:

@@ -67,8 +67,9 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     try:
         old = tree.parse(repo.odb.read(p.digest, p.source), p.source)
     except TetherError:
-        return PathStatus(p.path, p.source, p.kind, "modified",
-                          note="tree not in cache: per-file changes unknown")
+        return PathStatus(
+            p.path, p.source, p.kind, "modified", note="tree not in cache: per-file changes unknown"
+        )
     return PathStatus(p.path, p.source, p.kind, "modified", diff_entries(p.path, old, entries))
 
 

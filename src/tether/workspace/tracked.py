@@ -23,7 +23,8 @@ def select(repo: Repo, targets: list[str] | None) -> list[Pointer]:
     chosen: dict[str, Pointer] = {}
     for t in targets:
         hits = [
-            p for p in pointers
+            p
+            for p in pointers
             if t in (p.path, p.source)
             or p.path.startswith(t.rstrip("/") + "/")
             or t.startswith(p.path + "/")

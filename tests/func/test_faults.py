@@ -1,0 +1,73 @@
+"""Interruptions and a full disk: nothing lost, the next run finishes cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import git, run_cli, snapshot, write
+
+
+def test_ctrl_c_during_add_then_rerun_finishes(repo):
+    for i in range(4000):
+        write(repo / f"data/raw/d{i % 40}/f{i}.bin", os.urandom(2048))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tether", "add", "data/raw"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tmp = repo / ".tether/cache/tmp"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (tmp.is_dir() and any(tmp.iterdir())):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    if proc.returncode == 0:
+        pytest.skip("add finished before the signal arrived")
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert not (repo / "data/raw.tether").exists()
+    assert not any(tmp.iterdir())  # temporaries cleaned up, no partial objects
+    before = snapshot(repo / "data/raw")
+    r = run_cli(repo, "add", "data/raw")
+    assert r.returncode == 0, r.stderr
+    assert snapshot(repo / "data/raw") == before
+    git(repo, "commit", "-qm", "v1")
+    shutil.rmtree(repo / "data/raw")
+    assert run_cli(repo, "checkout").returncode == 0
+    assert snapshot(repo / "data/raw") == before
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mnt = tmp_path / f"tiny-{uuid.uuid4().hex[:6]}"
+    mnt.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if r.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_full_disk_during_add(repo, tether, tiny_disk):
+    assert tether("config", "--local", "cache.dir", str(tiny_disk / "cache")).code == 0
+    write(repo / "data/big.bin", os.urandom(1 << 20))
+    write(repo / "data/small.bin", b"small")
+    r = tether("add", "data")
+    assert r.code == 1
+    assert r.err.startswith("error: no space left on the device")
+    assert "tether gc" in r.err
+    assert not (repo / "data.tether").exists()
+    assert (repo / "data/big.bin").stat().st_size == 1 << 20  # the data is untouched
+    assert not any((tiny_disk / "cache/tmp").iterdir())

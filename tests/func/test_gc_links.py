@@ -1,0 +1,74 @@
+"""gc keeps what branches, tags and the workspace use; link types protect the cache."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from tests.conftest import git, snapshot, write
+
+
+def objects(root):
+    return {p.parent.name + p.name for p in (root / ".tether/cache/objects").glob("*/*")}
+
+
+def test_gc_keeps_branches_tags_and_workspace(repo, tether):
+    write(repo / "d/a.txt", "v1")
+    tether("add", "d")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "tag", "v1")
+    v1 = objects(repo)
+    git(repo, "checkout", "-qb", "exp")
+    write(repo / "d/a.txt", "exp")
+    tether("add", "d")
+    git(repo, "commit", "-qm", "exp")
+    git(repo, "checkout", "-q", "main")
+    tether("checkout")
+    write(repo / "d/a.txt", "orphan")
+    tether("add", "d")  # referenced by the workspace only
+    write(repo / "d/a.txt", "garbage")
+    tether("add", "d")
+    garbage_ws = objects(repo)
+    git(
+        repo, "checkout", "-q", "HEAD", "--", "d.tether"
+    )  # back to v1 pointer; last two adds unreferenced
+    assert tether("checkout", "--force").code == 0
+    r = tether("gc", "--dry-run")
+    assert r.code == 0 and "would remove 4 unreferenced object(s)" in r.out
+    assert objects(repo) == garbage_ws
+    r = tether("gc", "-f")
+    assert r.code == 0 and "removed 4 object(s)" in r.out
+    left = objects(repo)
+    assert v1 <= left
+    git(repo, "checkout", "-q", "exp")
+    assert tether("checkout").code == 0  # the branch's data survived
+    assert (repo / "d/a.txt").read_text() == "exp"
+    git(repo, "checkout", "-q", "main")
+    tether("checkout")
+    r = tether("gc", "-f", "--workspace")
+    assert "keeping objects used by the workspace" in r.out
+    assert objects(repo) == v1
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink", "copy"])
+def test_link_types(repo, tether, kind):
+    assert tether("config", "cache.link", kind).code == 0
+    write(repo / "d/a.txt", "alpha")
+    write(repo / "d/s/b.txt", "beta")
+    before = snapshot(repo / "d")
+    assert tether("add", "d").code == 0
+    git(repo, "commit", "-qm", "v1")
+    a = repo / "d/a.txt"
+    if kind == "hardlink":
+        assert a.stat().st_nlink == 2
+        assert not a.stat().st_mode & stat.S_IWUSR  # protected: the cache is read-only
+    elif kind == "symlink":
+        assert a.is_symlink() and ".tether/cache/objects" in os.readlink(a)
+    else:
+        assert a.stat().st_nlink == 1 and a.stat().st_mode & stat.S_IWUSR
+    assert tether("status", "--exit-code").code == 0
+    a.unlink()
+    assert tether("checkout").code == 0
+    assert snapshot(repo / "d") == before

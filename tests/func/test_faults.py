@@ -25,10 +25,10 @@ def test_ctrl_c_during_add_then_rerun_finishes(repo):
         stderr=subprocess.PIPE,
         text=True,
     )
-    tmp = repo / ".tether/cache/tmp"
+    objects = repo / ".tether/cache/objects"
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (tmp.is_dir() and any(tmp.iterdir())):
-        time.sleep(0.005)
+    while time.monotonic() < deadline and not (objects.is_dir() and any(objects.iterdir())):
+        time.sleep(0.002)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     if proc.returncode == 0:
@@ -36,7 +36,10 @@ def test_ctrl_c_during_add_then_rerun_finishes(repo):
     assert proc.returncode == 130, err
     assert "error: interrupted" in err and "Traceback" not in err
     assert not (repo / "data/raw.tether").exists()
-    assert not any(tmp.iterdir())  # temporaries cleaned up, no partial objects
+    leftovers = [
+        p for p in (repo / ".tether/cache").rglob("*") if "tmp-" in p.name or p.parent.name == "tmp"
+    ]
+    assert leftovers == []  # temporaries cleaned up, no partial objects
     before = snapshot(repo / "data/raw")
     r = run_cli(repo, "add", "data/raw")
     assert r.returncode == 0, r.stderr

@@ -89,7 +89,7 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
 
     Tests pass ``catch_bugs=False`` so a bug shows as a traceback, never as exit 3.
     """
-    from typer._click.exceptions import ClickException  # Typer vendors click
+    from click.exceptions import Abort, ClickException
 
     _register()
     command = typer.main.get_command(app)
@@ -106,7 +106,7 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
     except ClickException as exc:
         exc.show()
         return exc.exit_code
-    except typer.Abort:
+    except Abort:
         print(file=sys.stderr)
         render.error("interrupted")
         return errors.EXIT_INTERRUPTED

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -56,7 +57,7 @@ class ObjectDB:
 
     def exists(self, digest: str, size: int | None = None) -> bool:
         try:
-            st = os.stat(self.path(digest))
+            st = os.stat(f"{self.objects}/{digest[:2]}/{digest[2:]}")
         except OSError:
             return False
         return size is None or st.st_size == size
@@ -128,7 +129,7 @@ class ObjectDB:
     def _ensure_dir(self, digest: str) -> None:
         prefix = digest[:2]
         if prefix not in self._dirs:
-            (self.objects / prefix).mkdir(parents=True, exist_ok=True)
+            os.makedirs(f"{self.objects}/{prefix}", exist_ok=True)
             self._dirs.add(prefix)
 
 
@@ -148,6 +149,8 @@ class Writer:
         self._prefix = f"{os.getpid()}-{id(self):x}"
         self.written = 0
         self.written_bytes = 0
+        self._lock = threading.Lock()  # put_* may be called from a thread pool
+        self._tmps: set[str] = set()
 
     def __enter__(self) -> Writer:
         self.odb.tmp.mkdir(parents=True, exist_ok=True)
@@ -161,18 +164,34 @@ class Writer:
         else:
             self.discard()
 
-    def _tmp_open(self) -> tuple[str, int]:
-        self._seq += 1
-        name = str(self.odb.tmp / f"{self._prefix}-{self._seq}")
+    def _tmp_open(self, digest: str | None = None) -> tuple[str, int]:
+        """A temporary beside its final name when the digest is known (spreads
+        directory locks over the fan-out folders), else in ``tmp/``."""
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        if digest is None:
+            name = f"{self.odb.tmp}/{self._prefix}-{seq}"
+        else:
+            self.odb._ensure_dir(digest)
+            name = f"{self.odb.objects}/{digest[:2]}/.tmp-{self._prefix}-{seq}"
+        self._tmps.add(name)
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READONLY)
         return name, fd
 
+    def _unlink(self, name: str) -> None:
+        self._tmps.discard(name)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
     def _queue(self, tmp: str, digest: str, size: int) -> None:
-        self._pending.append((tmp, digest))
-        self._bytes += size
-        self.written += 1
-        self.written_bytes += size
-        if self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT:
+        with self._lock:
+            self._pending.append((tmp, digest))
+            self._bytes += size
+            self.written += 1
+            self.written_bytes += size
+            full = self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT
+        if full:
             self.commit()
 
     def put_bytes(self, data: bytes | memoryview, digest: str | None = None) -> str:
@@ -180,14 +199,14 @@ class Writer:
         digest = digest or hashing.hash_bytes(data)
         if self.odb.exists(digest, len(data)):
             return digest
-        tmp, fd = self._tmp_open()
+        tmp, fd = self._tmp_open(digest)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         except BaseException as exc:
             os.close(fd)
-            os.unlink(tmp)
+            self._unlink(tmp)
             if isinstance(exc, OSError):
                 raise_if_disk_full(exc, self.odb.root)
             raise
@@ -207,37 +226,36 @@ class Writer:
             digest, size = hashing.hash_fd(src, write)
         except BaseException as exc:
             os.close(fd)
-            os.unlink(tmp)
+            self._unlink(tmp)
             if isinstance(exc, OSError):
                 raise_if_disk_full(exc, self.odb.root)
             raise
         os.close(fd)
         if self.odb.exists(digest, size):
-            os.unlink(tmp)
+            self._unlink(tmp)
         else:
             self._queue(tmp, digest, size)
         return digest, size
 
     def commit(self) -> None:
-        if not self._pending:
+        with self._lock:
+            pending, self._pending, self._bytes = self._pending, [], 0
+        if not pending:
             return
         fd = os.open(self.odb.tmp, os.O_RDONLY)
         try:
             _syncfs(fd)
         finally:
             os.close(fd)
-        for tmp, digest in self._pending:
+        objects = str(self.odb.objects)
+        for tmp, digest in pending:
             self.odb._ensure_dir(digest)
-            os.replace(tmp, self.odb.path(digest))
-        self._pending.clear()
-        self._bytes = 0
+            os.replace(tmp, f"{objects}/{digest[:2]}/{digest[2:]}")
+            self._tmps.discard(tmp)
 
     def discard(self) -> None:
         """Delete every temporary of this writer, queued or half-written."""
-        with contextlib.suppress(OSError):
-            for name in os.listdir(self.odb.tmp):
-                if name.startswith(self._prefix + "-"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(self.odb.tmp / name)
+        for name in list(self._tmps):
+            self._unlink(name)
         self._pending.clear()
         self._bytes = 0

@@ -47,7 +47,8 @@ class StateDB:
         return con
 
     def get(self, st: os.stat_result) -> str | None:
-        row = self._pending.get(st.st_ino) or self._load().get(st.st_ino)
+        rows = self._rows if self._rows is not None else self._load()
+        row = self._pending.get(st.st_ino) or rows.get(st.st_ino)
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
         return None

@@ -9,6 +9,7 @@ pointer; running ``add`` again finishes the job.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tether import gitscm, pointer, progress
@@ -70,6 +71,11 @@ def _store_file(writer: Writer, f: scan.FileStat, repo: Repo) -> str:
     return digest
 
 
+def _pool() -> ThreadPoolExecutor:
+    """Threads overlap the many small syscalls (open, write, rename) of small files."""
+    return ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)))
+
+
 def _add_one(repo: Repo, rel: str, writer: Writer) -> Pointer:
     full = repo.root / rel
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
@@ -83,7 +89,7 @@ def _add_one(repo: Repo, rel: str, writer: Writer) -> Pointer:
                     tree.Entry(f.rel, _store_file(writer, f, repo), f.st.st_size, f.executable)
                 )
                 bar.advance()
-        t = tree.build(entries)
+        t = tree.build(entries, trusted=True)
         writer.commit()  # every file object is in place before the tree that names them
         digest = writer.put_bytes(t.to_bytes())
         writer.commit()

@@ -34,11 +34,14 @@ class Plan:
         return sum(self.drop.values())
 
 
-def _pointers(repo: Repo, workspace_only: bool) -> list[Pointer]:
+def _pointers(repo: Repo, workspace_only: bool, all_commits: bool) -> list[Pointer]:
     found = tracked.all_pointers(repo)
     if workspace_only:
         return found
-    for rev in sorted(set(gitscm.ref_heads(repo.root).values())):
+    revs = set(gitscm.ref_heads(repo.root).values())
+    if all_commits:
+        revs.update(gitscm.all_commits(repo.root))
+    for rev in sorted(revs):
         for src, data in gitscm.files_at(repo.root, rev, pointer.SUFFIX).items():
             try:
                 found.append(pointer.parse(repo.root, src, data.decode("utf-8")))
@@ -47,9 +50,16 @@ def _pointers(repo: Repo, workspace_only: bool) -> list[Pointer]:
     return found
 
 
-def plan(repo: Repo, workspace_only: bool) -> Plan:
-    result = Plan("the workspace" if workspace_only else "all branches, tags and the workspace")
-    for p in _pointers(repo, workspace_only):
+def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
+    scope = (
+        "the workspace"
+        if workspace_only
+        else "every commit and the workspace"
+        if all_commits
+        else "the tips of all branches and tags, and the workspace"
+    )
+    result = Plan(scope)
+    for p in _pointers(repo, workspace_only, all_commits):
         result.keep.add(p.digest)
         if p.kind == "dir":
             if not repo.odb.exists(p.digest):

@@ -98,6 +98,11 @@ def ref_heads(root: Path) -> dict[str, str]:
     return refs
 
 
+def all_commits(root: Path) -> list[str]:
+    """Every commit reachable from any ref."""
+    return _git(root, "rev-list", "--all").decode().split()
+
+
 def files_at(root: Path, rev: str, suffix: str) -> dict[str, bytes]:
     """Path -> content of every file ending in ``suffix`` in commit ``rev``."""
     import git

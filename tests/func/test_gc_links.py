@@ -72,3 +72,18 @@ def test_link_types(repo, tether, kind):
     a.unlink()
     assert tether("checkout").code == 0
     assert snapshot(repo / "d") == before
+
+
+def test_gc_all_commits_keeps_history(repo, tether):
+    write(repo / "a.txt", "old")
+    tether("add", "a.txt")
+    git(repo, "commit", "-qm", "old")
+    old = objects(repo)
+    write(repo / "a.txt", "new")
+    tether("add", "a.txt")
+    git(repo, "commit", "-qm", "new")
+    r = tether("gc", "-n", "--all-commits")
+    assert "every commit" in r.out and "nothing to remove" in r.out
+    r = tether("gc", "-f")
+    assert "removed 1 object(s)" in r.out
+    assert not (old & objects(repo))

@@ -17,18 +17,25 @@ def gc(
     workspace: Annotated[
         bool, typer.Option("--workspace", "-w", help="Keep only what the workspace uses.")
     ] = False,
+    all_commits: Annotated[
+        bool, typer.Option("--all-commits", "-A", help="Also keep what any older commit uses.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask.")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Only say what would go.")
     ] = False,
 ) -> None:
-    """Delete cache objects that no branch, tag or the workspace references."""
+    """Delete cache objects that no branch, tag or the workspace references.
+
+    Objects used only by older commits (not the tip of a branch or tag) are
+    deleted too unless --all-commits.
+    """
     from tether import gc as core
     from tether.repo import Repo
 
     repo = Repo.find()
     with repo.lock("tether gc"):
-        plan = core.plan(repo, workspace)
+        plan = core.plan(repo, workspace, all_commits)
         render.info(f"keeping objects used by {plan.scope}")
         summary = f"{len(plan.drop)} unreferenced object(s), {render.size(plan.drop_bytes)}"
         if dry_run or not plan.drop:

@@ -7,7 +7,6 @@ is the caller's (stable) and the output is byte-identical for equal input.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,8 @@ def dumps(data: Any) -> str:
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     """Write a file so readers see the old or the new content, never a mix."""
+    import tempfile  # lazily: it costs start-up time that read-only commands never need
+
     raw = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import traceback
 from typing import Annotated
 
@@ -73,6 +72,8 @@ def _register() -> None:
 
 
 def _bug_report(exc: BaseException) -> str:
+    import tempfile
+
     fd, path = tempfile.mkstemp(prefix="tether-crash-", suffix=".log")
     with os.fdopen(fd, "w") as f:
         f.write(f"tether {__version__}, python {sys.version}\nargv: {sys.argv}\n\n")

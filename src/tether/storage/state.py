@@ -33,10 +33,8 @@ class StateDB:
             if self.path.exists():
                 try:
                     with self._connect() as con:
-                        for inode, size, mtime, digest in con.execute(
-                            "SELECT inode, size, mtime_ns, digest FROM state"
-                        ):
-                            self._rows[inode] = (size, mtime, digest)
+                        rows = con.execute("SELECT inode, size, mtime_ns, digest FROM state")
+                        self._rows = {r[0]: r[1:] for r in rows.fetchall()}
                 except sqlite3.DatabaseError:
                     self._rows = {}  # a damaged cache of hashes is simply rebuilt
         return self._rows

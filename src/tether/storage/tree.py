@@ -39,12 +39,16 @@ class Tree:
         return {e.path: e for e in self.entries}
 
     def to_bytes(self) -> bytes:
-        rows = [[e.path, e.digest, e.size, e.executable] for e in self.entries]
-        text = json.dumps({"schema": 1, "entries": rows}, ensure_ascii=False, separators=(",", ":"))
-        return text.encode("utf-8")
+        return serialize([[e.path, e.digest, e.size, e.executable] for e in self.entries])
 
     def digest(self) -> str:
         return hashing.hash_bytes(self.to_bytes())
+
+
+def serialize(rows: list[list[object]]) -> bytes:
+    """Canonical bytes of rows ``[path, digest, size, executable]`` sorted by path."""
+    text = json.dumps({"schema": 1, "entries": rows}, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8")
 
 
 def build(entries: list[Entry], trusted: bool = False) -> Tree:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from tether.errors import TetherError
 from tether.pointer import Pointer
 from tether.repo import Repo
-from tether.storage import tree
+from tether.storage import hashing, tree
 from tether.workspace import scan, tracked
 
 
@@ -62,7 +62,8 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     if not full.is_dir():
         return PathStatus(p.path, p.source, p.kind, "modified", note="is now a file")
     entries = scan.entries(scan.scan(full, p.path, roots), repo.state)
-    if tree.build(entries, trusted=True).digest() == p.digest:
+    rows: list[list[object]] = [[e.path, e.digest, e.size, e.executable] for e in entries]
+    if hashing.hash_bytes(tree.serialize(rows)) == p.digest:  # scan order is tree order
         return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
     try:
         old = tree.parse(repo.odb.read(p.digest, p.source), p.source)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tether.errors import ConfigError, CorruptObjectError, MissingObjectError, UsageError
 from tether.storage import hashing
-from tether.storage.odb import ObjectDB
+from tether.storage.odb import ObjectDB, write_all
 from tether.storage.state import StateDB
 from tether.yamlio import raise_if_disk_full
 
@@ -108,12 +108,7 @@ class Linker:
         try:
             dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
             try:
-
-                def write(chunk: memoryview) -> None:
-                    while chunk:
-                        chunk = chunk[os.write(dfd, chunk) :]
-
-                actual, _ = hashing.hash_fd(sfd, write)
+                actual, _ = hashing.hash_fd(sfd, lambda chunk: write_all(dfd, chunk))
             finally:
                 os.close(dfd)
         finally:

@@ -45,6 +45,12 @@ def _syncfs(fd: int) -> None:
     os.sync()  # pragma: no cover
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class ObjectDB:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -194,43 +200,34 @@ class Writer:
         if full:
             self.commit()
 
+    @contextlib.contextmanager
+    def _temporary(self, digest: str | None = None) -> Iterator[tuple[str, int]]:
+        """An open temporary; removed again if anything fails while writing it."""
+        tmp, fd = self._tmp_open(digest)
+        try:
+            yield tmp, fd
+        except BaseException as exc:
+            os.close(fd)
+            self._unlink(tmp)
+            if isinstance(exc, OSError):
+                raise_if_disk_full(exc, self.odb.root)
+            raise
+        os.close(fd)
+
     def put_bytes(self, data: bytes | memoryview, digest: str | None = None) -> str:
         """Store ``data`` unless an object of that digest and size is already there."""
         digest = digest or hashing.hash_bytes(data)
         if self.odb.exists(digest, len(data)):
             return digest
-        tmp, fd = self._tmp_open(digest)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        except BaseException as exc:
-            os.close(fd)
-            self._unlink(tmp)
-            if isinstance(exc, OSError):
-                raise_if_disk_full(exc, self.odb.root)
-            raise
-        os.close(fd)
+        with self._temporary(digest) as (tmp, fd):
+            write_all(fd, data)
         self._queue(tmp, digest, len(data))
         return digest
 
     def put_fd(self, src: int) -> tuple[str, int]:
         """Copy a stream into the store while hashing it: one read of the data."""
-        tmp, fd = self._tmp_open()
-
-        def write(chunk: memoryview) -> None:
-            while chunk:
-                chunk = chunk[os.write(fd, chunk) :]
-
-        try:
-            digest, size = hashing.hash_fd(src, write)
-        except BaseException as exc:
-            os.close(fd)
-            self._unlink(tmp)
-            if isinstance(exc, OSError):
-                raise_if_disk_full(exc, self.odb.root)
-            raise
-        os.close(fd)
+        with self._temporary() as (tmp, fd):
+            digest, size = hashing.hash_fd(src, lambda chunk: write_all(fd, chunk))
         if self.odb.exists(digest, size):
             self._unlink(tmp)
         else:

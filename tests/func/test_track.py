@@ -142,3 +142,16 @@ def test_autostage_off(repo, tether):
     write(repo / "w.bin", "x")
     assert tether("add", "w.bin").code == 0
     assert "w.bin.tether" not in git(repo, "diff", "--cached", "--name-only")
+
+
+def test_unchanged_files_are_not_reread(repo, tether):
+    """The state database answers for files whose (inode, size, mtime) did not change."""
+    f = write(repo / "d/a.bin", b"AAAA")
+    tether("add", "d")
+    st = os.stat(f)
+    with open(f, "r+b") as fh:  # same size, then put the old mtime back
+        fh.write(b"BBBB")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert tether("status", "--exit-code").code == 0  # not re-read: the state was trusted
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert tether("status", "--exit-code").code == 1  # a new mtime makes it read again

@@ -55,6 +55,15 @@ def size(n: float) -> str:
     return f"{n:.1f} TB"  # pragma: no cover
 
 
+def config_value(value: Any) -> str:
+    """A config value as `tether config` takes it back: lists comma-joined, booleans lower."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def status(results: list[Any]) -> None:
     dirty = [r for r in results if not r.clean]
     if not results:

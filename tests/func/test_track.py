@@ -155,3 +155,19 @@ def test_unchanged_files_are_not_reread(repo, tether):
     assert tether("status", "--exit-code").code == 0  # not re-read: the state was trusted
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert tether("status", "--exit-code").code == 1  # a new mtime makes it read again
+
+
+def test_config_get_set_unset_project_and_local(repo, tether):
+    assert tether("config", "cache.link").out == "reflink,copy\n"  # the default
+    assert tether("config", "cache.link", "hardlink,copy").code == 0
+    assert "hardlink" in (repo / ".tether/config.yaml").read_text()
+    assert tether("config", "--local", "cache.link", "copy").code == 0  # local wins
+    assert tether("config", "cache.link").out == "copy\n"
+    assert ".tether/config.local.yaml" not in git(
+        repo, "ls-files", "--others", "--exclude-standard"
+    )
+    assert tether("config", "--local", "--unset", "cache.link").code == 0
+    assert tether("config", "cache.link").out == "hardlink,copy\n"
+    assert tether("config", "--list").out.splitlines() == ["cache.link=hardlink,copy"]
+    r = tether("cache", "dir")
+    assert r.out.strip() == str(repo / ".tether/cache")

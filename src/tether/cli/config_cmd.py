@@ -22,29 +22,19 @@ def config(
 ) -> None:
     """Read or change configuration, like `git config`."""
     from tether import config as core
-    from tether.errors import UsageError
     from tether.repo import Repo
 
     repo = Repo.find()
     if list_ or key is None:
         for k, v in core.flatten(repo.dir).items():
-            shown = "****" if core.is_secret(k.rsplit(".", 1)[-1]) else v
+            shown = "****" if core.is_secret(k.rsplit(".", 1)[-1]) else render.config_value(v)
             render.out(f"{k}={shown}")
         return
     if unset:
         core.set_value(repo.dir, key, None, local)
     elif value is None:
-        v = core.get_value(repo.dir, key)
-        render.out(
-            ",".join(v)
-            if isinstance(v, list)
-            else str(v).lower()
-            if isinstance(v, bool)
-            else str(v)
-        )
+        render.out(render.config_value(core.get_value(repo.dir, key)))
     else:
-        if key.startswith("remotes.") is False and key.count(".") != 1:
-            raise UsageError(f"bad key {key!r}")
         core.set_value(repo.dir, key, value, local)
 
 

@@ -49,7 +49,9 @@ def list_pointer_files(root: Path) -> list[str]:
     out = _git(
         root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.tether"
     )
-    return sorted({p for p in _split_z(out) if (root / p).is_file()})
+    return sorted(
+        {p for p in _split_z(out) if not p.startswith(".tether/") and (root / p).is_file()}
+    )
 
 
 def tracked(root: Path, paths: Iterable[str]) -> list[str]:

@@ -259,3 +259,18 @@ def test_gc_without_terminal_needs_force(repo, tether):
     one_line_error(r)
     assert "pass -f" in r.err
     assert snapshot(repo / ".tether/cache/objects")  # nothing deleted
+
+
+@pytest.mark.parametrize("target", [".tether/config.yaml", ".git", "."])
+def test_reserved_paths_refused(repo, tether, target):
+    r = tether("add", target)
+    one_line_error(r)
+    assert not [p for p in repo.glob("*.tether") if p.is_file()]
+
+
+def test_adding_a_pointer_file_refused(repo, tether):
+    write(repo / "a.txt", "a")
+    tether("add", "a.txt")
+    r = tether("add", "a.txt.tether")
+    one_line_error(r)
+    assert "is a pointer file" in r.err

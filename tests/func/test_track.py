@@ -171,3 +171,19 @@ def test_config_get_set_unset_project_and_local(repo, tether):
     assert tether("config", "--list").out.splitlines() == ["cache.link=hardlink,copy"]
     r = tether("cache", "dir")
     assert r.out.strip() == str(repo / ".tether/cache")
+
+
+def test_folder_fingerprint_shortcut_still_sees_every_change(repo, tether):
+    write(repo / "d/a.txt", "a")
+    write(repo / "d/b.txt", "b")
+    tether("add", "d")
+    assert tether("status", "--exit-code").code == 0  # fingerprint recorded by add
+    os.utime(repo / "d/a.txt")  # touched, same bytes: re-hashed, still unchanged
+    assert tether("status", "--exit-code").code == 0
+    (repo / "d/b.txt").chmod(0o755)  # the executable bit is part of the tree
+    r = tether("status")
+    assert "    modified: d/b.txt" in r.out
+    (repo / "d/b.txt").chmod(0o644)
+    assert tether("status", "--exit-code").code == 0
+    write(repo / "d/c.txt", "")
+    assert "    added: d/c.txt" in tether("status").out

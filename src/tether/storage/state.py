@@ -20,12 +20,21 @@ CREATE TABLE IF NOT EXISTS state (
 )
 """
 
+_TREES = """
+CREATE TABLE IF NOT EXISTS trees (
+    path TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    digest TEXT NOT NULL
+)
+"""
+
 
 class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._rows: dict[int, tuple[int, int, str]] | None = None
         self._pending: dict[int, tuple[int, int, str]] = {}
+        self._trees: dict[str, tuple[str, str]] = {}
 
     def _load(self) -> dict[int, tuple[int, int, str]]:
         if self._rows is None:
@@ -42,7 +51,25 @@ class StateDB:
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=10)
         con.execute(_SCHEMA)
+        con.execute(_TREES)
         return con
+
+    def get_tree(self, path: str, fingerprint: str) -> str | None:
+        """The tree digest of a folder whose files' (path, inode, size, mtime) are unchanged."""
+        if not self.path.exists():
+            return None
+        try:
+            with self._connect() as con:
+                row = con.execute(
+                    "SELECT digest FROM trees WHERE path = ? AND fingerprint = ?",
+                    (path, fingerprint),
+                ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return str(row[0]) if row else None
+
+    def put_tree(self, path: str, fingerprint: str, digest: str) -> None:
+        self._trees[path] = (fingerprint, digest)
 
     def get(self, st: os.stat_result) -> str | None:
         rows = self._rows if self._rows is not None else self._load()
@@ -57,15 +84,18 @@ class StateDB:
             self._pending[st.st_ino] = row
 
     def flush(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._trees:
             return
         rows = [(ino, s, m, d) for ino, (s, m, d) in self._pending.items()]
+        trees = [(p, f, d) for p, (f, d) in self._trees.items()]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as con:
                 con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
+                con.executemany("INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", trees)
         except sqlite3.Error:
             return  # a cache; the next run hashes again
+        self._trees.clear()
         if self._rows is not None:
             self._rows.update(self._pending)
         self._pending.clear()

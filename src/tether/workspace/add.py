@@ -90,6 +90,7 @@ def _add_one(repo: Repo, rel: str, writer: Writer) -> Pointer:
                 )
                 bar.advance()
         t = tree.build(entries, trusted=True)
+        repo.state.put_tree(rel, scan.fingerprint(files), t.digest())
         writer.commit()  # every file object is in place before the tree that names them
         digest = writer.put_bytes(t.to_bytes())
         writer.commit()

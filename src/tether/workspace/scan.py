@@ -107,6 +107,16 @@ def digest_of(f: FileStat, state: StateDB) -> str:
     return digest
 
 
+def fingerprint(files: list[FileStat]) -> str:
+    """One digest of every file's path, inode, size, mtime, ctime and mode: equal means
+    nothing in the folder was touched, so its tree digest can be reused."""
+    text = "\0".join(
+        f"{f.rel}\0{f.st.st_ino}\0{f.st.st_size}\0{f.st.st_mtime_ns}\0{f.st.st_ctime_ns}\0{f.st.st_mode}"
+        for f in files
+    )
+    return hashing.hash_bytes(text.encode("utf-8"))
+
+
 def entries(files: list[FileStat], state: StateDB) -> list[Entry]:
     """Tree entries for scanned files; the hot loop of a no-op ``status``."""
     get = state.get

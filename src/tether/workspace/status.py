@@ -61,9 +61,15 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
         return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
     if not full.is_dir():
         return PathStatus(p.path, p.source, p.kind, "modified", note="is now a file")
-    entries = scan.entries(scan.scan(full, p.path, roots), repo.state)
+    files = scan.scan(full, p.path, roots)
+    fingerprint = scan.fingerprint(files)
+    if repo.state.get_tree(p.path, fingerprint) == p.digest:
+        return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
+    entries = scan.entries(files, repo.state)
     rows: list[list[object]] = [[e.path, e.digest, e.size, e.executable] for e in entries]
-    if hashing.hash_bytes(tree.serialize(rows)) == p.digest:  # scan order is tree order
+    digest = hashing.hash_bytes(tree.serialize(rows))  # scan order is tree order
+    repo.state.put_tree(p.path, fingerprint, digest)
+    if digest == p.digest:
         return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
     try:
         old = tree.parse(repo.odb.read(p.digest, p.source), p.source)

@@ -35,6 +35,8 @@ class StateDB:
         self._rows: dict[int, tuple[int, int, str]] | None = None
         self._pending: dict[int, tuple[int, int, str]] = {}
         self._trees: dict[str, tuple[str, str]] = {}
+        self._singles = 0
+        self._con: sqlite3.Connection | None = None
 
     def _load(self) -> dict[int, tuple[int, int, str]]:
         if self._rows is None:
@@ -49,10 +51,11 @@ class StateDB:
         return self._rows
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=10)
-        con.execute(_SCHEMA)
-        con.execute(_TREES)
-        return con
+        if self._con is None:
+            self._con = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            self._con.execute(_SCHEMA)
+            self._con.execute(_TREES)
+        return self._con
 
     def get_tree(self, path: str, fingerprint: str) -> str | None:
         """The tree digest of a folder whose files' (path, inode, size, mtime) are unchanged."""
@@ -71,20 +74,51 @@ class StateDB:
     def put_tree(self, path: str, fingerprint: str, digest: str) -> None:
         self._trees[path] = (fingerprint, digest)
 
+    def preload(self) -> None:
+        """Load every row now: before many lookups, or lookups from several threads."""
+        self._load()
+
+    def _one(self, inode: int) -> tuple[int, int, str] | None:
+        """A single row, for the first few lookups: loading every row costs more."""
+        self._singles += 1
+        if not self.path.exists():
+            return None
+        try:
+            with self._connect() as con:
+                row = con.execute(
+                    "SELECT size, mtime_ns, digest FROM state WHERE inode = ?", (inode,)
+                ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return (row[0], row[1], row[2]) if row else None
+
     def get(self, st: os.stat_result) -> str | None:
-        rows = self._rows if self._rows is not None else self._load()
-        row = self._pending.get(st.st_ino) or rows.get(st.st_ino)
+        row = self._pending.get(st.st_ino)
+        if row is None:
+            if self._rows is None and self._singles < 32:
+                row = self._one(st.st_ino)
+            else:
+                rows = self._rows if self._rows is not None else self._load()
+                row = rows.get(st.st_ino)
         if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
             return row[2]
         return None
 
     def put(self, st: os.stat_result, digest: str) -> None:
         row = (st.st_size, st.st_mtime_ns, digest)
-        if self._load().get(st.st_ino) != row:
+        known = self._rows.get(st.st_ino) if self._rows is not None else None
+        if known != row:
             self._pending[st.st_ino] = row
 
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
     def flush(self) -> None:
+        """Write what was learnt, and close the database."""
         if not self._pending and not self._trees:
+            self.close()
             return
         rows = [(ino, s, m, d) for ino, (s, m, d) in self._pending.items()]
         trees = [(p, f, d) for p, (f, d) in self._trees.items()]
@@ -94,7 +128,9 @@ class StateDB:
                 con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
                 con.executemany("INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", trees)
         except sqlite3.Error:
+            self.close()
             return  # a cache; the next run hashes again
+        self.close()
         self._trees.clear()
         if self._rows is not None:
             self._rows.update(self._pending)

@@ -82,6 +82,7 @@ def _add_one(repo: Repo, rel: str, writer: Writer) -> Pointer:
     source = pointer.source_for(rel)
     if full.is_dir() and not full.is_symlink():
         files = scan.scan(full, rel, roots)
+        repo.state.preload()  # the pool's threads then only read a dict
         entries = []
         with progress.task(f"adding {rel}", total=len(files)) as bar:
             for f in files:

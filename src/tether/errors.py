@@ -103,3 +103,11 @@ class ConfirmationError(TetherError):
 
 class GitError(TetherError):
     pass
+
+
+def raise_if_disk_full(exc: OSError, path: object) -> None:
+    """Turn ENOSPC/EDQUOT into a :class:`DiskFullError` naming ``path``."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFullError(f"no space left on the device while writing {path}") from exc

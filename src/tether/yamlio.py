@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tether.errors import DiskFullError, MetadataError
+from tether.errors import MetadataError, raise_if_disk_full
 
 try:  # the C loader is ~10x faster; fall back where libyaml is missing
     _Loader: type[Any] = yaml.CSafeLoader
@@ -75,10 +75,3 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 
 def dump_file(path: Path, data: Any) -> None:
     write_atomic(path, dumps(data))
-
-
-def raise_if_disk_full(exc: OSError, path: Path | str) -> None:
-    import errno
-
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        raise DiskFullError(f"no space left on the device while writing {path}") from exc

@@ -16,11 +16,16 @@ import errno
 import os
 from pathlib import Path
 
-from tether.errors import ConfigError, CorruptObjectError, MissingObjectError, UsageError
+from tether.errors import (
+    ConfigError,
+    CorruptObjectError,
+    MissingObjectError,
+    UsageError,
+    raise_if_disk_full,
+)
 from tether.storage import hashing
 from tether.storage.odb import ObjectDB, write_all
 from tether.storage.state import StateDB
-from tether.yamlio import raise_if_disk_full
 
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")
 _FICLONE = 0x40049409

@@ -22,10 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-from tether.errors import CorruptObjectError, MissingObjectError
+from tether.errors import CorruptObjectError, MissingObjectError, raise_if_disk_full
 from tether.storage import hashing
 from tether.storage.state import StateDB
-from tether.yamlio import raise_if_disk_full
 
 READONLY = 0o444
 _BATCH_BYTES = 512 << 20

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -154,7 +153,6 @@ class Writer:
         self._prefix = f"{os.getpid()}-{id(self):x}"
         self.written = 0
         self.written_bytes = 0
-        self._lock = threading.Lock()  # put_* may be called from a thread pool
         self._tmps: set[str] = set()
 
     def __enter__(self) -> Writer:
@@ -172,9 +170,8 @@ class Writer:
     def _tmp_open(self, digest: str | None = None) -> tuple[str, int]:
         """A temporary beside its final name when the digest is known (spreads
         directory locks over the fan-out folders), else in ``tmp/``."""
-        with self._lock:
-            self._seq += 1
-            seq = self._seq
+        self._seq += 1
+        seq = self._seq
         if digest is None:
             name = f"{self.odb.tmp}/{self._prefix}-{seq}"
         else:
@@ -190,13 +187,11 @@ class Writer:
             os.unlink(name)
 
     def _queue(self, tmp: str, digest: str, size: int) -> None:
-        with self._lock:
-            self._pending.append((tmp, digest))
-            self._bytes += size
-            self.written += 1
-            self.written_bytes += size
-            full = self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT
-        if full:
+        self._pending.append((tmp, digest))
+        self._bytes += size
+        self.written += 1
+        self.written_bytes += size
+        if self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT:
             self.commit()
 
     @contextlib.contextmanager
@@ -234,8 +229,7 @@ class Writer:
         return digest, size
 
     def commit(self) -> None:
-        with self._lock:
-            pending, self._pending, self._bytes = self._pending, [], 0
+        pending, self._pending, self._bytes = self._pending, [], 0
         if not pending:
             return
         fd = os.open(self.odb.tmp, os.O_RDONLY)

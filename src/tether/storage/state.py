@@ -52,7 +52,7 @@ class StateDB:
 
     def _connect(self) -> sqlite3.Connection:
         if self._con is None:
-            self._con = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            self._con = sqlite3.connect(self.path, timeout=10)
             self._con.execute(_SCHEMA)
             self._con.execute(_TREES)
         return self._con
@@ -75,7 +75,7 @@ class StateDB:
         self._trees[path] = (fingerprint, digest)
 
     def preload(self) -> None:
-        """Load every row now: before many lookups, or lookups from several threads."""
+        """Load every row now, before many lookups."""
         self._load()
 
     def _one(self, inode: int) -> tuple[int, int, str] | None:

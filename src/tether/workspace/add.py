@@ -9,7 +9,6 @@ pointer; running ``add`` again finishes the job.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tether import gitscm, pointer, progress
@@ -71,18 +70,13 @@ def _store_file(writer: Writer, f: scan.FileStat, repo: Repo) -> str:
     return digest
 
 
-def _pool() -> ThreadPoolExecutor:
-    """Threads overlap the many small syscalls (open, write, rename) of small files."""
-    return ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)))
-
-
 def _add_one(repo: Repo, rel: str, writer: Writer) -> Pointer:
     full = repo.root / rel
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     source = pointer.source_for(rel)
     if full.is_dir() and not full.is_symlink():
         files = scan.scan(full, rel, roots)
-        repo.state.preload()  # the pool's threads then only read a dict
+        repo.state.preload()  # one query for all rows beats 20,000 single lookups
         entries = []
         with progress.task(f"adding {rel}", total=len(files)) as bar:
             for f in files:

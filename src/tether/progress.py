@@ -33,10 +33,6 @@ class Task:
         if self._bar is not None:
             self._bar.advance(self._id, files)
 
-    def total(self, files: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._id, total=files)
-
 
 @contextmanager
 def task(description: str, total: int | None = None) -> Iterator[Task]:

@@ -271,6 +271,9 @@ def test_reserved_paths_refused(repo, tether, target):
 def test_adding_a_pointer_file_refused(repo, tether):
     write(repo / "a.txt", "a")
     tether("add", "a.txt")
+    before = (repo / "a.txt.tether").read_bytes()
     r = tether("add", "a.txt.tether")
     one_line_error(r)
     assert "is a pointer file" in r.err
+    assert (repo / "a.txt.tether").read_bytes() == before
+    assert not (repo / "a.txt.tether.tether").exists()

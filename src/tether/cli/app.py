@@ -96,7 +96,7 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=argv, prog_name="tether", standalone_mode=False)
-        if rc == errors.EXIT_INTERRUPTED:  # Typer turns Ctrl-C into Exit(130)
+        if rc == errors.EXIT_INTERRUPTED:  # Typer itself turns Ctrl-C into Exit(130)
             render.error("interrupted")
         return rc if isinstance(rc, int) else 0
     except errors.TetherError as exc:

@@ -41,21 +41,27 @@ class Checked:
         return bool(self.added or self.modified or self.deleted)
 
 
+def _summary(paths: list[str]) -> str:
+    """``first`` or ``first (and N more)``, for one-line errors about many files."""
+    return paths[0] + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
+
+
+def _absent(repo: Repo, pairs: list[tuple[str, str]]) -> list[str]:
+    """The paths of ``(path, digest)`` pairs whose object is not in the cache."""
+    return sorted(path for path, digest in pairs if not repo.odb.exists(digest))
+
+
 def _guard(repo: Repo, doomed: list[tuple[str, str]], force: bool, what: str) -> None:
     """Refuse to overwrite or delete content that is in no cache."""
-    if force:
-        return
-    lost = sorted(path for path, digest in doomed if not repo.odb.exists(digest))
+    lost = [] if force else _absent(repo, doomed)
     if lost:
-        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
-        raise WorkspaceError(f"{what}: {lost[0]}{more} has changes that are not in the cache")
+        raise WorkspaceError(f"{what}: {_summary(lost)} has changes that are not in the cache")
 
 
-def _need(repo: Repo, p: Pointer, digests: list[tuple[str, str]]) -> None:
-    missing = [path for path, d in digests if not repo.odb.exists(d)]
+def _need(repo: Repo, p: Pointer, wanted: list[tuple[str, str]]) -> None:
+    missing = _absent(repo, wanted)
     if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise MissingObjectError(f"{p.path}: {missing[0]}{more} not in the cache")
+        raise MissingObjectError(f"{p.path}: {_summary(missing)} not in the cache")
 
 
 def _prune_empty(top: Path) -> None:
@@ -176,12 +182,8 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
                 continue
             results.append(res)
             if res.failed:
-                errors.append(
-                    CorruptObjectError(
-                        f"{res.failed[0]}: cache object is corrupt; not checked out"
-                        + (f" (and {len(res.failed) - 1} more)" if len(res.failed) > 1 else "")
-                    )
-                )
+                message = f"{_summary(res.failed)}: cache object is corrupt; not checked out"
+                errors.append(CorruptObjectError(message))
     if errors:
         first = errors[0]
         lines = [e.message for e in errors]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from tether.errors import TetherError
 from tether.pointer import Pointer
 from tether.repo import Repo
-from tether.storage import hashing, tree
+from tether.storage import tree
 from tether.workspace import scan, tracked
 
 
@@ -51,26 +51,27 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     if not full.exists():
         return PathStatus(p.path, p.source, p.kind, "deleted")
-    in_cache = repo.odb.exists(p.digest)
+    same = PathStatus(
+        p.path, p.source, p.kind, "unchanged" if repo.odb.exists(p.digest) else "not in cache"
+    )
     if p.kind == "file":
         if full.is_dir():
             return PathStatus(p.path, p.source, p.kind, "modified", note="is now a folder")
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
         if scan.digest_of(f, repo.state) != p.digest:
             return PathStatus(p.path, p.source, p.kind, "modified")
-        return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
+        return same
     if not full.is_dir():
         return PathStatus(p.path, p.source, p.kind, "modified", note="is now a file")
     files = scan.scan(full, p.path, roots)
     fingerprint = scan.fingerprint(files)
     if repo.state.get_tree(p.path, fingerprint) == p.digest:
-        return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
+        return same
     entries = scan.entries(files, repo.state)
-    rows: list[list[object]] = [[e.path, e.digest, e.size, e.executable] for e in entries]
-    digest = hashing.hash_bytes(tree.serialize(rows))  # scan order is tree order
+    digest = tree.build(entries, trusted=True).digest()
     repo.state.put_tree(p.path, fingerprint, digest)
     if digest == p.digest:
-        return PathStatus(p.path, p.source, p.kind, "unchanged" if in_cache else "not in cache")
+        return same
     try:
         old = tree.parse(repo.odb.read(p.digest, p.source), p.source)
     except TetherError:

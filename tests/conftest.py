@@ -93,3 +93,23 @@ def run_cli(cwd: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
         env={**os.environ, **kw.pop("env", {})},
         **kw,
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One real SeaweedFS S3 server for the whole test session."""
+    from tests.s3server import SeaweedFS
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_remote(s3_server, request):
+    """Settings for a fresh prefix of the test bucket: (url, endpoint, key, secret)."""
+    from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY
+
+    prefix = request.node.name.replace("[", "-").replace("]", "")[:60]
+    return f"s3://{BUCKET}/{prefix}-{os.getpid()}", s3_server.endpoint, ACCESS_KEY, SECRET_KEY

@@ -188,3 +188,118 @@ def flatten(tether_dir: Path) -> dict[str, Any]:
 
     walk("", _merged(tether_dir))
     return out
+
+
+# -- remotes ------------------------------------------------------------------
+
+_REMOTE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_INT_OPTIONS = {"jobs"}
+_BOOL_OPTIONS = {"use_ssl", "anon", "hardlink"}
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(_REMOTE_NAME, name):
+        raise ConfigError(
+            f"{name!r} is not a valid remote name", "use letters, digits, '-', '_' or '.'"
+        )
+
+
+def check_url(url: str) -> None:
+    """Refuse URLs that would put a password into a committed file."""
+    from urllib.parse import urlsplit
+
+    if not url or url.strip() != url:
+        raise ConfigError(f"{url!r} is not a remote URL", "give a path or an fsspec URL")
+    if urlsplit(url).password:
+        raise ConfigError(
+            "the remote URL holds a password, which would be committed to git",
+            "drop it from the URL and set it with `tether remote modify --local`",
+        )
+
+
+def _remote_option(option: str, text: str) -> Any:
+    if option in _INT_OPTIONS:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{option} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise ConfigError(f"{option} must be at least 1")
+        return value
+    if option in _BOOL_OPTIONS:
+        return _bool(text)
+    if option == "url":
+        check_url(text)
+    return text
+
+
+def _edit(tether_dir: Path, local: bool) -> tuple[Path, dict[str, Any]]:
+    path = tether_dir / (LOCAL if local else PROJECT)
+    return path, (_read(path) or {"schema": 1})
+
+
+def remote_add(
+    tether_dir: Path, name: str, url: str, default: bool, local: bool, force: bool
+) -> None:
+    _check_name(name)
+    check_url(url)
+    if name in load(tether_dir).remotes and not force:
+        raise ConfigError(f"remote {name!r} already exists", "pass --force to replace it")
+    path, data = _edit(tether_dir, local)
+    data.setdefault("remotes", {})[name] = {"url": url}
+    if default:
+        data.setdefault("core", {})["remote"] = name
+    yamlio.dump_file(path, data)
+
+
+def remote_remove(tether_dir: Path, name: str) -> None:
+    if name not in load(tether_dir).remotes:
+        raise ConfigError(f"no remote named {name!r}", "see `tether remote list`")
+    for local in (False, True):
+        path, data = _edit(tether_dir, local)
+        if not path.exists():
+            continue
+        data.get("remotes", {}).pop(name, None)
+        if not data.get("remotes"):
+            data.pop("remotes", None)
+        if data.get("core", {}).get("remote") == name:
+            del data["core"]["remote"]
+        yamlio.dump_file(path, data)
+
+
+def remote_modify(tether_dir: Path, name: str, option: str, text: str | None, local: bool) -> None:
+    if name not in load(tether_dir).remotes:
+        raise ConfigError(f"no remote named {name!r}", "add it with `tether remote add`")
+    if text is not None and not local and is_secret(option):
+        raise ConfigError(
+            f"{option} looks like a secret and would be committed to git",
+            "pass --local to keep it in .tether/config.local.yaml (gitignored)",
+        )
+    if option == "url" and text is None:
+        raise ConfigError("a remote needs a url", "use `tether remote remove` to drop it")
+    path, data = _edit(tether_dir, local)
+    opts = data.setdefault("remotes", {}).setdefault(name, {})
+    if text is None:
+        if option not in opts:
+            raise ConfigError(f"{option} is not set for {name!r} in {path.name}", "")
+        del opts[option]
+        if not opts:
+            del data["remotes"][name]
+    else:
+        opts[option] = _remote_option(option, text)
+    yamlio.dump_file(path, data)
+
+
+def remote_default(tether_dir: Path, name: str | None) -> None:
+    if name is not None and name not in load(tether_dir).remotes:
+        raise ConfigError(f"no remote named {name!r}", "see `tether remote list`")
+    set_value(tether_dir, "core.remote", name, local=False) if name else _unset_default(tether_dir)
+
+
+def _unset_default(tether_dir: Path) -> None:
+    for local in (False, True):
+        path, data = _edit(tether_dir, local)
+        if path.exists() and data.get("core", {}).pop("remote", None) is not None:
+            yamlio.dump_file(path, data)

@@ -17,7 +17,12 @@ Library code raises; only the CLI root (``tether.cli.app``) turns these into
     ├── LockError                 another tether process holds the repository lock
     ├── DiskFullError             no space left on a device
     ├── ConfirmationError         a destructive command needs -f without a terminal
-    └── GitError                  git failed or is missing
+    ├── GitError                  git failed or is missing
+    ├── RemoteError               a remote refused or failed for good (bucket, credentials…)
+    │   └── TransientRemoteError  a remote failed in a way worth retrying (network, 5xx)
+    ├── TransferError             some objects could not be moved (each named)
+    └── PipelineError             tether.yaml, the stage graph, or a stage's run
+        └── StageFailedError      a stage's command exited non-zero (exit code: its own)
 
 Exit codes: 0 success, 1 any ``TetherError`` (and "differences found" for
 ``status --exit-code``), 2 usage, 3 an unexpected bug (with a log file),
@@ -111,3 +116,27 @@ def raise_if_disk_full(exc: OSError, path: object) -> None:
 
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         raise DiskFullError(f"no space left on the device while writing {path}") from exc
+
+
+class RemoteError(TetherError):
+    default_hint = "check the remote with `tether remote list`"
+
+
+class TransientRemoteError(RemoteError):
+    default_hint = "check the network and the server, then run it again: only what is missing moves"
+
+
+class TransferError(TetherError):
+    default_hint = "run it again to retry what is missing"
+
+
+class PipelineError(TetherError):
+    default_hint = "fix tether.yaml (see `tether stage --help`)"
+
+
+class StageFailedError(PipelineError):
+    default_hint = "fix the stage and run `tether repro` again; completed stages are recorded"
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code if 0 < code < 256 else EXIT_ERROR

@@ -13,9 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from tether import gitscm, pointer
-from tether.errors import MissingObjectError, TetherError
-from tether.pointer import Pointer
+from tether.errors import MissingObjectError
 from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import tracked
@@ -34,22 +32,6 @@ class Plan:
         return sum(self.drop.values())
 
 
-def _pointers(repo: Repo, workspace_only: bool, all_commits: bool) -> list[Pointer]:
-    found = tracked.all_pointers(repo)
-    if workspace_only:
-        return found
-    revs = set(gitscm.ref_heads(repo.root).values())
-    if all_commits:
-        revs.update(gitscm.all_commits(repo.root))
-    for rev in sorted(revs):
-        for src, data in gitscm.files_at(repo.root, rev, pointer.SUFFIX).items():
-            try:
-                found.append(pointer.parse(repo.root, src, data.decode("utf-8")))
-            except (TetherError, UnicodeDecodeError):
-                continue  # a broken pointer in history references nothing we can name
-    return found
-
-
 def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
     scope = (
         "the workspace"
@@ -59,7 +41,7 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
         else "the tips of all branches and tags, and the workspace"
     )
     result = Plan(scope)
-    for p in _pointers(repo, workspace_only, all_commits):
+    for p in tracked.referenced(repo, workspace_only, all_commits):
         result.keep.add(p.digest)
         if p.kind == "dir":
             if not repo.odb.exists(p.digest):

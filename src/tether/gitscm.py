@@ -119,3 +119,30 @@ def files_at(root: Path, rev: str, suffix: str) -> dict[str, bytes]:
         if item.type == "blob" and item.path.endswith(suffix):
             out[item.path] = item.data_stream.read()
     return out
+
+
+_HOOK_MARK = "# installed by tether install-hooks"
+HOOKS = {
+    # $3 == 1: a branch checkout (not a file checkout): bring the data along
+    "post-checkout": 'if [ "$3" = "1" ]; then exec tether checkout; fi\n',
+    "pre-push": "exec tether push\n",
+}
+
+
+def install_hooks(root: Path, force: bool) -> list[str]:
+    """Write tether's git hooks; refuse to replace a foreign hook unless ``force``."""
+    hooks = Path(_git(root, "rev-parse", "--git-path", "hooks").decode().strip())
+    hooks = hooks if hooks.is_absolute() else root / hooks
+    hooks.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, body in HOOKS.items():
+        path = hooks / name
+        if path.exists() and _HOOK_MARK not in path.read_text(errors="replace") and not force:
+            raise GitError(
+                f"{path} exists and was not written by tether",
+                "add the tether line to it yourself, or pass --force to replace it",
+            )
+        path.write_text(f"#!/bin/sh\n{_HOOK_MARK}\n{body}")
+        path.chmod(0o755)
+        written.append(str(path))
+    return written

@@ -73,13 +73,10 @@ def tree_entry(value: object, source: str) -> str:
     """A relative path inside a tracked directory, from a tree object."""
     if not isinstance(value, str) or not value:
         raise PathError(f"{source}: empty or non-string entry path {value!r}")
-    pure = PurePosixPath(value)
     if (
-        value.startswith("/")
-        or "\x00" in value
+        "\x00" in value
         or "\\" in value
-        or any(p in ("..", ".", "") for p in value.split("/"))
-        or pure.as_posix() != value
+        or any(p in ("..", ".", "") for p in value.split("/"))  # also a leading "/"
     ):
         raise PathError(f"{source}: entry path {value!r} is not a clean relative path")
     return value

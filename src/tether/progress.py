@@ -58,3 +58,44 @@ def task(description: str, total: int | None = None) -> Iterator[Task]:
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         yield Task(bar, bar.add_task(description, total=total))
+
+
+class Transfer:
+    def __init__(self, bar: Any = None, task_id: Any = None) -> None:
+        self._bar = bar
+        self._id = task_id
+        self._done = 0
+
+    def advance(self, files: int, nbytes: int) -> None:
+        if self._bar is not None:
+            self._done += files
+            self._bar.update(self._id, advance=nbytes, done=self._done)
+
+
+@contextmanager
+def transfer(description: str, files: int, nbytes: int) -> Iterator[Transfer]:
+    """One bar for a transfer: files done/total, bytes, rate and ETA."""
+    if not wanted() or files == 0:
+        yield Transfer()
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[done]}/{task.fields[files]} files"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        yield Transfer(bar, bar.add_task(description, total=nbytes, done=0, files=files))

@@ -82,5 +82,10 @@ class Repo:
             finally:
                 self.state.flush()
 
+    def stage_config(self) -> None:
+        """Stage the project config after a change (core.autostage)."""
+        if configmod.load(self.dir).autostage:
+            gitscm.stage(self.root, [f"{DIRNAME}/{configmod.PROJECT}"])
+
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

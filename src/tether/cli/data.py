@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tether import render
+
+if TYPE_CHECKING:
+    from tether.pipeline.status import StageStatus
+    from tether.repo import Repo
 
 Paths = Annotated[list[str], typer.Argument(help="Files or folders, relative to here.")]
 OptPaths = Annotated[
@@ -53,19 +57,79 @@ def status(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 1 when anything differs (for CI).")
     ] = False,
+    remote: Annotated[
+        bool,
+        typer.Option("--remote", help="Compare the cache with a remote instead of the workspace."),
+    ] = False,
+    remote_name: Annotated[
+        str | None, typer.Option("-r", help="Remote for --remote (default: core.remote).")
+    ] = None,
 ) -> None:
-    """Show how tracked data differs from its pointer files, file by file."""
+    """Show how tracked data differs from its pointer files, file by file.
+
+    With --remote: how many objects of each tracked path are missing in the
+    cache and on the remote (what `push` / `pull` would move).
+    """
     from tether.repo import Repo
     from tether.workspace import status as core
     from tether.workspace import tracked
 
     repo = Repo.find()
+    if remote or remote_name:
+        _remote_status(repo, tracked.targets(repo, targets), remote_name, as_json, exit_code)
+        return
     results = core.status(repo, tracked.targets(repo, targets))
+    stages = _stage_status(repo) if not targets else []
+    clean = all(r.clean for r in results) and not any(s.stale for s in stages)
     if as_json:
-        render.emit_json("status", {"paths": results, "clean": all(r.clean for r in results)})
+        render.emit_json("status", {"paths": results, "stages": stages, "clean": clean})
     else:
-        render.status(results)
-    if exit_code and not all(r.clean for r in results):
+        if results or not stages:
+            render.status(results)
+        for s in stages:
+            if s.stale:
+                render.out(f"{s.name}: {'; '.join(s.reasons)}")
+        if stages and not any(s.stale for s in stages):
+            render.info(f"pipeline up to date: {len(stages)} stage(s)")
+    if exit_code and not clean:
+        raise typer.Exit(1)
+
+
+def _stage_status(repo: Repo) -> list[StageStatus]:
+    if not (repo.root / "tether.yaml").is_file():
+        return []
+    from tether.pipeline import status as pstatus
+    from tether.pipeline.run import load
+
+    graph = load(repo)
+    try:
+        return list(pstatus.status(repo, graph, graph.order()))
+    finally:
+        repo.state.flush()
+
+
+def _remote_status(
+    repo: Repo, targets: list[str] | None, name: str | None, as_json: bool, exit_code: bool
+) -> None:
+    from tether.workspace import sync
+
+    report = sync.status(repo, targets, name)
+    paths = report["paths"]
+    clean = all(not v["missing_in_cache"] and not v["missing_on_remote"] for v in paths.values())
+    if as_json:
+        render.emit_json("remote-status", {**report, "clean": clean})
+    else:
+        for path, v in paths.items():
+            if not v["missing_in_cache"] and not v["missing_on_remote"]:
+                continue
+            tree_note = "" if v["tree_in_cache"] else " (tree not in cache: fetch to see its files)"
+            render.out(
+                f"{path}: {v['missing_on_remote']} of {v['objects']} object(s) missing on "
+                f"{report['remote']}, {v['missing_in_cache']} missing in the cache{tree_note}"
+            )
+        if clean:
+            render.info(f"up to date: cache and {report['remote']} hold every tracked object")
+    if exit_code and not clean:
         raise typer.Exit(1)
 
 

@@ -58,6 +58,12 @@ def hash_fd(fd: int, on_chunk: Callable[[memoryview], None] | None = None) -> tu
 def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     fd = os.open(path, os.O_RDONLY)
     try:
+        size = os.fstat(fd).st_size
+        if size <= SMALL:  # one read, no chunk buffer to allocate
+            data = os.read(fd, size + 1)
+            if len(data) == size:
+                return hash_bytes(data), size
+            os.lseek(fd, 0, os.SEEK_SET)
         return hash_fd(fd)
     finally:
         os.close(fd)

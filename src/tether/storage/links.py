@@ -111,9 +111,16 @@ class Linker:
         except FileNotFoundError:
             raise MissingObjectError(f"{name}: object {digest} is not in the cache") from None
         try:
+            size = os.fstat(sfd).st_size
+            data = os.read(sfd, size + 1) if size <= hashing.SMALL else None
             dfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
             try:
-                actual, _ = hashing.hash_fd(sfd, lambda chunk: write_all(dfd, chunk))
+                if data is not None:  # small: one read, no chunk buffer
+                    actual = hashing.hash_bytes(data)
+                    if actual == digest:
+                        write_all(dfd, data)
+                else:
+                    actual, _ = hashing.hash_fd(sfd, lambda chunk: write_all(dfd, chunk))
             finally:
                 os.close(dfd)
         finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -58,6 +59,10 @@ class ObjectDB:
 
     def path(self, digest: str) -> Path:
         return self.objects / digest[:2] / digest[2:]
+
+    def file(self, digest: str) -> str:
+        """:meth:`path` as a string: no pathlib cost on hot paths."""
+        return f"{self.objects}/{digest[:2]}/{digest[2:]}"
 
     def exists(self, digest: str, size: int | None = None) -> bool:
         try:
@@ -154,6 +159,8 @@ class Writer:
         self.written = 0
         self.written_bytes = 0
         self._tmps: set[str] = set()
+        self._mutex = threading.Lock()  # transfers write from many threads
+        self._can_link = True
 
     def __enter__(self) -> Writer:
         self.odb.tmp.mkdir(parents=True, exist_ok=True)
@@ -167,31 +174,36 @@ class Writer:
         else:
             self.discard()
 
-    def _tmp_open(self, digest: str | None = None) -> tuple[str, int]:
+    def _tmp_open(self, digest: str | None = None, mode: int = READONLY) -> tuple[str, int]:
         """A temporary beside its final name when the digest is known (spreads
         directory locks over the fan-out folders), else in ``tmp/``."""
-        self._seq += 1
-        seq = self._seq
+        with self._mutex:
+            self._seq += 1
+            seq = self._seq
         if digest is None:
             name = f"{self.odb.tmp}/{self._prefix}-{seq}"
         else:
             self.odb._ensure_dir(digest)
             name = f"{self.odb.objects}/{digest[:2]}/.tmp-{self._prefix}-{seq}"
-        self._tmps.add(name)
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READONLY)
+        with self._mutex:
+            self._tmps.add(name)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         return name, fd
 
     def _unlink(self, name: str) -> None:
-        self._tmps.discard(name)
+        with self._mutex:
+            self._tmps.discard(name)
         with contextlib.suppress(OSError):
             os.unlink(name)
 
     def _queue(self, tmp: str, digest: str, size: int) -> None:
-        self._pending.append((tmp, digest))
-        self._bytes += size
-        self.written += 1
-        self.written_bytes += size
-        if self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT:
+        with self._mutex:
+            self._pending.append((tmp, digest))
+            self._bytes += size
+            self.written += 1
+            self.written_bytes += size
+            full = self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT
+        if full:
             self.commit()
 
     @contextlib.contextmanager
@@ -228,8 +240,84 @@ class Writer:
             self._queue(tmp, digest, size)
         return digest, size
 
+    def put_verified(self, digest: str, data: bytes, what: str) -> None:
+        """Store ``data`` as ``digest``, refusing it when it hashes to anything else."""
+        if hashing.hash_bytes(data) != digest:
+            raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
+        self.put_bytes(data, digest)
+
+    def copy_verified(
+        self, digest: str, src: str | os.PathLike[str], what: str, link: bool = False
+    ) -> None:
+        """Copy the object file ``src`` in as ``digest``, hashing while copying.
+
+        With ``link`` (two object stores on one filesystem, as git's local
+        clone does) the immutable file is hard-linked once its content is
+        proven, falling back to a copy across filesystems.
+        """
+        if self.odb.exists(digest):
+            return
+        if link and self._can_link and self._link_verified(digest, src, what):
+            return
+        sfd = os.open(src, os.O_RDONLY)
+        try:
+            size = os.fstat(sfd).st_size
+            if size <= hashing.SMALL:
+                data = os.read(sfd, size + 1)
+                self.put_verified(digest, data, what)
+                return
+            with self._temporary(digest) as (tmp, fd):
+                actual, size = hashing.hash_fd(sfd, lambda chunk: write_all(fd, chunk))
+                if actual != digest:
+                    raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
+        finally:
+            os.close(sfd)
+        self._queue(tmp, digest, size)
+
+    def _link_verified(self, digest: str, src: str | os.PathLike[str], what: str) -> bool:
+        import errno
+
+        actual, _ = hashing.hash_file(src)
+        if actual != digest:
+            raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
+        self.odb._ensure_dir(digest)
+        try:
+            os.link(src, self.odb.file(digest))
+        except FileExistsError:
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                self._can_link = False
+                return False
+            raise_if_disk_full(exc, self.odb.root)
+            raise
+        with self._mutex:
+            self.written += 1
+        return True
+
+    @contextlib.contextmanager
+    def temporary_path(self, digest: str) -> Iterator[str]:
+        """A fresh temporary path for a downloader to fill, removed on failure."""
+        tmp, fd = self._tmp_open(digest, 0o600)
+        os.close(fd)
+        try:
+            yield tmp
+        except BaseException:
+            self._unlink(tmp)
+            raise
+
+    def adopt_verified(self, digest: str, tmp: str, what: str) -> None:
+        """Queue a filled temporary as ``digest`` once its content proves it."""
+        actual, size = hashing.hash_file(tmp)
+        if actual != digest:
+            self._unlink(tmp)
+            raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
+        os.chmod(tmp, READONLY)
+        self._queue(tmp, digest, size)
+
     def commit(self) -> None:
-        pending, self._pending, self._bytes = self._pending, [], 0
+        with self._mutex:
+            pending, self._pending, self._bytes = self._pending, [], 0
         if not pending:
             return
         fd = os.open(self.odb.tmp, os.O_RDONLY)

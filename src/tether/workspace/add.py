@@ -70,7 +70,7 @@ def _store_file(writer: Writer, f: scan.FileStat, repo: Repo) -> str:
     return digest
 
 
-def _add_one(repo: Repo, rel: str, writer: Writer) -> Pointer:
+def store_path(repo: Repo, rel: str, writer: Writer) -> Pointer:
     full = repo.root / rel
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     source = pointer.source_for(rel)
@@ -117,7 +117,7 @@ def add(repo: Repo, targets: list[str]) -> list[Added]:
         for rel in dict.fromkeys(targets):
             old = next((p for p in existing if p.path == rel), None)
             with repo.odb.writer() as writer:
-                new = _add_one(repo, rel, writer)
+                new = store_path(repo, rel, writer)
             pointer.write(repo.root, new)
             _relink(repo, new)
             to_stage += [new.source, tracked.ignore(repo, rel)]

@@ -6,13 +6,35 @@ import posixpath
 from pathlib import Path
 
 from tether import gitscm, pointer, yamlio
-from tether.errors import TrackingError
+from tether.errors import TetherError, TrackingError
 from tether.pointer import Pointer
 from tether.repo import Repo
 
 
 def all_pointers(repo: Repo) -> list[Pointer]:
     return [pointer.load(repo.root, src) for src in gitscm.list_pointer_files(repo.root)]
+
+
+def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> list[Pointer]:
+    """Pointers of the workspace and, unless ``workspace_only``, of every branch
+    and tag tip (``all_commits``: of every commit any ref reaches)."""
+    found = all_pointers(repo)
+    if workspace_only:
+        return found
+    revs = set(gitscm.ref_heads(repo.root).values())
+    if all_commits:
+        revs.update(gitscm.all_commits(repo.root))
+    seen = {(p.source, p.digest) for p in found}
+    for rev in sorted(revs):
+        for src, data in gitscm.files_at(repo.root, rev, pointer.SUFFIX).items():
+            try:
+                p = pointer.parse(repo.root, src, data.decode("utf-8"))
+            except (TetherError, UnicodeDecodeError):
+                continue  # a broken pointer in history references nothing we can name
+            if (p.source, p.digest) not in seen:
+                seen.add((p.source, p.digest))
+                found.append(p)
+    return found
 
 
 def select(repo: Repo, targets: list[str] | None) -> list[Pointer]:

@@ -1,0 +1,241 @@
+"""Sharing data: remote add/list/remove/default/modify, push, fetch, pull, install-hooks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from tether import render
+
+remote_app = typer.Typer(
+    help="Manage remotes: where push and pull move objects (a path or any fsspec URL).",
+    no_args_is_help=True,
+)
+
+Name = Annotated[str, typer.Argument(help="Remote name.")]
+Local = Annotated[
+    bool,
+    typer.Option("--local", help="Write to .tether/config.local.yaml (not committed)."),
+]
+OptPaths = Annotated[
+    list[str] | None, typer.Argument(help="Limit to these tracked paths (default: all).")
+]
+RemoteOpt = Annotated[
+    str | None, typer.Option("--remote", "-r", help="Remote name (default: core.remote).")
+]
+Jobs = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Parallel transfers (default: 1 local path, 32 S3)."),
+]
+AllCommits = Annotated[
+    bool,
+    typer.Option("--all-commits", "-A", help="Everything any commit of any branch or tag uses."),
+]
+RunCache = Annotated[
+    bool, typer.Option("--run-cache", help="Also move the run-cache (pipeline results).")
+]
+
+
+@remote_app.command("add")
+def remote_add(
+    name: Name,
+    url: Annotated[str, typer.Argument(help="A folder path or fsspec URL (s3://bucket/prefix).")],
+    default: Annotated[bool, typer.Option("--default", "-d", help="Make it the default.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing one.")] = False,
+    local: Local = False,
+) -> None:
+    """Add a remote. Its options go to .tether/config.yaml (or --local)."""
+    from tether import config
+    from tether.repo import Repo
+
+    repo = Repo.find()
+    config.remote_add(repo.dir, name, url, default, local, force)
+    repo.stage_config()
+    render.info(f"remote {name} -> {url}{' (default)' if default else ''}")
+
+
+@remote_app.command("list")
+def remote_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List remotes and their options; secrets are shown as ***."""
+    from tether.config import is_secret
+    from tether.repo import Repo
+
+    cfg = Repo.find().config
+    rows: dict[str, dict[str, Any]] = {}
+    for name in sorted(cfg.remotes):
+        opts = {k: ("***" if is_secret(k) else v) for k, v in sorted(cfg.remotes[name].items())}
+        rows[name] = {**opts, "default": name == cfg.remote}
+    if as_json:
+        render.emit_json("remotes", rows)
+        return
+    if not rows:
+        render.info("no remotes — add one with `tether remote add NAME URL --default`")
+    for name, opts in rows.items():
+        extra = " ".join(
+            f"{k}={render.config_value(v)}" for k, v in opts.items() if k not in ("url", "default")
+        )
+        mark = " (default)" if opts["default"] else ""
+        render.out(f"{name}\t{opts['url']}{mark}{'  ' + extra if extra else ''}")
+
+
+@remote_app.command("remove")
+def remote_remove(name: Name) -> None:
+    """Forget a remote (its data stays where it is)."""
+    from tether import config
+    from tether.repo import Repo
+
+    repo = Repo.find()
+    config.remote_remove(repo.dir, name)
+    repo.stage_config()
+    render.info(f"removed remote {name}")
+
+
+@remote_app.command("default")
+def remote_default(
+    name: Annotated[str | None, typer.Argument(help="Remote to make default.")] = None,
+    unset: Annotated[bool, typer.Option("--unset", help="Have no default.")] = False,
+) -> None:
+    """Print the default remote, or set it."""
+    from tether import config
+    from tether.repo import Repo
+
+    repo = Repo.find()
+    if unset:
+        config.remote_default(repo.dir, None)
+        repo.stage_config()
+        render.info("no default remote")
+    elif name is None:
+        if not repo.config.remote:
+            raise typer.Exit(1)
+        render.out(repo.config.remote)
+    else:
+        config.remote_default(repo.dir, name)
+        repo.stage_config()
+        render.info(f"default remote: {name}")
+
+
+@remote_app.command("modify")
+def remote_modify(
+    name: Name,
+    option: Annotated[
+        str,
+        typer.Argument(
+            help="url, endpoint_url, region, profile, jobs, access_key_id, "
+            "secret_access_key, session_token, or any fsspec option."
+        ),
+    ],
+    value: Annotated[str | None, typer.Argument(help="New value.")] = None,
+    unset: Annotated[bool, typer.Option("--unset", help="Remove the option.")] = False,
+    local: Local = False,
+) -> None:
+    """Set one option of a remote. Secrets are refused unless --local."""
+    from tether import config
+    from tether.errors import UsageError
+    from tether.repo import Repo
+
+    if (value is None) != unset:
+        raise UsageError("give a VALUE, or --unset")
+    repo = Repo.find()
+    config.remote_modify(repo.dir, name, option, value, local)
+    repo.stage_config()
+    shown = "***" if config.is_secret(option) else value
+    render.info(f"{name}.{option} {'unset' if unset else '= ' + str(shown)}")
+
+
+def _run_cache(repo: Any, remote: str | None, direction: str) -> None:
+    from tether.pipeline import runcache
+
+    n = runcache.push(repo, remote) if direction == "push" else runcache.pull(repo, remote)
+    verb = "uploaded" if direction == "push" else "downloaded"
+    render.info(f"run-cache: {n} entr{'y' if n == 1 else 'ies'} {verb}")
+
+
+def _report(stats: Any) -> None:
+    render.info(stats.summary())
+    from tether.workspace.sync import finish
+
+    finish(stats)
+
+
+def push(
+    targets: OptPaths = None,
+    remote: RemoteOpt = None,
+    jobs: Jobs = None,
+    all_commits: AllCommits = False,
+    run_cache: RunCache = False,
+) -> None:
+    """Upload the objects the pointer files reference that the remote lacks."""
+    from tether.repo import Repo
+    from tether.workspace import sync, tracked
+
+    repo = Repo.find()
+    stats = sync.do_transfer(
+        repo, "push", tracked.targets(repo, targets), remote, jobs, all_commits
+    )
+    if run_cache:
+        _run_cache(repo, remote, "push")
+    _report(stats)
+
+
+def fetch(
+    targets: OptPaths = None,
+    remote: RemoteOpt = None,
+    jobs: Jobs = None,
+    all_commits: AllCommits = False,
+    run_cache: RunCache = False,
+) -> None:
+    """Download missing objects into the cache (the workspace is not touched)."""
+    from tether.repo import Repo
+    from tether.workspace import sync, tracked
+
+    repo = Repo.find()
+    if run_cache:
+        _run_cache(repo, remote, "pull")
+    chosen = tracked.targets(repo, targets)
+    _report(sync.do_transfer(repo, "fetch", chosen, remote, jobs, all_commits))
+
+
+def pull(
+    targets: OptPaths = None,
+    remote: RemoteOpt = None,
+    jobs: Jobs = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Overwrite changes that are not in the cache.")
+    ] = False,
+    run_cache: RunCache = False,
+) -> None:
+    """Fetch, then check out: the workspace holds the data of this commit."""
+    from tether.repo import Repo
+    from tether.workspace import sync, tracked
+
+    repo = Repo.find()
+    if run_cache:
+        _run_cache(repo, remote, "pull")
+    stats, results = sync.do_pull(repo, tracked.targets(repo, targets), remote, jobs, force)
+    for r in results:
+        if r.changed:
+            render.info(f"{r.path}: {r.added} added, {r.modified} modified, {r.deleted} deleted")
+    _report(stats)
+
+
+def install_hooks(
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Replace hooks that tether did not write.")
+    ] = False,
+) -> None:
+    """Install git hooks: post-checkout runs `tether checkout`, pre-push runs `tether push`."""
+    from tether import gitscm
+    from tether.repo import Repo
+
+    for path in gitscm.install_hooks(Repo.find().root, force):
+        render.info(f"installed {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(remote_app, name="remote")
+    for fn in (push, fetch, pull):
+        app.command(fn.__name__)(fn)
+    app.command("install-hooks")(install_hooks)

@@ -1,0 +1,60 @@
+"""``tether stage add``: declare a stage in tether.yaml (created when missing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tether import yamlio
+from tether.errors import PipelineError
+from tether.pipeline import graph, spec
+
+
+def add_stage(
+    root: Path,
+    name: str,
+    cmd: str,
+    deps: list[str],
+    params: list[str],
+    outs: list[str],
+    outs_no_cache: list[str],
+    metrics: list[str],
+    plots: list[str],
+    wdir: str | None,
+    force: bool,
+) -> None:
+    path = root / spec.FILE
+    doc: dict[str, Any] = {"schema": 1, "stages": {}}
+    if path.exists():
+        loaded = yamlio.load_file(path, spec.FILE) or {}
+        if not isinstance(loaded, dict):
+            raise PipelineError(f"{spec.FILE}: expected a mapping with `stages:`")
+        doc = loaded
+        doc.setdefault("stages", {})
+    if name in (doc.get("stages") or {}) and not force:
+        raise PipelineError(f"stage {name!r} already exists", "pass --force to replace it")
+    body: dict[str, Any] = {"cmd": cmd}
+    if wdir:
+        body["wdir"] = wdir
+    if deps:
+        body["deps"] = deps
+    if params:
+        keys: list[Any] = []
+        for p in params:
+            if ":" in p:
+                file, _, names = p.partition(":")
+                keys.append({file: names.split(",")})
+            else:
+                keys += p.split(",")
+        body["params"] = keys
+    all_outs: list[Any] = list(outs) + [{o: {"cache": False}} for o in outs_no_cache]
+    if all_outs:
+        body["outs"] = all_outs
+    if metrics:
+        body["metrics"] = metrics
+    if plots:
+        body["plots"] = plots
+    doc["stages"][name] = body
+    text = yamlio.dumps(doc)
+    graph.build(spec.parse(root, text))  # refuse a stage that breaks the pipeline
+    yamlio.write_atomic(path, text)

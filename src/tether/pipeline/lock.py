@@ -1,0 +1,136 @@
+"""``tether.lock``: what each stage ran with and produced, committed to git.
+
+Deterministic: stages sorted by name, deps and outs by path, params by file
+and key, so the same inputs give a byte-identical file::
+
+    schema: 1
+    stages:
+      train:
+        cmd: python src/train.py
+        deps:
+        - {path: src/train.py, hash: xxh3, digest: …, size: 1234}
+        params:
+          params.yaml: {train.lr: 0.01}
+        outs:
+        - {path: models/model.safetensors, kind: file, hash: xxh3, digest: …, size: …}
+
+Untrusted input like every file from a clone: validated on load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether import yamlio
+from tether.errors import MetadataError
+from tether.storage import hashing
+
+FILE = "tether.lock"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str
+    kind: str  # file | dir
+    digest: str
+    size: int
+    files: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "path": self.path,
+            "kind": self.kind,
+            "hash": hashing.ALGORITHM,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.files is not None:
+            d["files"] = self.files
+        return d
+
+
+@dataclass(frozen=True)
+class Entry:
+    cmd: str
+    deps: tuple[Artifact, ...]
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outs: tuple[Artifact, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"cmd": self.cmd}
+        d["deps"] = [a.to_dict() for a in sorted(self.deps, key=lambda a: a.path)]
+        if self.params:
+            d["params"] = {
+                f: {k: self.params[f][k] for k in sorted(self.params[f])}
+                for f in sorted(self.params)
+            }
+        d["outs"] = [a.to_dict() for a in sorted(self.outs, key=lambda a: a.path)]
+        return d
+
+
+def _artifact(raw: Any, where: str) -> Artifact:
+    if not isinstance(raw, dict):
+        raise MetadataError(f"{where}: expected a mapping")
+    path, kind, digest, size = (raw.get(k) for k in ("path", "kind", "digest", "size"))
+    files = raw.get("files")
+    if (
+        not isinstance(path, str)
+        or not isinstance(digest, str)
+        or kind not in ("file", "dir")
+        or not hashing.is_digest(digest)
+        or type(size) is not int
+        or size < 0
+        or raw.get("hash", hashing.ALGORITHM) != hashing.ALGORITHM
+        or (files is not None and type(files) is not int)
+    ):
+        raise MetadataError(f"{where}: malformed entry {raw!r}")
+    from tether.paths import tree_entry
+
+    try:
+        tree_entry(path, where)
+    except Exception as exc:
+        raise MetadataError(f"{where}: path {path!r} is not a clean relative path") from exc
+    return Artifact(path, kind, digest, size, files)
+
+
+def parse(text: str) -> dict[str, Entry]:
+    doc = yamlio.loads(text, FILE)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict) or doc.get("schema") != 1:
+        raise MetadataError(f"{FILE}: expected `schema: 1` and `stages:`")
+    stages = doc.get("stages") or {}
+    if not isinstance(stages, dict):
+        raise MetadataError(f"{FILE}: stages must be a mapping")
+    out: dict[str, Entry] = {}
+    for name, raw in stages.items():
+        where = f"{FILE}: stages.{name}"
+        if not isinstance(raw, dict) or not isinstance(raw.get("cmd"), str):
+            raise MetadataError(f"{where}: needs cmd")
+        params = raw.get("params") or {}
+        if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+            raise MetadataError(f"{where}.params: expected FILE: {{KEY: VALUE}}")
+        out[str(name)] = Entry(
+            raw["cmd"],
+            tuple(_artifact(a, f"{where}.deps") for a in raw.get("deps") or []),
+            {str(f): dict(v) for f, v in params.items()},
+            tuple(_artifact(a, f"{where}.outs") for a in raw.get("outs") or []),
+        )
+    return out
+
+
+def load(root: Path) -> dict[str, Entry]:
+    path = root / FILE
+    if not path.is_file():
+        return {}
+    return parse(path.read_text(encoding="utf-8"))
+
+
+def dumps(entries: dict[str, Entry]) -> str:
+    return yamlio.dumps({"schema": 1, "stages": {n: entries[n].to_dict() for n in sorted(entries)}})
+
+
+def save(root: Path, entries: dict[str, Entry]) -> None:
+    yamlio.write_atomic(root / FILE, dumps(entries))

@@ -1,0 +1,24 @@
+"""``repro --pull``: fetch from the default remote whatever the decision needs —
+run-cache entries, the data of tracked dependencies, and the outputs the lock
+records — so a fresh CI clone restores instead of re-running."""
+
+from __future__ import annotations
+
+from tether.pipeline import lock, runcache
+from tether.repo import Repo
+from tether.storage.transfer import Root, fetch
+from tether.workspace import checkout, sync, tracked
+
+
+def prefetch(repo: Repo) -> str:
+    entries = runcache.pull(repo, None)
+    remote = sync.open_for(repo, None)
+    roots = sync.roots(tracked.all_pointers(repo))
+    for entry in lock.load(repo.root).values():
+        roots += [Root(a.digest, a.kind, a.size, a.path) for a in entry.outs]
+    with repo.lock("repro --pull"):
+        stats = fetch(repo.odb, remote, roots, remote.spec.jobs)
+    ready = [p.path for p in tracked.all_pointers(repo) if repo.odb.exists(p.digest)]
+    if ready:
+        checkout.checkout(repo, ready, force=False)
+    return f"{stats.summary()}; run-cache: {entries} new entr{'y' if entries == 1 else 'ies'}"

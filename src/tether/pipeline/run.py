@@ -1,0 +1,243 @@
+"""``tether repro``: run the stale stages in dependency order.
+
+For each stage, in order: decide (status.py); if stale, try to restore its
+outputs from the lock or the run-cache; else remove its outputs (unless
+``persist``), run its command in ``wdir`` with output streaming live, check
+it produced every output, store the outputs in the cache, and record the
+stage in ``tether.lock`` (atomically, after every stage, so a failure later
+leaves completed stages recorded) and in the run-cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tether import gitscm, progress
+from tether.errors import ObjectError, PipelineError, StageFailedError, TetherError
+from tether.pipeline import graph as graphmod
+from tether.pipeline import lock, runcache, spec
+from tether.pipeline.status import dep_artifacts, param_values, stage_status
+from tether.pointer import Pointer
+from tether.repo import Repo
+
+
+@dataclass
+class Outcome:
+    name: str
+    action: str  # skipped | ran | restored | would run | failed | blocked
+    reasons: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def load(repo: Repo) -> graphmod.Graph:
+    pipeline = spec.load(repo.root)
+    if pipeline is None:
+        raise PipelineError(
+            f"no {spec.FILE} in {repo.root}", "declare a stage with `tether stage add`"
+        )
+    return graphmod.build(pipeline)
+
+
+def select(
+    graph: graphmod.Graph, targets: list[str] | None, single: bool, downstream: bool
+) -> list[str]:
+    if not targets:
+        return graph.order()
+    chosen: set[str] = set()
+    for t in targets:
+        matches = [n for n in graph.stages if n == t or n.startswith(t + "@")]
+        if not matches:
+            raise PipelineError(f"no stage named {t!r}", "see `tether dag` for the stages")
+        for n in matches:
+            chosen.add(n)
+            if downstream:
+                chosen |= graph.downstream_of(n)
+            elif not single:
+                chosen |= graph.upstream_of(n)
+    return graph.order(chosen)
+
+
+def _pointer(a: lock.Artifact) -> Pointer:
+    kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
+    return Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE)
+
+
+def _fetch_missing(repo: Repo, outs: list[lock.Artifact]) -> None:
+    """Bring a run-cache hit's objects from the default remote, if there is one."""
+    if not repo.config.remote:
+        return
+    from tether.storage.transfer import Root, fetch
+    from tether.workspace.sync import open_for
+
+    remote = open_for(repo, None)
+    fetch(
+        repo.odb, remote, [Root(a.digest, a.kind, a.size, a.path) for a in outs], remote.spec.jobs
+    )
+
+
+def _restore(repo: Repo, outs: list[lock.Artifact]) -> bool:
+    from tether.workspace.checkout import checkout_pointer
+
+    if not all(repo.odb.exists(a.digest) for a in outs):
+        try:
+            _fetch_missing(repo, outs)
+        except TetherError:
+            return False
+    try:
+        for a in outs:
+            checkout_pointer(repo, _pointer(a), force=True)
+    except ObjectError:
+        return False
+    return True
+
+
+def _remove(path: str, root: os.PathLike[str] | str) -> None:
+    full = os.path.join(root, path)
+    if os.path.isdir(full) and not os.path.islink(full):
+        shutil.rmtree(full)
+    elif os.path.lexists(full):
+        os.unlink(full)
+
+
+def _execute(repo: Repo, stage: spec.Stage) -> None:
+    cwd = repo.root / stage.wdir
+    env = {**os.environ, "TETHER_STAGE": stage.name}
+    for cmd in stage.cmd:
+        sys.stdout.flush()
+        try:
+            proc = subprocess.run(cmd, shell=True, cwd=cwd, env=env, check=False)  # noqa: S602
+        except OSError as exc:
+            raise PipelineError(f"stage {stage.name}: cannot start {cmd!r}: {exc}") from None
+        if proc.returncode == 127:
+            raise StageFailedError(f"stage {stage.name}: command not found: {cmd}", proc.returncode)
+        if proc.returncode != 0:
+            raise StageFailedError(
+                f"stage {stage.name} failed (exit code {proc.returncode}): {cmd}", proc.returncode
+            )
+
+
+def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
+    from tether.workspace import tracked
+    from tether.workspace.add import store_path
+
+    arts = []
+    missing = [o.path for o in stage.outs if not (repo.root / o.path).exists()]
+    if missing:
+        raise PipelineError(
+            f"stage {stage.name} did not produce {', '.join(missing)}",
+            "make the command write every declared output, or fix outs in tether.yaml",
+        )
+    to_stage = []
+    for o in stage.outs:
+        with repo.odb.writer() as writer:
+            p = store_path(repo, o.path, writer)
+        arts.append(lock.Artifact(p.path, p.kind, p.digest, p.size, p.files))
+        if o.cache:
+            to_stage.append(tracked.ignore(repo, o.path))
+    if to_stage and repo.config.autostage:
+        gitscm.stage(repo.root, to_stage)
+    return arts
+
+
+def repro(  # noqa: PLR0915 - one loop, each step commented
+    repo: Repo,
+    targets: list[str] | None = None,
+    *,
+    force: bool = False,
+    dry: bool = False,
+    single_item: bool = False,
+    downstream: bool = False,
+    keep_going: bool = False,
+    use_run_cache: bool = True,
+    on_start: Callable[[str, list[str]], None] | None = None,
+) -> list[Outcome]:
+    graph = load(repo)
+    names = select(graph, targets, single_item, downstream)
+    entries = lock.load(repo.root)
+    outcomes: list[Outcome] = []
+    running: set[str] = set()
+    failed: set[str] = set()
+    lock_name = "repro" if not dry else "repro --dry"
+    with repo.lock(lock_name):
+        for name in names:
+            stage = graph.stages[name]
+            blocked = graph.upstream[name] & failed
+            if blocked:
+                outcomes.append(Outcome(name, "blocked", [f"{', '.join(sorted(blocked))} failed"]))
+                failed.add(name)
+                continue
+            st = stage_status(repo, graph, stage, entries.get(name), running)
+            if not st.stale and not force:
+                outcomes.append(Outcome(name, "skipped"))
+                continue
+            reasons = st.reasons or ["forced"]
+            running.add(name)
+            if dry:
+                outcomes.append(Outcome(name, "would run", reasons))
+                continue
+            deps, missing = dep_artifacts(repo, stage)
+            if missing:
+                producer = graph.producer(missing[0])
+                hint = (
+                    f"it is an output of stage {producer}"
+                    if producer
+                    else "create it, `tether pull` it, or declare the stage that makes it"
+                )
+                raise PipelineError(f"stage {name} needs {missing[0]}, which does not exist", hint)
+            params = param_values(repo, stage)
+            k = runcache.key(stage, deps, params)
+            start = time.monotonic()
+            if use_run_cache and not force:
+                prev = entries.get(name)
+                hit = None
+                if prev is not None and runcache.key(stage, list(prev.deps), prev.params) == k:
+                    hit = list(prev.outs)
+                hit = hit if hit and len(hit) == len(stage.outs) else runcache.get(repo, k)
+                if (
+                    hit
+                    and {a.path for a in hit} == {o.path for o in stage.outs}
+                    and _restore(repo, hit)
+                ):
+                    entries[name] = lock.Entry(stage.cmd_text, tuple(deps), params, tuple(hit))
+                    lock.save(repo.root, entries)
+                    outcomes.append(Outcome(name, "restored", reasons, time.monotonic() - start))
+                    continue
+            if on_start is not None:
+                on_start(name, reasons)
+            for o in stage.outs:
+                if not o.persist:
+                    _remove(o.path, repo.root)
+                (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                _execute(repo, stage)
+            except StageFailedError:
+                if not keep_going:
+                    raise
+                failed.add(name)
+                outcomes.append(Outcome(name, "failed", reasons, time.monotonic() - start))
+                continue
+            with progress.task(f"caching outputs of {name}"):
+                outs = _store_outs(repo, stage)
+            deps_after, _ = dep_artifacts(repo, stage)  # what it actually ran against
+            entries[name] = lock.Entry(stage.cmd_text, tuple(deps_after), params, tuple(outs))
+            lock.save(repo.root, entries)
+            runcache.save(repo, runcache.key(stage, deps_after, params), outs)
+            outcomes.append(Outcome(name, "ran", reasons, time.monotonic() - start))
+        changed = any(o.action in ("ran", "restored") for o in outcomes)
+        if not dry and changed and repo.config.autostage:
+            gitscm.stage(repo.root, [lock.FILE])
+    if failed:
+        first = next(o for o in outcomes if o.action == "failed")
+        raise StageFailedError(
+            f"{len([o for o in outcomes if o.action == 'failed'])} stage(s) failed, "
+            f"first: {first.name}",
+            1,
+        )
+    return outcomes

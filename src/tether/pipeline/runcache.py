@@ -1,0 +1,129 @@
+"""The run-cache: (command, dependency digests, param values, output paths) ->
+the outputs that run produced. Entries live in the cache beside the objects::
+
+    <cache>/runs/<first 2 hex>/<remaining 30 hex>     (canonical JSON)
+
+and on a remote under ``runs/`` with the same names. An entry is written
+only after its outputs are in the cache, so an entry never names an object
+that was not stored. Entries read back are validated like any clone input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tether.errors import MetadataError, TetherError
+from tether.pipeline.lock import Artifact, _artifact
+from tether.pipeline.spec import Stage
+from tether.repo import Repo
+from tether.storage import hashing
+
+
+def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
+    doc = {
+        "cmd": stage.cmd_text,
+        "deps": sorted([a.path, a.digest] for a in deps),
+        "params": params,
+        "outs": sorted(o.path for o in stage.outs),
+        "wdir": stage.wdir,
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashing.hash_bytes(text.encode("utf-8"))
+
+
+def _rel(k: str) -> str:
+    return f"runs/{k[:2]}/{k[2:]}"
+
+
+def _encode(outs: list[Artifact]) -> bytes:
+    doc = {"schema": 1, "outs": [a.to_dict() for a in sorted(outs, key=lambda a: a.path)]}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _decode(data: bytes, where: str) -> list[Artifact]:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise MetadataError(f"{where}: run-cache entry is not valid JSON") from None
+    if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("outs"), list):
+        raise MetadataError(f"{where}: run-cache entry has no schema 1 outs list")
+    return [_artifact(a, where) for a in doc["outs"]]
+
+
+def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
+    from tether.yamlio import write_atomic
+
+    write_atomic(repo.cache_dir / _rel(k), _encode(outs), mode=0o444)
+
+
+def get(repo: Repo, k: str) -> list[Artifact] | None:
+    path = repo.cache_dir / _rel(k)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return _decode(data, f"run-cache {k}")
+    except TetherError:
+        return None  # a damaged entry is a miss, never a wrong restore
+
+
+def local_keys(repo: Repo) -> list[str]:
+    top = repo.cache_dir / "runs"
+    if not top.is_dir():
+        return []
+    out = []
+    for sub in sorted(top.iterdir()):
+        for f in sorted(sub.iterdir()) if sub.is_dir() else []:
+            if hashing.is_digest(sub.name + f.name):
+                out.append(sub.name + f.name)
+    return out
+
+
+def push(repo: Repo, remote_name: str | None) -> int:
+    """Upload entries the remote lacks, after the objects they name."""
+    from tether.storage.transfer import Root
+    from tether.storage.transfer import push as push_objects
+    from tether.workspace.sync import open_for
+
+    remote = open_for(repo, remote_name)
+    have = {k.removeprefix("runs/").replace("/", "") for k in remote.list_keys("runs")}
+    todo = [k for k in local_keys(repo) if k not in have]
+    roots = []
+    for k in todo:
+        for a in get(repo, k) or []:
+            roots.append(Root(a.digest, a.kind, a.size, a.path))
+    if roots:
+        stats = push_objects(repo.odb, remote, roots, remote.spec.jobs)
+        if stats.failed:
+            from tether.workspace.sync import finish
+
+            finish(stats)
+    for k in todo:
+        remote.write_key(_rel(k), (repo.cache_dir / _rel(k)).read_bytes())
+    remote.close()
+    return len(todo)
+
+
+def pull(repo: Repo, remote_name: str | None) -> int:
+    """Download entries this cache lacks (objects come when an entry is used)."""
+    from tether.workspace.sync import open_for
+
+    remote = open_for(repo, remote_name)
+    mine = set(local_keys(repo))
+    count = 0
+    for rel in remote.list_keys("runs"):
+        k = rel.removeprefix("runs/").replace("/", "")
+        if not hashing.is_digest(k) or k in mine:
+            continue
+        data = remote.read_key(rel)
+        if data is None:
+            continue
+        try:
+            outs = _decode(data, f"remote run-cache {k}")
+        except TetherError:
+            continue
+        save(repo, k, outs)
+        count += 1
+    return count

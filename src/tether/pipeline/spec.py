@@ -1,0 +1,339 @@
+"""``tether.yaml``: parse, interpolate, expand and validate the declared stages.
+
+    schema: 1
+    vars: [params.yaml, {models: [small, base]}]   # values for ${...}
+    stages:
+      prepare:
+        cmd: python src/prepare.py                  # or a list, run in order
+        wdir: .                                     # paths below are relative to it
+        deps: [src/prepare.py, data/raw]
+        params: [prepare.max_len, {other.yaml: [seed]}]   # keys or whole sections
+        outs: [data/prepared, {models/x.pt: {cache: false, persist: true}}]
+        metrics: [metrics.json]                     # outputs kept in git (cache: false)
+        plots: [plots/curve.csv]
+        always_changed: false
+      train:
+        foreach: ${models}                          # or matrix: {lr: [..], model: [..]}
+        do: {cmd: python train.py ${item}, ...}
+
+Every error names the file, the line and the key. Paths are untrusted input
+(a cloned repository) and are confined to the workspace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether import paths
+from tether.errors import PathError, PipelineError
+
+FILE = "tether.yaml"
+PARAMS = "params.yaml"
+_STAGE_KEYS = {
+    "cmd",
+    "wdir",
+    "deps",
+    "params",
+    "outs",
+    "metrics",
+    "plots",
+    "always_changed",
+    "desc",
+}
+_OUT_OPTIONS = {"cache", "persist"}
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*\Z")
+_VAR = re.compile(r"\$\{\s*([A-Za-z0-9_.\-]+)\s*\}")
+
+
+@dataclass(frozen=True)
+class Out:
+    path: str  # workspace-relative
+    cache: bool = True  # False: git keeps it (not gitignored)
+    persist: bool = False  # not removed before the stage runs
+    kind: str = "out"  # out | metrics | plots
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    file: str  # workspace-relative
+    key: str  # dotted key or a whole top-level section
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    cmd: tuple[str, ...]
+    wdir: str  # workspace-relative, "." for the root
+    deps: tuple[str, ...]
+    params: tuple[ParamRef, ...]
+    outs: tuple[Out, ...]
+    always_changed: bool = False
+    line: int = 0
+
+    @property
+    def cmd_text(self) -> str:
+        return " && ".join(self.cmd)
+
+
+@dataclass
+class Pipeline:
+    stages: dict[str, Stage] = field(default_factory=dict)
+    source: str = FILE
+
+
+class _Lines:
+    """Line numbers of mapping keys, from the YAML node tree."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+
+    def of(self, *keys: str) -> int:
+        import yaml
+
+        node = self.node
+        line = 1
+        for key in keys:
+            if not isinstance(node, yaml.MappingNode):
+                break
+            for k, v in node.value:
+                if getattr(k, "value", None) == key:
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                break
+        return line
+
+
+def _err(lines: _Lines, message: str, *keys: str) -> PipelineError:
+    where = ".".join(keys)
+    return PipelineError(f"{FILE}:{lines.of(*keys)}: {where}: {message}")
+
+
+def _lookup(ctx: dict[str, Any], dotted: str) -> Any:
+    from tether.params import get_key
+
+    return get_key(ctx, dotted)
+
+
+def interpolate(value: Any, ctx: dict[str, Any]) -> Any:
+    """Replace ``${name}`` in strings; a string that is only ``${x}`` keeps x's type."""
+    if isinstance(value, str):
+        whole = _VAR.fullmatch(value.strip())
+        if whole:
+            return _lookup(ctx, whole.group(1))
+
+        def sub(m: re.Match[str]) -> str:
+            found = _lookup(ctx, m.group(1))
+            if isinstance(found, dict | list):
+                raise KeyError(f"{m.group(1)} is not a single value")
+            return str(found).lower() if isinstance(found, bool) else str(found)
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [interpolate(v, ctx) for v in value]
+    if isinstance(value, dict):
+        return {k: interpolate(v, ctx) for k, v in value.items()}
+    return value
+
+
+def _vars(root: Path, doc: dict[str, Any], lines: _Lines) -> dict[str, Any]:
+    from tether.params import read_params_file
+
+    ctx: dict[str, Any] = {}
+    default = root / PARAMS
+    if default.is_file():
+        ctx.update(read_params_file(root, PARAMS))
+    raw = doc.get("vars", [])
+    if not isinstance(raw, list):
+        raw = [raw]
+    for item in raw:
+        if isinstance(item, str):
+            try:
+                rel = paths.from_metadata(root, "", item, FILE)
+            except PathError as exc:
+                raise _err(lines, exc.message, "vars") from None
+            ctx.update(read_params_file(root, rel))
+        elif isinstance(item, dict):
+            ctx.update(item)
+        else:
+            raise _err(lines, "each entry must be a params file name or a mapping", "vars")
+    return ctx
+
+
+def _expand(name: str, body: dict[str, Any], lines: _Lines) -> list[tuple[str, dict[str, Any]]]:
+    """A stage, or the family a ``foreach`` / ``matrix`` declares, with its item values."""
+    if "foreach" in body:
+        items = body["foreach"]
+        do = body.get("do")
+        if not isinstance(do, dict):
+            raise _err(lines, "foreach needs a `do:` mapping with the stage", "stages", name)
+        if isinstance(items, list):
+            pairs = [(_key(v), {"item": v, "key": i}) for i, v in enumerate(items)]
+        elif isinstance(items, dict):
+            pairs = [(str(k), {"item": v, "key": k}) for k, v in items.items()]
+        else:
+            raise _err(lines, "foreach must be a list or a mapping", "stages", name, "foreach")
+        return [(f"{name}@{suffix}", {**do, "__ctx__": c}) for suffix, c in pairs]
+    if "matrix" in body:
+        matrix = body["matrix"]
+        if not isinstance(matrix, dict) or not all(
+            isinstance(v, list) and v for v in matrix.values()
+        ):
+            raise _err(lines, "matrix must map names to non-empty lists", "stages", name, "matrix")
+        rest = {k: v for k, v in body.items() if k != "matrix"}
+        keys = list(matrix)
+        out = []
+        for combo in itertools.product(*(matrix[k] for k in keys)):
+            item = dict(zip(keys, combo, strict=True))
+            suffix = "-".join(_key(v) for v in combo)
+            out.append((f"{name}@{suffix}", {**rest, "__ctx__": {"item": item}}))
+        return out
+    return [(name, body)]
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, dict | list):
+        raise PipelineError(f"{FILE}: foreach/matrix values used in names must be scalars")
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _str_list(value: Any, lines: _Lines, *keys: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        return [value]
+    if not isinstance(value, list):
+        raise _err(lines, "must be a list", *keys)
+    return value
+
+
+def _path(root: Path, wdir: str, value: Any, lines: _Lines, *keys: str) -> str:
+    try:
+        return paths.from_metadata(root, wdir if wdir != "." else "", value, FILE)
+    except PathError as exc:
+        raise _err(lines, exc.message.removeprefix(f"{FILE}: "), *keys) from None
+
+
+def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str) -> tuple[Out, ...]:
+    result = []
+    for kind in ("outs", "metrics", "plots"):
+        for entry in _str_list(body.get(kind), lines, "stages", name, kind):
+            opts: dict[str, Any] = {}
+            if isinstance(entry, dict):
+                if len(entry) != 1:
+                    raise _err(lines, "an entry with options is {PATH: {cache: …}}", "stages", name)
+                entry, opts = next(iter(entry.items()))
+                opts = opts or {}
+                if not isinstance(opts, dict) or set(opts) - _OUT_OPTIONS:
+                    bad = set(opts) - _OUT_OPTIONS if isinstance(opts, dict) else opts
+                    raise _err(lines, f"unknown output option(s) {bad}", "stages", name, kind)
+                if not all(isinstance(v, bool) for v in opts.values()):
+                    raise _err(lines, "cache and persist must be true or false", "stages", name)
+            path = _path(root, wdir, entry, lines, "stages", name, kind)
+            cache = opts.get("cache", kind == "outs")
+            result.append(Out(path, cache, opts.get("persist", False), kind.rstrip("s")))
+    return tuple(result)
+
+
+def _params(
+    root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str
+) -> tuple[ParamRef, ...]:
+    default = posixpath.normpath(posixpath.join(wdir, PARAMS))
+    refs = []
+    for entry in _str_list(body.get("params"), lines, "stages", name, "params"):
+        if isinstance(entry, str):
+            refs.append(ParamRef(default, entry))
+            continue
+        if not isinstance(entry, dict):
+            raise _err(lines, "entries are keys or {FILE: [keys]}", "stages", name, "params")
+        for file, keys in entry.items():
+            rel = _path(root, wdir, file, lines, "stages", name, "params")
+            for key in _str_list(keys, lines, "stages", name, "params"):
+                if not isinstance(key, str):
+                    raise _err(lines, f"param key {key!r} must be text", "stages", name, "params")
+                refs.append(ParamRef(rel, key))
+    return tuple(refs)
+
+
+def _stage(root: Path, name: str, body: dict[str, Any], lines: _Lines, line_key: str) -> Stage:
+    unknown = set(body) - _STAGE_KEYS
+    if unknown:
+        raise _err(lines, f"unknown key(s) {', '.join(sorted(unknown))}", "stages", line_key)
+    cmd = body.get("cmd")
+    cmds = [cmd] if isinstance(cmd, str) else cmd
+    if not cmds or not isinstance(cmds, list) or not all(isinstance(c, str) and c for c in cmds):
+        raise _err(lines, "cmd must be a command or a list of commands", "stages", line_key)
+    wdir_raw = body.get("wdir", ".")
+    wdir = "." if wdir_raw in (".", "./") else _path(root, "", wdir_raw, lines, "stages", line_key)
+    deps = tuple(
+        _path(root, wdir, d, lines, "stages", line_key, "deps")
+        for d in _str_list(body.get("deps"), lines, "stages", line_key, "deps")
+    )
+    always = body.get("always_changed", False)
+    if not isinstance(always, bool):
+        raise _err(lines, "must be true or false", "stages", line_key, "always_changed")
+    return Stage(
+        name=name,
+        cmd=tuple(cmds),
+        wdir=wdir,
+        deps=tuple(dict.fromkeys(deps)),
+        params=_params(root, wdir, body, lines, line_key),
+        outs=_outs(root, wdir, body, lines, line_key),
+        always_changed=always,
+        line=lines.of("stages", line_key),
+    )
+
+
+def load(root: Path) -> Pipeline | None:
+    """The pipeline of the workspace, or None when there is no tether.yaml."""
+    path = root / FILE
+    if not path.is_file():
+        return None
+    return parse(root, path.read_text(encoding="utf-8"))
+
+
+def parse(root: Path, text: str) -> Pipeline:
+    import yaml
+
+    from tether import yamlio
+
+    doc = yamlio.loads(text, FILE)
+    try:
+        lines = _Lines(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:  # pragma: no cover - loads() above already failed
+        lines = _Lines(None)
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise PipelineError(f"{FILE}:1: expected a mapping with `stages:`")
+    if doc.get("schema", 1) != 1:
+        raise _err(lines, f"unsupported schema {doc.get('schema')!r}", "schema")
+    unknown = set(doc) - {"schema", "vars", "stages"}
+    if unknown:
+        raise _err(lines, "unknown top-level key", sorted(unknown)[0])
+    stages = doc.get("stages") or {}
+    if not isinstance(stages, dict):
+        raise _err(lines, "must be a mapping of stage names", "stages")
+    ctx = _vars(root, doc, lines)
+    pipeline = Pipeline()
+    for name, body in stages.items():
+        if not isinstance(name, str) or not _NAME.match(name) or "@" in name:
+            raise _err(lines, "stage names use letters, digits, '_', '-', '.'", "stages", str(name))
+        if not isinstance(body, dict):
+            raise _err(lines, "a stage is a mapping with at least `cmd`", "stages", name)
+        for full, raw in _expand(name, body, lines):
+            local = {**ctx, **raw.pop("__ctx__", {})}
+            try:
+                resolved = interpolate(raw, local)
+            except KeyError as exc:
+                raise _err(lines, f"unknown variable ${{{exc.args[0]}}}", "stages", name) from None
+            if full in pipeline.stages:
+                raise _err(lines, f"two stages are named {full!r}", "stages", name)
+            pipeline.stages[full] = _stage(root, full, resolved, lines, name)
+    return pipeline

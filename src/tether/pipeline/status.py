@@ -1,0 +1,140 @@
+"""Why a stage is stale: its command, a dependency's digest, a used param's
+value, an output's digest differ from ``tether.lock``, or an output is missing.
+Params are compared by the keys a stage names, so an unused key never matters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether import params as paramsmod
+from tether.errors import PipelineError
+from tether.pipeline import lock
+from tether.pipeline.graph import Graph
+from tether.pipeline.spec import Stage
+from tether.repo import Repo
+from tether.workspace.hashpath import hash_path
+
+
+@dataclass
+class StageStatus:
+    name: str
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.reasons)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def param_values(repo: Repo, stage: Stage) -> dict[str, dict[str, Any]]:
+    """file -> key -> value for every param the stage names."""
+    out: dict[str, dict[str, Any]] = {}
+    docs: dict[str, Any] = {}
+    for ref in stage.params:
+        if ref.file not in docs:
+            try:
+                docs[ref.file] = paramsmod.read_params_file(repo.root, ref.file)
+            except PipelineError as exc:
+                raise PipelineError(f"stage {stage.name}: {exc.message}", exc.hint) from None
+        try:
+            value = paramsmod.get_key(docs[ref.file], ref.key)
+        except KeyError:
+            raise PipelineError(
+                f"stage {stage.name}: params key {ref.key!r} is not in {ref.file}",
+                f"add it to {ref.file} or remove it from the stage's params",
+            ) from None
+        out.setdefault(ref.file, {})[ref.key] = value
+    return out
+
+
+def dep_artifacts(repo: Repo, stage: Stage) -> tuple[list[lock.Artifact], list[str]]:
+    """Current digests of the stage's dependencies, and those that are missing."""
+    found, missing = [], []
+    for d in stage.deps:
+        h = hash_path(repo, d)
+        if h is None:
+            missing.append(d)
+        else:
+            found.append(lock.Artifact(h.path, h.kind, h.digest, h.size, h.files))
+    return found, missing
+
+
+def _param_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
+    changes = []
+    for file in sorted(set(old) | set(new)):
+        before, after = old.get(file, {}), new.get(file, {})
+        for key in sorted(set(before) | set(after)):
+            if key not in after:
+                continue  # no longer used: not a reason to run
+            if key not in before:
+                changes.append(f"{key} new")
+            elif before[key] != after[key]:
+                flat_old = paramsmod.flatten(before[key], key) or {key: before[key]}
+                flat_new = paramsmod.flatten(after[key], key) or {key: after[key]}
+                for k in sorted(set(flat_old) | set(flat_new)):
+                    if flat_old.get(k) != flat_new.get(k):
+                        changes.append(
+                            f"{k} {_short(flat_old.get(k))} -> {_short(flat_new.get(k))}"
+                        )
+    return changes
+
+
+def stage_status(
+    repo: Repo, graph: Graph, stage: Stage, entry: lock.Entry | None, running: set[str]
+) -> StageStatus:
+    """``running``: upstream stages that will run (or ran) before this one."""
+    st = StageStatus(stage.name)
+    ups = sorted(graph.upstream[stage.name] & running)
+    if entry is None:
+        st.reasons.append("never run")
+    if stage.always_changed:
+        st.reasons.append("always changed")
+    if entry is not None and entry.cmd != stage.cmd_text:
+        st.reasons.append("command changed")
+    deps, missing = dep_artifacts(repo, stage)
+    for d in missing:
+        producer = graph.producer(d)
+        if producer is None:
+            st.reasons.append(f"dependency missing: {d}")
+        elif producer not in running:
+            st.reasons.append(f"dependency missing: {d} (output of {producer})")
+    if entry is not None:
+        before = {a.path: a.digest for a in entry.deps}
+        for a in deps:
+            if a.path not in before:
+                st.reasons.append(f"new dependency: {a.path}")
+            elif before[a.path] != a.digest and graph.producer(a.path) not in running:
+                st.reasons.append(f"dependency changed: {a.path}")
+        changes = _param_changes(entry.params, param_values(repo, stage))
+        if changes:
+            st.reasons.append(f"params changed ({', '.join(changes)})")
+        recorded = {a.path: a for a in entry.outs}
+        for o in stage.outs:
+            h = hash_path(repo, o.path)
+            if h is None:
+                st.reasons.append(f"output missing: {o.path}")
+            elif o.path not in recorded:
+                st.reasons.append(f"new output: {o.path}")
+            elif recorded[o.path].digest != h.digest:
+                st.reasons.append(f"output changed: {o.path}")
+    else:
+        param_values(repo, stage)  # a missing key is an error even before the first run
+    st.reasons += [f"depends on {u}" for u in ups]
+    return st
+
+
+def status(repo: Repo, graph: Graph, names: list[str]) -> list[StageStatus]:
+    entries = lock.load(repo.root)
+    running: set[str] = set()
+    out = []
+    for n in names:
+        st = stage_status(repo, graph, graph.stages[n], entries.get(n), running)
+        if st.stale:
+            running.add(n)
+        out.append(st)
+    return out

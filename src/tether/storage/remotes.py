@@ -1,0 +1,439 @@
+"""Remotes: where objects go to be shared. A remote is a copy of the cache's
+``objects/`` (same fan-out), plus ``runs/`` for the run-cache.
+
+Two backends behind one small interface:
+
+* :class:`LocalRemote` — a path on this machine (or ``file://``): plain file
+  calls and the same atomic writer as the cache (temp beside the final name,
+  one filesystem flush, rename).
+* :class:`FsspecRemote` — any other fsspec URL (``s3://`` through s3fs,
+  ``ssh://``, ``gs://``…). Async filesystems (s3fs) run many requests on one
+  event loop; others on a thread pool. S3 puts are atomic by the protocol;
+  on other filesystems an object is written to ``tmp/`` and moved.
+
+Every call that fails is classified: permanent failures (no such bucket,
+bad credentials, no permission, unreachable endpoint after retries) raise a
+:class:`~tether.errors.RemoteError` naming the remote and what to fix;
+transient ones are retried with backoff by the transfer engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from tether.errors import RemoteError, TransientRemoteError
+from tether.storage import hashing
+from tether.storage.odb import ObjectDB, Writer
+
+T = TypeVar("T")
+SMALL = 4 << 20  # objects up to this size move in one request, in memory
+ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
+_S3_OPTIONS = {
+    "endpoint_url": ("client_kwargs", "endpoint_url"),
+    "region": ("client_kwargs", "region_name"),
+    "access_key_id": ("key",),
+    "secret_access_key": ("secret",),
+    "session_token": ("token",),
+    "profile": ("profile",),
+}
+_OWN_OPTIONS = {"url", "jobs", "hardlink"}
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    name: str
+    url: str
+    options: dict[str, Any]
+
+    @property
+    def protocol(self) -> str:
+        scheme = urlsplit(self.url).scheme
+        return "file" if len(scheme) <= 1 else scheme  # 1 letter: a Windows drive
+
+    @property
+    def jobs(self) -> int:
+        configured = self.options.get("jobs")
+        if configured is not None:
+            try:
+                jobs = int(configured)
+            except (TypeError, ValueError):
+                raise RemoteError(f"remote {self.name!r}: jobs must be a number") from None
+            if jobs < 1:
+                raise RemoteError(f"remote {self.name!r}: jobs must be at least 1")
+            return jobs
+        # Local disks: threads measured slower than one (GIL, directory locks).
+        return 1 if self.protocol == "file" else 32
+
+
+def object_key(digest: str) -> str:
+    return f"objects/{digest[:2]}/{digest[2:]}"
+
+
+class Remote:
+    """What the transfer engine needs from a remote."""
+
+    spec: RemoteSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+        raise NotImplementedError
+
+    def prefixes(self, prefixes: list[str], jobs: int) -> dict[str, set[str]]:
+        """Digests present under each two-hex prefix (one listing each)."""
+        found: dict[str, set[str]] = {}
+
+        def one(prefix: str) -> None:
+            found[prefix] = self.list_prefix(prefix)
+
+        self.run_all(one, prefixes, jobs)
+        return found
+
+    def list_prefix(self, prefix: str) -> set[str]:
+        raise NotImplementedError
+
+    def exists(self, digest: str) -> bool:
+        raise NotImplementedError
+
+    def upload(self, digest: str, src: str, size: int) -> None:
+        raise NotImplementedError
+
+    def download(self, digest: str, size: int, writer: Writer) -> None:
+        """Fetch one object into ``writer``, verified against ``digest``."""
+        raise NotImplementedError
+
+    def read_key(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def write_key(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def list_keys(self, prefix: str) -> list[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Publish what was written (a local remote flushes and renames)."""
+
+    def probe(self) -> None:
+        """One cheap request that fails the way the remote is broken, if it is."""
+
+
+def _threads(fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+    items = list(items)
+    if jobs <= 1 or len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=min(jobs, len(items)))
+    try:
+        for future in [pool.submit(fn, item) for item in items]:
+            future.result()
+    finally:
+        # on the first failure (or Ctrl-C) drop what has not started
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class LocalRemote(Remote):
+    def __init__(self, spec: RemoteSpec) -> None:
+        self.spec = spec
+        path = spec.url[len("file://") :] if spec.url.startswith("file://") else spec.url
+        self.root = Path(path).expanduser()
+        if not self.root.is_absolute():
+            raise RemoteError(
+                f"remote {spec.name!r}: {spec.url} is a relative path",
+                f"use an absolute path: `tether remote modify {spec.name} url /abs/path`",
+            )
+        self.odb = ObjectDB(self.root)
+        self._writer: Writer | None = None
+        hardlink = spec.options.get("hardlink", True)
+        self.link = hardlink not in (False, "false", "no", "0", "off")
+
+    def _open_writer(self) -> Writer:
+        if self._writer is None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _local_error(self.spec, exc) from None
+            self._writer = Writer(self.odb).__enter__()
+        return self._writer
+
+    def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+        _threads(fn, items, jobs)
+
+    def list_prefix(self, prefix: str) -> set[str]:
+        try:
+            names = os.listdir(self.odb.objects / prefix)
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise _local_error(self.spec, exc) from None
+        return {prefix + n for n in names if len(n) == 30 and not n.startswith(".")}
+
+    def exists(self, digest: str) -> bool:
+        return self.odb.exists(digest)
+
+    def upload(self, digest: str, src: str, size: int) -> None:
+        writer = self._open_writer()
+        try:
+            writer.copy_verified(digest, src, f"cache object {digest}", self.link)
+        except PermissionError as exc:
+            raise _local_error(self.spec, exc) from None
+
+    def download(self, digest: str, size: int, writer: Writer) -> None:
+        src = self.odb.file(digest)
+        try:
+            writer.copy_verified(digest, src, f"object {digest} on remote {self.name!r}", self.link)
+        except FileNotFoundError:
+            raise FileNotFoundError(digest) from None
+
+    def read_key(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_key(self, key: str, data: bytes) -> None:
+        from tether.yamlio import write_atomic
+
+        try:
+            write_atomic(self.root / key, data)
+        except OSError as exc:
+            raise _local_error(self.spec, exc) from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        top = self.root / prefix
+        if not top.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in top.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.commit()
+            finally:
+                writer.discard()  # temporaries of unfinished objects, if any
+
+
+def _local_error(spec: RemoteSpec, exc: OSError) -> RemoteError:
+    return RemoteError(
+        f"remote {spec.name!r} ({spec.url}): {exc.strerror or exc}",
+        "check that the folder exists and is writable, or fix its url with "
+        f"`tether remote modify {spec.name} url PATH`",
+    )
+
+
+def storage_options(spec: RemoteSpec) -> dict[str, Any]:
+    """fsspec keyword arguments from the remote's options (secrets included:
+    they are handed to the library, never printed)."""
+    opts: dict[str, Any] = {}
+    for key, value in spec.options.items():
+        if key in _OWN_OPTIONS:
+            continue
+        if spec.protocol in ("s3", "s3a") and key in _S3_OPTIONS:
+            node = opts
+            *parents, leaf = _S3_OPTIONS[key]
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+        else:
+            opts[key] = value
+    if spec.protocol in ("s3", "s3a"):
+        opts.setdefault("use_listings_cache", False)
+        opts.setdefault(
+            "config_kwargs",
+            {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 1}},
+        )
+    return opts
+
+
+class FsspecRemote(Remote):
+    def __init__(self, spec: RemoteSpec) -> None:
+        import logging
+
+        import fsspec
+
+        # aiohttp reports connections dropped mid-request through asyncio's
+        # logger as "Task exception was never retrieved"; the engine already
+        # turns them into one clear error
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        self.spec = spec
+        try:
+            cls = fsspec.get_filesystem_class(spec.protocol)
+        except (ImportError, ValueError) as exc:
+            raise RemoteError(
+                f"remote {spec.name!r}: no filesystem for {spec.protocol}:// ({exc})",
+                "install the fsspec package for it (s3fs is installed with tether)",
+            ) from None
+        root = cls._strip_protocol(spec.url)
+        self.root = root.rstrip("/")
+        try:
+            self.fs = cls(**storage_options(spec), skip_instance_cache=True)
+        except (TypeError, ValueError) as exc:
+            raise RemoteError(f"remote {spec.name!r}: bad option ({exc})") from None
+        if hasattr(self.fs, "retries"):
+            self.fs.retries = 1  # the transfer engine retries, with backoff
+        self.is_async = bool(getattr(self.fs, "async_impl", False))
+        self.atomic = spec.protocol in ATOMIC_PUT
+
+    def _key(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def probe(self) -> None:
+        # S3 creates a missing bucket on a put by an admin on some servers:
+        # look at the bucket itself first so a typo is an error, not a new bucket
+        top = self.root.split("/", 1)[0] if self.spec.protocol in ("s3", "s3a") else self.root
+        try:
+            self._call("ls", top, detail=False)
+        except FileNotFoundError as exc:
+            if is_bucket_missing(exc) or top != self.root:
+                raise
+
+    # -- concurrency ---------------------------------------------------------
+    def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+        # Each call blocks its thread; with an async filesystem the threads
+        # only wait while one event loop overlaps all their requests.
+        _threads(fn, items, jobs)
+
+    def _call(self, name: str, *args: Any, **kw: Any) -> Any:
+        if self.is_async:
+            from fsspec.asyn import sync
+
+            coro: Callable[..., Awaitable[Any]] = getattr(self.fs, "_" + name)
+            return sync(self.fs.loop, coro, *args, **kw)
+        return getattr(self.fs, name)(*args, **kw)
+
+    # -- objects -------------------------------------------------------------
+    def list_prefix(self, prefix: str) -> set[str]:
+        try:
+            names = self._call("ls", self._key(f"objects/{prefix}"), detail=False)
+        except FileNotFoundError as exc:
+            if is_bucket_missing(exc):
+                raise
+            return set()
+        out = set()
+        for name in names:
+            base = str(name).rstrip("/").rsplit("/", 1)[-1]
+            if len(base) == 30:
+                out.add(prefix + base)
+        return out
+
+    def exists(self, digest: str) -> bool:
+        return bool(self._call("exists", self._key(object_key(digest))))
+
+    def upload(self, digest: str, src: str, size: int) -> None:
+        final = self._key(object_key(digest))
+        if size <= SMALL:
+            with open(src, "rb") as f:
+                data = f.read()
+            if hashing.hash_bytes(data) != digest:
+                from tether.errors import CorruptObjectError
+
+                raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
+            self._put_bytes(final, data)
+            return
+        target = final if self.atomic else self._key(f"tmp/{digest}.{os.getpid()}")
+        self._call("put_file", src, target)
+        if not self.atomic:
+            self._call("mv", target, final)
+
+    def _put_bytes(self, final: str, data: bytes) -> None:
+        if self.atomic:
+            self._call("pipe_file", final, data)
+            return
+        tmp = self._key(f"tmp/{final.rsplit('/', 1)[-1]}.{os.getpid()}")
+        with contextlib.suppress(Exception):
+            self._call("makedirs", self._key("tmp"), exist_ok=True)
+        self._call("pipe_file", tmp, data)
+        self._call("mv", tmp, final)
+
+    def download(self, digest: str, size: int, writer: Writer) -> None:
+        key = self._key(object_key(digest))
+        what = f"object {digest} on remote {self.name!r}"
+        if size <= SMALL:
+            data = self._call("cat_file", key)
+            writer.put_verified(digest, data, what)
+            return
+        with writer.temporary_path(digest) as tmp:
+            self._call("get_file", key, tmp)
+            writer.adopt_verified(digest, tmp, what)
+
+    def read_key(self, key: str) -> bytes | None:
+        try:
+            data: bytes = self._call("cat_file", self._key(key))
+        except FileNotFoundError as exc:
+            if is_bucket_missing(exc):
+                raise
+            return None
+        return data
+
+    def write_key(self, key: str, data: bytes) -> None:
+        self._put_bytes(self._key(key), data)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        try:
+            found = self._call("find", self._key(prefix))
+        except FileNotFoundError:
+            return []
+        start = len(self.root) + 1
+        return sorted(str(f)[start:] for f in found)
+
+
+def is_bucket_missing(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "specified bucket does not exist" in text or "nosuchbucket" in text
+
+
+def open_remote(spec: RemoteSpec) -> Remote:
+    if spec.protocol == "file":
+        return LocalRemote(spec)
+    return FsspecRemote(spec)
+
+
+def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRemoteError:
+    """A permanent :class:`RemoteError` with a hint, or a transient one to retry."""
+    text = str(exc)
+    where = f"remote {spec.name!r} ({spec.url})"
+    fix_creds = (
+        "check the credentials: `tether remote modify --local "
+        f"{spec.name} access_key_id/secret_access_key`, AWS_* variables or profile"
+    )
+    if isinstance(exc, RemoteError):
+        return exc
+    if isinstance(exc, PermissionError):
+        lowered = text.lower()
+        if "signature" in lowered or "access key" in lowered or "credential" in lowered:
+            return RemoteError(f"{where}: wrong credentials ({text})", fix_creds)
+        return RemoteError(
+            f"{where}: access denied ({text}): wrong credentials or no permission", fix_creds
+        )
+    if isinstance(exc, FileNotFoundError) and is_bucket_missing(exc):
+        return RemoteError(
+            f"{where}: no such bucket",
+            f"create it, or fix the url: `tether remote modify {spec.name} url s3://BUCKET/PREFIX`",
+        )
+    name = type(exc).__name__
+    if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError) or any(
+        word in name for word in ("Connect", "Timeout", "Endpoint", "ServerDisconnected")
+    ):
+        return TransientRemoteError(
+            f"{where}: endpoint unreachable ({text or name})",
+            "check the url/endpoint_url and that the server is running, then run it again",
+        )
+    if isinstance(exc, OSError):
+        return TransientRemoteError(f"{where}: {text or name}")
+    return RemoteError(f"{where}: {name}: {text}")

@@ -1,0 +1,262 @@
+"""Moving objects between the cache and a remote: only what is missing,
+many at once, verified, retried, resumable.
+
+Invariants (see docs/design.md, "Remotes"):
+
+* A tree object is uploaded only after every object it lists is on the
+  remote. So a tree found on a remote proves its files are there, and a push
+  that finds a directory's tree skips the directory without listing it.
+* A download enters the cache only once its bytes hash to its name; a
+  corrupt or truncated remote object is reported by name and never stored.
+* Nothing is published under a final name until it is whole (temp + rename
+  locally; S3 puts are atomic), so an interrupted transfer leaves at most
+  temporaries, and running it again moves only what is still missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tether import progress
+from tether.errors import CorruptObjectError, RemoteError, TransientRemoteError
+from tether.storage import tree
+from tether.storage.odb import ObjectDB
+from tether.storage.remotes import Remote, classify, is_bucket_missing
+
+T = TypeVar("T")
+RETRIES = 3
+BACKOFF = 0.25  # seconds, doubled per retry
+
+
+@dataclass(frozen=True)
+class Root:
+    """A tracked object the user named: a file's blob or a directory's tree."""
+
+    digest: str
+    kind: str  # "file" | "dir"
+    size: int
+    name: str
+
+
+@dataclass
+class Stats:
+    direction: str  # "push" | "fetch"
+    remote: str
+    moved: int = 0
+    present: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+
+    def summary(self) -> str:
+        verb = "uploaded" if self.direction == "push" else "downloaded"
+        mb = self.bytes / 1e6
+        line = (
+            f"{self.direction} {self.remote}: {self.moved} {verb}, {self.present} already there, "
+            f"{mb:.1f} MB in {self.seconds:.1f} s"
+        )
+        if self.failed:
+            line += f", {len(self.failed)} failed"
+        return line
+
+
+def retrying(remote: Remote, fn: Callable[[], T]) -> T:
+    """Run ``fn``, retrying transient failures with backoff; permanent ones raise."""
+    delay = BACKOFF
+    for attempt in range(RETRIES):
+        try:
+            return fn()
+        except FileNotFoundError as exc:
+            if is_bucket_missing(exc):
+                raise classify(remote.spec, exc) from exc
+            raise
+        except (CorruptObjectError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            err = classify(remote.spec, exc)
+            if not isinstance(err, TransientRemoteError):
+                raise err from exc
+            if attempt == RETRIES - 1:  # retried enough: stop the whole transfer
+                raise RemoteError(err.message, err.hint) from exc
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def missing(remote: Remote, digests: Iterable[str], jobs: int) -> set[str]:
+    """Which of ``digests`` the remote lacks. A two-hex prefix holding several
+    candidates is listed once; a lone candidate gets one existence check."""
+    by_prefix: dict[str, list[str]] = defaultdict(list)
+    for d in set(digests):
+        by_prefix[d[:2]].append(d)
+    listed = sorted(p for p, ds in by_prefix.items() if len(ds) > 1)
+    singles = [ds[0] for ds in by_prefix.values() if len(ds) == 1]
+    present: dict[str, set[str]] = {}
+
+    def list_one(prefix: str) -> None:
+        present[prefix] = retrying(remote, lambda: remote.list_prefix(prefix))
+
+    found: set[str] = set()
+
+    def check_one(digest: str) -> None:
+        if retrying(remote, lambda: remote.exists(digest)):
+            found.add(digest)
+
+    remote.run_all(list_one, listed, jobs)
+    remote.run_all(check_one, singles, jobs)
+    out = {d for p in listed for d in by_prefix[p] if d not in present[p]}
+    out.update(d for d in singles if d not in found)
+    return out
+
+
+def _tree_entries(odb: ObjectDB, root: Root) -> list[tree.Entry]:
+    return list(tree.parse(odb.read(root.digest, root.name), root.name).entries)
+
+
+class _Mover:
+    """Runs one kind of transfer over many objects with a progress bar."""
+
+    def __init__(self, remote: Remote, stats: Stats, jobs: int) -> None:
+        self.remote = remote
+        self.stats = stats
+        self.jobs = jobs
+
+    def run(
+        self, items: dict[str, tuple[int, str]], one: Callable[[str, int], None], label: str
+    ) -> set[str]:
+        """Move each digest -> (size, name); returns the digests that made it."""
+        done: set[str] = set()
+        total_bytes = sum(size for size, _ in items.values())
+        with progress.transfer(label, len(items), total_bytes) as bar:
+
+            def move(digest: str) -> None:
+                size, name = items[digest]
+                try:
+                    retrying(self.remote, lambda: one(digest, size))
+                except CorruptObjectError as exc:
+                    self.stats.failed[name] = exc.message
+                except FileNotFoundError:
+                    self.stats.failed[name] = f"object {digest} is missing on the remote"
+                else:
+                    done.add(digest)
+                    self.stats.moved += 1
+                    self.stats.bytes += size
+                bar.advance(1, size)
+
+            self.remote.run_all(move, sorted(items), self.jobs)
+        return done
+
+
+def push(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
+    stats = Stats("push", remote.name)
+    start = time.monotonic()
+    retrying(remote, remote.probe)
+    blobs: dict[str, tuple[int, str]] = {}
+    trees: dict[str, Root] = {}
+    for r in roots:
+        if not odb.exists(r.digest):
+            stats.failed[r.name] = f"not in the cache ({r.digest}); `tether add` or pull it first"
+        elif r.kind == "dir":
+            trees[r.digest] = r
+        else:
+            blobs[r.digest] = (r.size, r.name)
+    lacking = missing(remote, [*blobs, *trees], jobs)
+    stats.present += len(blobs) + len(trees) - len(lacking)
+    blobs = {d: v for d, v in blobs.items() if d in lacking}
+    children: dict[str, dict[str, tuple[int, str]]] = {}
+    for digest, r in trees.items():
+        if digest in lacking:
+            children[digest] = {
+                e.digest: (e.size, f"{r.name}/{e.path}") for e in _tree_entries(odb, r)
+            }
+    wanted = {d: v for kids in children.values() for d, v in kids.items()}
+    wanted_missing = missing(remote, set(wanted) - set(blobs), jobs) if wanted else set()
+    stats.present += len(set(wanted) - set(blobs) - wanted_missing)
+    todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
+    for digest, (_, name) in list(todo.items()):
+        if not odb.exists(digest):
+            stats.failed[name] = f"not in the cache ({digest}); run `tether fsck` or re-add it"
+            del todo[digest]
+    mover = _Mover(remote, stats, jobs)
+
+    def upload(digest: str, size: int) -> None:
+        remote.upload(digest, odb.file(digest), size)
+
+    try:
+        done = mover.run(todo, upload, f"push {remote.name}")
+        on_remote = done | (set(wanted) - wanted_missing)
+        ready = {
+            d: (odb.path(d).stat().st_size, trees[d].name)
+            for d, kids in children.items()
+            if all(k in on_remote for k in kids)
+        }
+        for d in set(children) - set(ready):
+            stats.failed.setdefault(trees[d].name, "some of its files failed; tree not uploaded")
+        remote.close()  # publish the files before the trees that list them
+        mover.run(ready, upload, f"push {remote.name} (trees)")
+        remote.close()
+    except BaseException:
+        remote.close()  # publish what arrived whole: a rerun skips it
+        raise
+    stats.seconds = time.monotonic() - start
+    return stats
+
+
+def fetch(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
+    stats = Stats("fetch", remote.name)
+    start = time.monotonic()
+    retrying(remote, remote.probe)
+    mover = _Mover(remote, stats, jobs)
+    writer = odb.writer().__enter__()
+    try:
+
+        def download(digest: str, size: int) -> None:
+            remote.download(digest, size, writer)
+
+        trees = {r.digest: (r.size, r.name) for r in roots if r.kind == "dir"}
+        lacking_trees = {d: (0, v[1]) for d, v in trees.items() if not odb.exists(d)}
+        stats.present += len(trees) - len(lacking_trees)
+        mover.run(lacking_trees, download, f"fetch {remote.name} (trees)")
+        writer.commit()
+        wanted: dict[str, tuple[int, str]] = {}
+        for r in roots:
+            if r.kind == "file":
+                wanted[r.digest] = (r.size, r.name)
+            elif odb.exists(r.digest):
+                for e in _tree_entries(odb, r):
+                    wanted.setdefault(e.digest, (e.size, f"{r.name}/{e.path}"))
+        todo = {d: v for d, v in wanted.items() if not odb.exists(d, v[0])}
+        stats.present += len(wanted) - len(todo)
+        mover.run(todo, download, f"fetch {remote.name}")
+    finally:
+        writer.commit()  # whatever arrived whole and verified is kept, even on Ctrl-C
+        writer.discard()
+    stats.seconds = time.monotonic() - start
+    return stats
+
+
+def remote_status(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> dict[str, Any]:
+    """Per root: how many of its objects the cache and the remote lack."""
+    retrying(remote, remote.probe)
+    per_root: dict[str, set[str]] = {}
+    for r in roots:
+        objs = {r.digest}
+        if r.kind == "dir" and odb.exists(r.digest):
+            objs.update(e.digest for e in _tree_entries(odb, r))
+        per_root[r.name] = objs
+    everything = set().union(*per_root.values()) if per_root else set()
+    not_remote = missing(remote, everything, jobs)
+    out: dict[str, Any] = {}
+    for r in roots:
+        objs = per_root[r.name]
+        out[r.name] = {
+            "objects": len(objs),
+            "missing_in_cache": sum(1 for d in objs if not odb.exists(d)),
+            "missing_on_remote": len(objs & not_remote),
+            "tree_in_cache": r.kind != "dir" or odb.exists(r.digest),
+        }
+    return out

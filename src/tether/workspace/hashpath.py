@@ -1,0 +1,39 @@
+"""The digest of any workspace path without storing it (pipeline dependencies
+and outputs), reusing the state database so unchanged files are not re-read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tether.repo import Repo
+from tether.storage import tree
+from tether.workspace import scan
+
+
+@dataclass(frozen=True)
+class Hashed:
+    path: str
+    kind: str  # file | dir
+    digest: str
+    size: int
+    files: int | None = None
+
+
+def hash_path(repo: Repo, rel: str) -> Hashed | None:
+    """None when the path does not exist."""
+    full = repo.root / rel
+    if not full.exists():
+        return None
+    roots = (repo.root.resolve(), repo.odb.objects.resolve())
+    if full.is_dir():
+        files = scan.scan(full, rel, roots)
+        fingerprint = scan.fingerprint(files)
+        size = sum(f.st.st_size for f in files)
+        known = repo.state.get_tree(rel, fingerprint)
+        if known is None:
+            known = tree.build(scan.entries(files, repo.state), trusted=True).digest()
+            repo.state.put_tree(rel, fingerprint, known)
+        return Hashed(rel, "dir", known, size, len(files))
+    st = scan.stat_file(full, rel, roots)
+    digest = scan.digest_of(scan.FileStat(full.name, str(full), st), repo.state)
+    return Hashed(rel, "file", digest, st.st_size)

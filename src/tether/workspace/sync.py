@@ -1,0 +1,116 @@
+"""``push``, ``fetch``, ``pull`` and ``status --remote``: the pointer-level side
+of the transfer engine (which objects the chosen pointers need)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.config import check_url
+from tether.errors import ConfigError, TransferError
+from tether.pointer import Pointer
+from tether.repo import Repo
+from tether.storage.remotes import Remote, RemoteSpec, open_remote
+from tether.storage.transfer import Root, Stats, fetch, push, remote_status
+from tether.workspace import checkout, tracked
+
+
+def spec_for(repo: Repo, name: str | None) -> RemoteSpec:
+    cfg = repo.config
+    chosen = name or cfg.remote
+    if not chosen:
+        raise ConfigError(
+            "no remote given and no default remote",
+            "add one: `tether remote add NAME URL --default`, or pass -r NAME",
+        )
+    if chosen not in cfg.remotes:
+        known = ", ".join(sorted(cfg.remotes)) or "none"
+        raise ConfigError(
+            f"no remote named {chosen!r} (known: {known})", "see `tether remote list`"
+        )
+    opts = dict(cfg.remotes[chosen])
+    check_url(opts["url"])
+    return RemoteSpec(chosen, opts["url"], opts)
+
+
+def open_for(repo: Repo, name: str | None) -> Remote:
+    return open_remote(spec_for(repo, name))
+
+
+def roots(pointers: list[Pointer]) -> list[Root]:
+    seen: dict[str, Root] = {}
+    for p in pointers:
+        seen.setdefault(p.digest, Root(p.digest, p.kind, p.size, p.path))
+    return sorted(seen.values(), key=lambda r: r.name)
+
+
+def _pointers(repo: Repo, targets: list[str] | None, all_commits: bool) -> list[Pointer]:
+    if all_commits:
+        chosen = tracked.referenced(repo, workspace_only=False, all_commits=True)
+        if targets:
+            wanted = {p.path for p in tracked.select(repo, targets)}
+            chosen = [p for p in chosen if p.path in wanted]
+        return chosen
+    return tracked.select(repo, targets)
+
+
+def _jobs(remote: Remote, jobs: int | None) -> int:
+    return jobs or remote.spec.jobs
+
+
+def _raise_failures(stats: Stats) -> None:
+    if stats.failed:
+        names = sorted(stats.failed)
+        first = names[0]
+        more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+        reason = stats.failed[first]
+        hint = (
+            "the remote copy is damaged: delete it there and `tether push` again from a "
+            "machine whose cache holds it"
+            if "corrupt" in reason and stats.direction == "fetch"
+            else None
+        )
+        raise TransferError(f"{stats.direction} {stats.remote}: {first}: {reason}{more}", hint)
+
+
+def do_transfer(
+    repo: Repo,
+    direction: str,
+    targets: list[str] | None,
+    remote_name: str | None,
+    jobs: int | None,
+    all_commits: bool = False,
+) -> Stats:
+    """``push`` or ``fetch`` the objects of the chosen pointers, under the repo lock."""
+    remote = open_for(repo, remote_name)
+    move = push if direction == "push" else fetch
+    with repo.lock(direction):
+        chosen = roots(_pointers(repo, targets, all_commits))
+        return move(repo.odb, remote, chosen, _jobs(remote, jobs))
+
+
+def do_pull(
+    repo: Repo,
+    targets: list[str] | None,
+    remote_name: str | None,
+    jobs: int | None,
+    force: bool,
+) -> tuple[Stats, list[checkout.Checked]]:
+    """Fetch, then check out every pointer whose objects all arrived."""
+    stats = do_transfer(repo, "fetch", targets, remote_name, jobs)
+    ready = [
+        p.path
+        for p in tracked.select(repo, targets)
+        if not any(p.path == f or f.startswith(p.path + "/") for f in stats.failed)
+    ]
+    results = checkout.checkout(repo, ready, force) if ready else []
+    return stats, results
+
+
+def finish(stats: Stats) -> None:
+    _raise_failures(stats)
+
+
+def status(repo: Repo, targets: list[str] | None, remote_name: str | None) -> dict[str, Any]:
+    remote = open_for(repo, remote_name)
+    rs = roots(tracked.select(repo, targets))
+    return {"remote": remote.name, "paths": remote_status(repo.odb, remote, rs, remote.spec.jobs)}

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tether import paths
-from tether.errors import PathError, PipelineError
+from tether.errors import MetadataError, PathError, PipelineError
 
 FILE = "tether.yaml"
 PARAMS = "params.yaml"
@@ -166,8 +166,17 @@ def _vars(root: Path, doc: dict[str, Any], lines: _Lines) -> dict[str, Any]:
     return ctx
 
 
-def _expand(name: str, body: dict[str, Any], lines: _Lines) -> list[tuple[str, dict[str, Any]]]:
+def _expand(
+    name: str, body: dict[str, Any], lines: _Lines, ctx: dict[str, Any]
+) -> list[tuple[str, dict[str, Any]]]:
     """A stage, or the family a ``foreach`` / ``matrix`` declares, with its item values."""
+    try:
+        if "foreach" in body:
+            body = {**body, "foreach": interpolate(body["foreach"], ctx)}
+        if "matrix" in body:
+            body = {**body, "matrix": interpolate(body["matrix"], ctx)}
+    except KeyError as exc:
+        raise _err(lines, f"unknown variable ${{{exc.args[0]}}}", "stages", name) from None
     if "foreach" in body:
         items = body["foreach"]
         do = body.get("do")
@@ -303,7 +312,10 @@ def parse(root: Path, text: str) -> Pipeline:
 
     from tether import yamlio
 
-    doc = yamlio.loads(text, FILE)
+    try:
+        doc = yamlio.loads(text, FILE)
+    except MetadataError as exc:
+        raise PipelineError(exc.message) from None
     try:
         lines = _Lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError:  # pragma: no cover - loads() above already failed
@@ -327,7 +339,7 @@ def parse(root: Path, text: str) -> Pipeline:
             raise _err(lines, "stage names use letters, digits, '_', '-', '.'", "stages", str(name))
         if not isinstance(body, dict):
             raise _err(lines, "a stage is a mapping with at least `cmd`", "stages", name)
-        for full, raw in _expand(name, body, lines):
+        for full, raw in _expand(name, body, lines, ctx):
             local = {**ctx, **raw.pop("__ctx__", {})}
             try:
                 resolved = interpolate(raw, local)

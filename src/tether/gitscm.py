@@ -146,3 +146,54 @@ def install_hooks(root: Path, force: bool) -> list[str]:
         path.chmod(0o755)
         written.append(str(path))
     return written
+
+
+def rev_parse(root: Path, rev: str) -> str:
+    """The commit a revision names (anything git accepts), or a clear error."""
+    if rev.startswith("-"):
+        raise GitError(f"unknown revision {rev!r}", "name a branch, tag or commit")
+    try:
+        out = _git(
+            root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
+        )
+    except GitError:
+        raise GitError(
+            f"unknown revision {rev!r}", "check `git log --oneline` or `git tag`"
+        ) from None
+    return out.decode().strip()
+
+
+def read_at(root: Path, commit: str, paths: list[str]) -> dict[str, bytes | None]:
+    """The content of each path in ``commit`` (None where it has no such file),
+    in one ``git cat-file --batch`` call."""
+    if not paths:
+        return {}
+    request = "".join(f"{commit}:{p}\n" for p in paths).encode()
+    out = _git(root, "cat-file", "--batch", stdin=request)
+    result: dict[str, bytes | None] = {}
+    pos = 0
+    for p in paths:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[-1] == b"missing" or header[1] != b"blob":
+            result[p] = None
+            if len(header) == 3 and header[1] != b"blob":
+                pos += int(header[2]) + 1
+            continue
+        size = int(header[2])
+        result[p] = out[pos : pos + size]
+        pos += size + 1
+    return result
+
+
+def list_at(root: Path, commit: str, suffix: str) -> list[str]:
+    """Every file path in ``commit`` ending in ``suffix``."""
+    out = _git(root, "ls-tree", "-r", "-z", "--name-only", commit)
+    return [p for p in _split_z(out) if p.endswith(suffix)]
+
+
+def ref_names(root: Path) -> list[str]:
+    """Short names of every branch and tag."""
+    out = _git(root, "for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags")
+    return [line for line in out.decode().splitlines() if line]

@@ -75,11 +75,16 @@ def read_params_file(root: Path, rel: str) -> dict[str, Any]:
         data = path.read_bytes()
     except FileNotFoundError:
         raise PipelineError(f"{rel}: params file not found", "create it or fix the name") from None
-    doc = parse_data(rel, data)
+    return parse_mapping(rel, data)
+
+
+def parse_mapping(name: str, data: bytes) -> dict[str, Any]:
+    """A params or metrics file that must hold a mapping (or nothing)."""
+    doc = parse_data(name, data)
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise MetadataError(f"{rel}: expected a mapping at the top level", "")
+        raise MetadataError(f"{name}: expected a mapping at the top level", "")
     return doc
 
 

@@ -77,3 +77,50 @@ def status(results: list[Any]) -> None:
         out(f"{r.state}: {r.path}{note}")
         for c in r.changes:
             out(f"    {c.change}: {c.path}")
+
+
+# -- metrics / params tables ----------------------------------------------------
+
+
+def number(value: Any, precision: int) -> str:
+    """A value for a table: numbers rounded to ``precision`` digits, missing as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = f"{round(value, precision):.{precision}f}".rstrip("0").rstrip(".")
+        return text if text not in ("", "-0") else "0"
+    return str(value)
+
+
+def signed(value: float | None, precision: int) -> str:
+    if value is None:
+        return "-"
+    text = number(float(value), precision)
+    return text if text.startswith("-") or text == "0" else "+" + text
+
+
+def table(headers: list[str], rows: list[list[str]], highlight: list[bool], md: bool) -> None:
+    """Rows as Markdown (``md``), a Rich table on a terminal, or plain columns."""
+    if md:
+        out("| " + " | ".join(headers) + " |")
+        out("|" + "|".join("---" for _ in headers) + "|")
+        for r in rows:
+            out("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(*headers, box=None, header_style="bold")
+        for r, hot in zip(rows, highlight, strict=True):
+            t.add_row(*r, style="yellow" if hot else None)
+        Console().print(t)
+        return
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    out("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in rows:
+        out("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

@@ -64,10 +64,11 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from tether.cli import config_cmd, data, maintenance, pipeline, remote
+    from tether.cli import config_cmd, data, maintenance, metrics_cmd, pipeline, remote
 
     data.register(app)
     pipeline.register(app)
+    metrics_cmd.register(app)
     remote.register(app)
     maintenance.register(app)
     config_cmd.register(app)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class Stage:
 class Pipeline:
     stages: dict[str, Stage] = field(default_factory=dict)
     source: str = FILE
+    checks: tuple[str, ...] = ()  # rules for `tether metrics check`
 
 
 class _Lines:
@@ -142,13 +144,22 @@ def interpolate(value: Any, ctx: dict[str, Any]) -> Any:
     return value
 
 
-def _vars(root: Path, doc: dict[str, Any], lines: _Lines) -> dict[str, Any]:
-    from tether.params import read_params_file
+Reader = Callable[[str], bytes | None]
+
+
+def _vars(root: Path, doc: dict[str, Any], lines: _Lines, read: Reader) -> dict[str, Any]:
+    from tether.params import parse_mapping
+
+    def read_params_file(_: Path, rel: str) -> dict[str, Any]:
+        data = read(rel)
+        if data is None:
+            raise _err(lines, f"params file {rel} not found", "vars")
+        return parse_mapping(rel, data)
 
     ctx: dict[str, Any] = {}
-    default = root / PARAMS
-    if default.is_file():
-        ctx.update(read_params_file(root, PARAMS))
+    default = read(PARAMS)
+    if default is not None:
+        ctx.update(parse_mapping(PARAMS, default))
     raw = doc.get("vars", [])
     if not isinstance(raw, list):
         raw = [raw]
@@ -307,7 +318,20 @@ def load(root: Path) -> Pipeline | None:
     return parse(root, path.read_text(encoding="utf-8"))
 
 
-def parse(root: Path, text: str) -> Pipeline:
+def _workspace_reader(root: Path) -> Reader:
+    def read(rel: str) -> bytes | None:
+        try:
+            return (root / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    return read
+
+
+def parse(root: Path, text: str, read: Reader | None = None) -> Pipeline:
+    """Parse tether.yaml text; ``read`` gives other files (params for ``vars``),
+    from the workspace by default or from a git revision."""
+    read = read or _workspace_reader(root)
     import yaml
 
     from tether import yamlio
@@ -326,14 +350,17 @@ def parse(root: Path, text: str) -> Pipeline:
         raise PipelineError(f"{FILE}:1: expected a mapping with `stages:`")
     if doc.get("schema", 1) != 1:
         raise _err(lines, f"unsupported schema {doc.get('schema')!r}", "schema")
-    unknown = set(doc) - {"schema", "vars", "stages"}
+    unknown = set(doc) - {"schema", "vars", "stages", "checks"}
     if unknown:
         raise _err(lines, "unknown top-level key", sorted(unknown)[0])
     stages = doc.get("stages") or {}
     if not isinstance(stages, dict):
         raise _err(lines, "must be a mapping of stage names", "stages")
-    ctx = _vars(root, doc, lines)
-    pipeline = Pipeline()
+    ctx = _vars(root, doc, lines, read)
+    checks = doc.get("checks") or []
+    if not isinstance(checks, list) or not all(isinstance(c, str) for c in checks):
+        raise _err(lines, "must be a list of rules like 'accuracy >= -0.01'", "checks")
+    pipeline = Pipeline(checks=tuple(checks))
     for name, body in stages.items():
         if not isinstance(name, str) or not _NAME.match(name) or "@" in name:
             raise _err(lines, "stage names use letters, digits, '_', '-', '.'", "stages", str(name))

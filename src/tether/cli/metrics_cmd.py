@@ -1,0 +1,240 @@
+"""Metrics, params and data across git revisions: metrics show/diff/check,
+params show/diff, diff."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from tether import render
+
+if TYPE_CHECKING:
+    from tether.metrics import Files, Row
+
+metrics_app = typer.Typer(
+    help="Show, diff and check metrics across git revisions.", no_args_is_help=True
+)
+params_app = typer.Typer(help="Show and diff params across git revisions.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Md = Annotated[bool, typer.Option("--md", help="A Markdown table (CI summaries, PR comments).")]
+Precision = Annotated[
+    int, typer.Option("--precision", min=0, max=15, help="Digits after the point.")
+]
+AllRows = Annotated[bool, typer.Option("--all", "-a", help="Include unchanged rows.")]
+Targets = Annotated[
+    list[str] | None,
+    typer.Option("--file", "-f", help="Only these files (default: tether.yaml's)."),
+]
+OldRev = Annotated[str, typer.Argument(help="Old side: any git revision (HEAD~1, main, v1.0…).")]
+NewRev = Annotated[str | None, typer.Argument(help="New side (default: the workspace).")]
+
+
+def _show(kind: str, files: dict[str, Files], as_json: bool, md: bool, precision: int) -> None:
+    if as_json:
+        render.emit_json(f"{kind}-show", files)
+        return
+    many = len(files) > 1
+    headers = (["Revision"] if many else []) + ["Path", "Key", "Value"]
+    rows = []
+    for rev, by_file in files.items():
+        for f in sorted(by_file):
+            for k in sorted(by_file[f]):
+                value = render.number(by_file[f][k], precision)
+                rows.append(([rev] if many else []) + [f, k, value])
+    if not rows:
+        render.info(f"no {kind} found")
+        return
+    render.table(headers, rows, [False] * len(rows), md)
+
+
+def _diff_out(kind: str, rows: list[Row], old: str, new: str, opts: tuple[bool, bool, int]) -> None:
+    as_json, md, precision = opts
+    if as_json:
+        data: dict[str, Any] = {}
+        for r in rows:
+            change = None if r.change is None else round(r.change, 12)
+            data.setdefault(r.file, {})[r.key] = {"old": r.old, "new": r.new, "change": change}
+        render.emit_json(f"{kind}-diff", {"old": old, "new": new, "files": data})
+        return
+    if not rows:
+        render.info(f"no {kind} changed between {old} and {new}")
+        return
+    headers = ["Path", "Key", old, new, "Change"]
+    table = [
+        [r.file, r.key, render.number(r.old, precision), render.number(r.new, precision),
+         render.signed(r.change, precision)]
+        for r in rows
+    ]  # fmt: skip
+    render.table(headers, table, [r.changed for r in rows], md)
+
+
+def _collect(kind: str, rev: str | None, files: list[str] | None) -> Files:
+    from tether import metrics
+    from tether.repo import Repo
+
+    return metrics.collect(Repo.find(), rev, files, kind)
+
+
+@metrics_app.command("show")
+def metrics_show(
+    all_refs: Annotated[
+        bool, typer.Option("--all-branches", "-A", help="Every branch and tag, and the workspace.")
+    ] = False,
+    files: Targets = None,
+    as_json: Json = False,
+    md: Md = False,
+    precision: Precision = 5,
+) -> None:
+    """The metrics files of the workspace (tether.yaml `metrics:`), as a table."""
+    _show("metrics", _at_refs("metric", files, all_refs), as_json, md, precision)
+
+
+def _at_refs(kind: str, files: list[str] | None, all_refs: bool) -> dict[str, Files]:
+    from tether import gitscm
+    from tether.repo import Repo
+
+    result = {"workspace": _collect(kind, None, files)}
+    if all_refs:
+        for ref in sorted(gitscm.ref_names(Repo.find().root)):
+            result[ref] = _collect(kind, ref, files)
+    return result
+
+
+@metrics_app.command("diff")
+def metrics_diff(
+    old: OldRev = "HEAD",
+    new: NewRev = None,
+    files: Targets = None,
+    show_all: AllRows = False,
+    as_json: Json = False,
+    md: Md = False,
+    precision: Precision = 5,
+) -> None:
+    """Old value, new value and change for each metric that differs."""
+    from tether import metrics
+
+    rows = metrics.diff(_collect("metric", old, files), _collect("metric", new, files), show_all)
+    _diff_out("metrics", rows, old, new or "workspace", (as_json, md, precision))
+
+
+@metrics_app.command("check")
+def metrics_check(
+    baseline: Annotated[
+        str | None, typer.Argument(help="Compare with this revision (rules then apply to change).")
+    ] = None,
+    rules: Annotated[
+        list[str] | None,
+        typer.Option("--rule", "-r", help="METRIC OP NUMBER, e.g. 'accuracy >= -0.01' (repeat)."),
+    ] = None,
+    files: Targets = None,
+    as_json: Json = False,
+) -> None:
+    """Fail (exit 1) when a metric breaks a rule: a CI gate.
+
+    Without BASELINE a rule bounds the workspace value ('accuracy >= 0.7').
+    With BASELINE it bounds the change against it ('accuracy >= -0.01': at most
+    0.01 worse; 'loss <= 0.05'). Prefix a rule with 'change ' to force that
+    reading. Rules come from --rule, else from `checks:` in tether.yaml.
+    Exit codes: 0 all rules hold, 1 a rule is broken or its metric is missing,
+    2 a rule cannot be read.
+    """
+    from tether import metrics
+    from tether.errors import UsageError
+    from tether.repo import Repo
+
+    repo = Repo.find()
+    texts = rules or _rules_from_pipeline(repo)
+    if not texts:
+        raise UsageError("no rules", "pass --rule, or list them under `checks:` in tether.yaml")
+    parsed = [metrics.parse_rule(t, baseline is not None) for t in texts]
+    new = metrics.collect(repo, None, files, "metric")
+    old = metrics.collect(repo, baseline, files, "metric") if baseline else None
+    verdicts = metrics.check(old, new, parsed)
+    if as_json:
+        render.emit_json("metrics-check", {"ok": all(v.ok for v in verdicts), "rules": verdicts})
+    else:
+        for v in verdicts:
+            mark = "ok  " if v.ok else "FAIL"
+            value = render.number(v.value, 5) if v.value is not None else v.note
+            where = f"{v.file}:{v.metric}" if v.file else v.metric
+            render.out(f"{mark} {v.rule}   ({where} = {value})")
+    if not all(v.ok for v in verdicts):
+        raise typer.Exit(1)
+
+
+def _rules_from_pipeline(repo: Any) -> list[str]:
+    from tether.pipeline import spec
+
+    pipeline = spec.load(repo.root)
+    return list(pipeline.checks) if pipeline else []
+
+
+@params_app.command("show")
+def params_show(
+    all_refs: Annotated[
+        bool, typer.Option("--all-branches", "-A", help="Every branch and tag, and the workspace.")
+    ] = False,
+    files: Targets = None,
+    as_json: Json = False,
+    md: Md = False,
+    precision: Precision = 5,
+) -> None:
+    """The params the pipeline uses (params.yaml by default)."""
+    _show("params", _at_refs("params", files, all_refs), as_json, md, precision)
+
+
+@params_app.command("diff")
+def params_diff(
+    old: OldRev = "HEAD",
+    new: NewRev = None,
+    files: Targets = None,
+    show_all: AllRows = False,
+    as_json: Json = False,
+    md: Md = False,
+    precision: Precision = 5,
+) -> None:
+    """Which params changed between two revisions (default: HEAD vs the workspace)."""
+    from tether import metrics
+
+    rows = metrics.diff(_collect("params", old, files), _collect("params", new, files), show_all)
+    _diff_out("params", rows, old, new or "workspace", (as_json, md, precision))
+
+
+def diff(
+    old: OldRev = "HEAD",
+    new: NewRev = None,
+    as_json: Json = False,
+    md: Md = False,
+) -> None:
+    """Tracked data that changed: added / modified / deleted paths, with sizes,
+    down to files inside tracked folders."""
+    from tether import diff as core
+    from tether.repo import Repo
+
+    result = core.diff(Repo.find(), old, new)
+    if as_json:
+        render.emit_json("diff", result)
+        return
+    for note in result.notes:
+        render.warn(note)
+    if not result.changes:
+        render.info(f"no tracked data changed between {result.old} and {result.new}")
+        return
+    rows = [[c.change, c.path, _size(c.old_size), _size(c.new_size)] for c in result.changes]
+    render.table(["Change", "Path", "Old size", "New size"], rows, [True] * len(rows), md)
+    counts = {
+        k: sum(1 for c in result.changes if c.change == k) for k in ("added", "modified", "deleted")
+    }
+    render.info(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def _size(n: int | None) -> str:
+    return "-" if n is None else render.size(n)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(metrics_app, name="metrics")
+    app.add_typer(params_app, name="params")
+    app.command("diff")(diff)

@@ -1,0 +1,223 @@
+"""Metrics and params at any git revision (or the workspace), and their diffs.
+
+Which files: the ``metrics:`` outputs of tether.yaml (as of that revision), or
+the files named on the command line; params files are those the stages use
+(``params.yaml`` by default). Files kept in git are read straight from git
+objects; cached ones through the lock's digest, from the cache or the default
+remote. Nothing is checked out.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tether import gitscm
+from tether import params as paramsmod
+from tether.errors import MetadataError, TetherError, UsageError
+from tether.repo import Repo
+
+WORKSPACE = "workspace"
+Files = dict[str, dict[str, Any]]  # file -> flattened key -> value
+
+
+@dataclass(frozen=True)
+class Row:
+    file: str
+    key: str
+    old: Any
+    new: Any
+
+    @property
+    def change(self) -> float | None:
+        if _is_number(self.old) and _is_number(self.new):
+            return float(self.new) - float(self.old)
+        return None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.old != self.new)
+
+
+def _is_number(v: Any) -> bool:
+    return bool(isinstance(v, int | float) and not isinstance(v, bool))
+
+
+class Source:
+    """Reads files of one revision (``None``: the workspace)."""
+
+    def __init__(self, repo: Repo, rev: str | None) -> None:
+        self.repo = repo
+        self.rev = rev
+        self.label = rev or WORKSPACE
+        self.commit = gitscm.rev_parse(repo.root, rev) if rev else None
+
+    def read(self, paths: list[str]) -> dict[str, bytes | None]:
+        if self.commit is None:
+            out: dict[str, bytes | None] = {}
+            for p in paths:
+                try:
+                    out[p] = (self.repo.root / p).read_bytes()
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                    out[p] = None
+            return out
+        return gitscm.read_at(self.repo.root, self.commit, paths)
+
+    def pipeline_files(self, kind: str) -> tuple[list[str], dict[str, str]]:
+        """The files of this kind (``metric`` or params) the pipeline names, and,
+        for cached ones, their digest from the lock."""
+        from tether.pipeline import lock, spec
+
+        found = self.read([spec.FILE, lock.FILE])
+        text = found[spec.FILE]
+        if text is None:
+            return ([spec.PARAMS] if kind == "params" else []), {}
+        try:
+            pipeline = spec.parse(self.repo.root, text.decode("utf-8"), lambda p: self.read([p])[p])
+        except (TetherError, UnicodeDecodeError) as exc:
+            what = exc.message if isinstance(exc, TetherError) else "not UTF-8"
+            raise MetadataError(f"{self.label}: {what}", "") from None
+        if kind == "params":
+            names = {ref.file for s in pipeline.stages.values() for ref in s.params}
+            return sorted(names or {spec.PARAMS}), {}
+        outs = [o for s in pipeline.stages.values() for o in s.outs if o.kind == kind]
+        cached = {o.path for o in outs if o.cache}
+        digests: dict[str, str] = {}
+        if cached and found[lock.FILE] is not None:
+            entries = lock.parse(found[lock.FILE].decode("utf-8"))  # type: ignore[union-attr]
+            for e in entries.values():
+                digests.update({a.path: a.digest for a in e.outs if a.path in cached})
+        return sorted({o.path for o in outs}), digests
+
+
+def _from_cache(repo: Repo, path: str, digest: str) -> bytes | None:
+    if not repo.odb.exists(digest) and repo.config.remote:
+        from tether.storage.transfer import Root, fetch
+        from tether.workspace.sync import open_for
+
+        try:
+            remote = open_for(repo, None)
+            fetch(repo.odb, remote, [Root(digest, "file", 0, path)], 1)
+        except TetherError:
+            return None
+    try:
+        return repo.odb.read(digest, path)
+    except TetherError:
+        return None
+
+
+def collect(repo: Repo, rev: str | None, files: list[str] | None, kind: str) -> Files:
+    """Flattened values of each file at ``rev``; a file missing there maps to {}."""
+    src = Source(repo, rev)
+    digests: dict[str, str] = {}
+    if not files:
+        files, digests = src.pipeline_files(kind)
+    raw = src.read(files)
+    out: Files = {}
+    for f in files:
+        data = raw.get(f)
+        if data is None and f in digests and rev is not None:
+            data = _from_cache(repo, f, digests[f])
+        if data is None:
+            out[f] = {}
+            continue
+        try:
+            doc = paramsmod.parse_data(f, data)
+        except MetadataError as exc:
+            raise MetadataError(f"{exc.message} (at {src.label})", "fix or regenerate it") from None
+        out[f] = paramsmod.flatten(doc) if isinstance(doc, dict | list) else {"": doc}
+    return out
+
+
+_MISSING = None
+
+
+def diff(old: Files, new: Files, show_all: bool) -> list[Row]:
+    rows = []
+    for f in sorted(set(old) | set(new)):
+        a, b = old.get(f, {}), new.get(f, {})
+        for key in sorted(set(a) | set(b)):
+            row = Row(f, key, a.get(key, _MISSING), b.get(key, _MISSING))
+            if show_all or row.changed:
+                rows.append(row)
+    return rows
+
+
+# -- rules for `metrics check` ------------------------------------------------
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_RULE = re.compile(r"\s*(change\s+|Δ\s*)?([^\s<>=!]+)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.eE+-]+)\s*\Z")
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    on_change: bool
+    metric: str
+    op: str
+    limit: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: str
+    file: str
+    metric: str
+    value: float | None
+    ok: bool
+    note: str = ""
+
+
+def parse_rule(text: str, baseline: bool) -> Rule:
+    m = _RULE.match(text)
+    if not m:
+        raise UsageError(
+            f"cannot read the rule {text!r}",
+            "write METRIC OP NUMBER, e.g. 'accuracy >= -0.01' ('change accuracy' for the change)",
+        )
+    prefix, metric, op, limit = m.groups()
+    try:
+        value = float(limit)
+    except ValueError:
+        raise UsageError(f"rule {text!r}: {limit!r} is not a number") from None
+    return Rule(text.strip(), bool(prefix) or baseline, metric, op, value)
+
+
+def _matches(key: str, file: str, metric: str) -> bool:
+    if ":" in metric:
+        mfile, _, mkey = metric.partition(":")
+        return file == mfile and key == mkey
+    return key == metric or key.endswith("." + metric)
+
+
+def check(old: Files | None, new: Files, rules: list[Rule]) -> list[Verdict]:
+    verdicts = []
+    for rule in rules:
+        hits = [(f, k) for f in sorted(new) for k in sorted(new[f]) if _matches(k, f, rule.metric)]
+        if not hits:
+            verdicts.append(Verdict(rule.text, "", rule.metric, None, False, "metric not found"))
+            continue
+        for f, k in hits:
+            value = new[f][k]
+            if rule.on_change:
+                before = (old or {}).get(f, {}).get(k)
+                if not (isinstance(before, int | float) and _is_number(value)):
+                    verdicts.append(Verdict(rule.text, f, k, None, False, "no baseline value"))
+                    continue
+                value = float(value) - float(before)
+            if not _is_number(value):
+                verdicts.append(Verdict(rule.text, f, k, None, False, "not a number"))
+                continue
+            ok = _OPS[rule.op](float(value), rule.limit)
+            verdicts.append(Verdict(rule.text, f, k, float(value), ok))
+    return verdicts

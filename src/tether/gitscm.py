@@ -163,28 +163,37 @@ def rev_parse(root: Path, rev: str) -> str:
     return out.decode().strip()
 
 
-def read_at(root: Path, commit: str, paths: list[str]) -> dict[str, bytes | None]:
-    """The content of each path in ``commit`` (None where it has no such file),
-    in one ``git cat-file --batch`` call."""
-    if not paths:
+def read_objects(root: Path, specs: list[str]) -> dict[str, tuple[str, bytes] | None]:
+    """``git cat-file --batch`` for any object names (``REV:path``, ``REV^{commit}``):
+    each maps to (type, content), or None when git has no such object."""
+    if not specs:
         return {}
-    request = "".join(f"{commit}:{p}\n" for p in paths).encode()
-    out = _git(root, "cat-file", "--batch", stdin=request)
-    result: dict[str, bytes | None] = {}
+    if any("\n" in spec for spec in specs):
+        raise GitError("object names cannot contain a newline")
+    out = _git(root, "cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode())
+    result: dict[str, tuple[str, bytes] | None] = {}
     pos = 0
-    for p in paths:
+    for spec in specs:
         end = out.index(b"\n", pos)
         header = out[pos:end].split()
         pos = end + 1
-        if len(header) < 3 or header[-1] == b"missing" or header[1] != b"blob":
-            result[p] = None
-            if len(header) == 3 and header[1] != b"blob":
-                pos += int(header[2]) + 1
+        if len(header) != 3 or not header[2].isdigit():
+            result[spec] = None  # "<name> missing" or "<name> ambiguous"
             continue
         size = int(header[2])
-        result[p] = out[pos : pos + size]
+        result[spec] = (header[1].decode(), out[pos : pos + size])
         pos += size + 1
     return result
+
+
+def read_at(root: Path, commit: str, paths: list[str]) -> dict[str, bytes | None]:
+    """The content of each path in ``commit`` (None where it has no such file)."""
+    found = read_objects(root, [f"{commit}:{p}" for p in paths])
+    out: dict[str, bytes | None] = {}
+    for p in paths:
+        obj = found[f"{commit}:{p}"]
+        out[p] = obj[1] if obj is not None and obj[0] == "blob" else None
+    return out
 
 
 def list_at(root: Path, commit: str, suffix: str) -> list[str]:

@@ -53,9 +53,14 @@ class Source:
         self.repo = repo
         self.rev = rev
         self.label = rev or WORKSPACE
-        self.commit = gitscm.rev_parse(repo.root, rev) if rev else None
+        self.commit: str | None = None
+        if rev is not None:
+            if rev.startswith("-") or any(c.isspace() for c in rev):
+                gitscm.rev_parse(repo.root, rev)  # raises: not a revision
+            self.commit = f"{rev}^{{commit}}"  # resolved by git in the first batch
 
     def read(self, paths: list[str]) -> dict[str, bytes | None]:
+        """Files at this revision; the first call also proves the revision exists."""
         if self.commit is None:
             out: dict[str, bytes | None] = {}
             for p in paths:
@@ -64,7 +69,15 @@ class Source:
                 except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                     out[p] = None
             return out
-        return gitscm.read_at(self.repo.root, self.commit, paths)
+        specs = [self.commit, *(f"{self.commit}:{p}" for p in paths)]
+        found = gitscm.read_objects(self.repo.root, specs)
+        if found[self.commit] is None:
+            gitscm.rev_parse(self.repo.root, self.rev or "")  # the clear error
+        out = {}
+        for p in paths:
+            obj = found[f"{self.commit}:{p}"]
+            out[p] = obj[1] if obj is not None and obj[0] == "blob" else None
+        return out
 
     def pipeline_files(self, kind: str) -> tuple[list[str], dict[str, str]]:
         """The files of this kind (``metric`` or params) the pipeline names, and,

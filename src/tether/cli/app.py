@@ -56,22 +56,38 @@ def root(
             raise errors.UsageError(f"-C {directory}: {exc.strerror}", "") from None
 
 
-_registered = False
+# command -> the module that defines it: a run imports and builds only the one
+# it needs (Typer resolves every registered command's signature at start-up)
+_MODULES = {
+    **dict.fromkeys(("init", "add", "status", "checkout", "remove"), "data"),
+    **dict.fromkeys(("stage", "repro", "dag"), "pipeline"),
+    **dict.fromkeys(("metrics", "params", "diff"), "metrics_cmd"),
+    **dict.fromkeys(("remote", "push", "fetch", "pull", "install-hooks"), "remote"),
+    **dict.fromkeys(("gc", "fsck", "cache"), "maintenance"),
+    "config": "config_cmd",
+}
+_ORDER = ("data", "pipeline", "metrics_cmd", "remote", "maintenance", "config_cmd")
+_registered: set[str] = set()
 
 
-def _register() -> None:
-    global _registered  # noqa: PLW0603 - commands are added to the app once
-    if _registered:
-        return
-    _registered = True
-    from tether.cli import config_cmd, data, maintenance, metrics_cmd, pipeline, remote
+def _command_of(argv: list[str]) -> str | None:
+    args = iter(argv)
+    for arg in args:
+        if arg == "-C":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
-    data.register(app)
-    pipeline.register(app)
-    metrics_cmd.register(app)
-    remote.register(app)
-    maintenance.register(app)
-    config_cmd.register(app)
+
+def _register(argv: list[str] | None = None) -> None:
+    import importlib
+
+    wanted = _MODULES.get(_command_of(argv if argv is not None else sys.argv[1:]) or "")
+    for name in (wanted,) if wanted else _ORDER:
+        if name not in _registered:
+            _registered.add(name)
+            importlib.import_module(f"tether.cli.{name}").register(app)
 
 
 def _bug_report(exc: BaseException) -> str:
@@ -95,7 +111,7 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
     """
     from click.exceptions import Abort, ClickException
 
-    _register()
+    _register(argv)
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=argv, prog_name="tether", standalone_mode=False)

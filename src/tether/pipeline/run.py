@@ -26,6 +26,7 @@ from tether.pipeline import lock, runcache, spec
 from tether.pipeline.status import dep_artifacts, param_values, stage_status
 from tether.pointer import Pointer
 from tether.repo import Repo
+from tether.workspace.hashpath import Memo
 
 
 @dataclass
@@ -164,6 +165,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     outcomes: list[Outcome] = []
     running: set[str] = set()
     failed: set[str] = set()
+    memo = Memo()
     lock_name = "repro" if not dry else "repro --dry"
     with repo.lock(lock_name):
         for name in names:
@@ -173,7 +175,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 outcomes.append(Outcome(name, "blocked", [f"{', '.join(sorted(blocked))} failed"]))
                 failed.add(name)
                 continue
-            st = stage_status(repo, graph, stage, entries.get(name), running)
+            st = stage_status(repo, graph, stage, entries.get(name), running, memo)
             if not st.stale and not force:
                 outcomes.append(Outcome(name, "skipped"))
                 continue
@@ -182,7 +184,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             if dry:
                 outcomes.append(Outcome(name, "would run", reasons))
                 continue
-            deps, missing = dep_artifacts(repo, stage)
+            deps, missing = dep_artifacts(repo, stage, memo)
             if missing:
                 producer = graph.producer(missing[0])
                 hint = (
@@ -194,6 +196,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             params = param_values(repo, stage)
             k = runcache.key(stage, deps, params)
             start = time.monotonic()
+            memo.clear()  # this stage writes to the workspace now
             if use_run_cache and not force:
                 prev = entries.get(name)
                 hit = None

@@ -13,7 +13,7 @@ from tether.pipeline import lock
 from tether.pipeline.graph import Graph
 from tether.pipeline.spec import Stage
 from tether.repo import Repo
-from tether.workspace.hashpath import hash_path
+from tether.workspace.hashpath import Memo, hash_path
 
 
 @dataclass
@@ -52,11 +52,13 @@ def param_values(repo: Repo, stage: Stage) -> dict[str, dict[str, Any]]:
     return out
 
 
-def dep_artifacts(repo: Repo, stage: Stage) -> tuple[list[lock.Artifact], list[str]]:
+def dep_artifacts(
+    repo: Repo, stage: Stage, memo: Memo | None = None
+) -> tuple[list[lock.Artifact], list[str]]:
     """Current digests of the stage's dependencies, and those that are missing."""
     found, missing = [], []
     for d in stage.deps:
-        h = hash_path(repo, d)
+        h = hash_path(repo, d, memo)
         if h is None:
             missing.append(d)
         else:
@@ -85,7 +87,12 @@ def _param_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]
 
 
 def stage_status(
-    repo: Repo, graph: Graph, stage: Stage, entry: lock.Entry | None, running: set[str]
+    repo: Repo,
+    graph: Graph,
+    stage: Stage,
+    entry: lock.Entry | None,
+    running: set[str],
+    memo: Memo | None = None,
 ) -> StageStatus:
     """``running``: upstream stages that will run (or ran) before this one."""
     st = StageStatus(stage.name)
@@ -96,7 +103,7 @@ def stage_status(
         st.reasons.append("always changed")
     if entry is not None and entry.cmd != stage.cmd_text:
         st.reasons.append("command changed")
-    deps, missing = dep_artifacts(repo, stage)
+    deps, missing = dep_artifacts(repo, stage, memo)
     for d in missing:
         producer = graph.producer(d)
         if producer is None:
@@ -115,7 +122,7 @@ def stage_status(
             st.reasons.append(f"params changed ({', '.join(changes)})")
         recorded = {a.path: a for a in entry.outs}
         for o in stage.outs:
-            h = hash_path(repo, o.path)
+            h = hash_path(repo, o.path, memo)
             if h is None:
                 st.reasons.append(f"output missing: {o.path}")
             elif o.path not in recorded:
@@ -131,9 +138,10 @@ def stage_status(
 def status(repo: Repo, graph: Graph, names: list[str]) -> list[StageStatus]:
     entries = lock.load(repo.root)
     running: set[str] = set()
+    memo = Memo()
     out = []
     for n in names:
-        st = stage_status(repo, graph, graph.stages[n], entries.get(n), running)
+        st = stage_status(repo, graph, graph.stages[n], entries.get(n), running, memo)
         if st.stale:
             running.add(n)
         out.append(st)

@@ -19,8 +19,18 @@ class Hashed:
     files: int | None = None
 
 
-def hash_path(repo: Repo, rel: str) -> Hashed | None:
+class Memo(dict[str, "Hashed | None"]):
+    """Digests already computed in one command; cleared when anything may have
+    written to the workspace (a stage ran), so a folder that is one stage's
+    output and the next stage's dependency is scanned once, not twice."""
+
+
+def hash_path(repo: Repo, rel: str, memo: Memo | None = None) -> Hashed | None:
     """None when the path does not exist."""
+    if memo is not None:
+        if rel not in memo:
+            memo[rel] = hash_path(repo, rel)
+        return memo[rel]
     full = repo.root / rel
     if not full.exists():
         return None

@@ -1,74 +1,59 @@
 #!/usr/bin/env bash
-# The main job, until the example ML pipeline lands: a scripted tour of
-# add -> commit -> change -> add -> commit -> checkout an older version.
+# The main job: the example ML pipeline end to end, with a local remote.
+#   prepare (Rotten Tomatoes snippets) -> fine-tune MiniLM-L6 (CUDA if present,
+#   else CPU) -> evaluate; commit; push; change one param; repro again (prepare
+#   is skipped); metrics diff.
 # Needs only python3 (>= 3.11) and git. Everything happens under ./demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-PY=${PYTHON:-python3}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+start=$(date +%s)
 
-step "installing tether into .venv"
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
-tether() { "$top/.venv/bin/tether" "$@"; }
+step "installing tether and the example's libraries into .venv (a few minutes the first time)"
+bash scripts/install.sh
+export PATH="$top/.venv/bin:$PATH"   # the stages run `python` from this venv
 
 demo=$top/demo
-rm -rf "$demo" && mkdir -p "$demo" && cd "$demo"
+step "a fresh git repository with the example: $demo/sentiment"
+rm -rf "$demo" && mkdir -p "$demo"
+cp -r examples/sentiment "$demo/sentiment"
+rm -f "$demo/sentiment/params.ci.yaml"
+cd "$demo/sentiment"
 git init -q -b main
 git config user.email demo@example.invalid
 git config user.name "tether demo"
-
-step "tether init"
 tether init
-git commit -qm "tether init"
+tether remote add local "$demo/remote" --default
+git add -A && git commit -qm "sentiment pipeline"
 
-step "a dataset (2,000 files) and model weights (8 MiB)"
-"$top/.venv/bin/python" - <<'PY'
-import os, random
-rnd = random.Random(7)
-for i in range(2000):
-    d = f"data/raw/part{i % 20:02d}"
-    os.makedirs(d, exist_ok=True)
-    with open(f"{d}/sample{i:05d}.txt", "w") as f:
-        f.write(" ".join(rnd.choice(["good", "bad", "film", "plot", "actor"]) for _ in range(50)))
-os.makedirs("models", exist_ok=True)
-with open("models/base.safetensors", "wb") as f:
-    f.write(rnd.randbytes(8 << 20))
-PY
+step "tether repro: prepare -> train -> evaluate"
+tether repro
+tether metrics show
+git add -A && git commit -qm "first run"
 
-step "tether add data/raw models/base.safetensors"
-tether add data/raw models/base.safetensors
-cat data/raw.tether
-git commit -qm "data v1"
+step "tether push: data, weights and metrics to the local remote"
+tether push --run-cache
 
-step "change the data: edit one file, delete one, add one"
-echo "edited" > data/raw/part00/sample00000.txt
-rm data/raw/part01/sample00001.txt
-echo "brand new" > data/raw/part02/extra.txt
-tether status || true
+step "tether repro again: nothing changed"
+tether repro
 
-step "tether add data/raw && git commit  (data v2)"
-tether add data/raw
-git commit -qm "data v2"
+step "change one param (train.lr_head 0.001 -> 0.003) and repro: prepare is skipped"
+sed -i 's/lr_head: 0.001/lr_head: 0.003/' params.yaml
+tether status
+tether repro
 
-step "git checkout HEAD~1 && tether checkout  (back to data v1)"
-git checkout -q HEAD~1
-tether checkout
-test ! -e data/raw/part02/extra.txt
-test -e data/raw/part01/sample00001.txt
-tether status --exit-code
-echo "data v1 restored byte for byte"
+step "tether metrics diff HEAD (the first run vs this one)"
+tether metrics diff HEAD
+tether params diff HEAD
+git add -A && git commit -qm "lr_head 0.003"
+tether push
 
-step "back to main, then cache upkeep"
-git checkout -q main
-tether checkout
-tether gc --dry-run
-tether gc --dry-run --all-commits
-tether fsck
-
-step "done"
-echo "workspace:  $demo"
-echo "cache:      $(tether cache dir)"
-echo "history:"; git log --oneline
+step "done in $(( $(date +%s) - start )) s"
+cat <<EOT
+  workspace:  $demo/sentiment   (git log, tether dag, tether metrics diff HEAD~1)
+  cache:      $demo/sentiment/.tether/cache
+  remote:     $demo/remote
+  metrics:    $demo/sentiment/metrics.json
+  weights:    $demo/sentiment/models/model.safetensors
+EOT

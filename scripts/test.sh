@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
-# Install everything into .venv and run the whole check: ruff, mypy, pytest.
+# Install everything into .venv and run the whole check: ruff, mypy, pytest
+# (the S3 tests start a real SeaweedFS; the example pipeline runs end to end).
 # Needs only python3 (>= 3.11) and git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+bash scripts/install.sh
 echo "== ruff"
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks examples
+.venv/bin/ruff format --check src tests benchmarks examples
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider "$@"

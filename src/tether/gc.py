@@ -1,10 +1,10 @@
 """``tether gc``: delete cache objects that nothing references any more.
 
-Referenced means: named by a pointer file in the workspace, or (unless
-``workspace_only``) in the commit of any branch, tag or HEAD, directly or as
-an entry of a referenced tree. If a referenced tree is itself missing, gc
-cannot know what it needs and stops without deleting anything. It runs under
-the repository lock.
+Referenced means: named by a pointer file or a stage output in tether.lock in
+the workspace, or (unless ``workspace_only``) in the commit of any branch, tag
+or HEAD, or by a run-cache entry, directly or as an entry of a referenced tree.
+If a referenced tree is itself missing, gc cannot know what it needs and stops
+without deleting anything. It runs under the repository lock.
 """
 
 from __future__ import annotations
@@ -52,6 +52,14 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
                 )
             t = tree.parse(repo.odb.read(p.digest, p.source), p.source)
             result.keep.update(e.digest for e in t.entries)
+    from tether.pipeline import runcache
+
+    for key in runcache.local_keys(repo):  # runs stay restorable
+        for a in runcache.get(repo, key) or []:
+            result.keep.add(a.digest)
+            if a.kind == "dir" and repo.odb.exists(a.digest):
+                t = tree.parse(repo.odb.read(a.digest, f"run-cache {key}"), f"run-cache {key}")
+                result.keep.update(e.digest for e in t.entries)
     for digest in repo.odb.all():
         if digest not in result.keep:
             try:

@@ -411,3 +411,31 @@ def test_ci_clone_reuses_a_run_through_the_remote(pipe, tether, tmp_path, monkey
     assert r.code == 0, r.err
     assert "restored train from the run-cache" in r.out
     assert runs(clone) == []
+
+
+def test_stage_outputs_are_pushed_pulled_checked_out_and_kept_by_gc(
+    pipe, tether, tmp_path, monkeypatch
+):
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    assert tether("repro").code == 0
+    git(pipe, "add", "-A")
+    git(pipe, "commit", "-qm", "run")
+    r = tether("gc", "-f")
+    assert r.code == 0
+    assert tether("status", "--exit-code").code == 0  # gc kept every output
+    r = tether("push")
+    assert r.code == 0, r.err
+    assert "0 uploaded" not in r.out
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(pipe), str(clone)], check=True)
+    monkeypatch.chdir(clone)
+    r = tether("pull")
+    assert r.code == 0, r.err
+    assert (clone / "model.bin").read_bytes() == (pipe / "model.bin").read_bytes()
+    assert (clone / "data" / "prepared" / "part.txt").exists()
+    r = tether("repro")
+    assert "up to date" in r.out
+    assert runs(clone) == []
+    (clone / "model.bin").unlink()
+    assert tether("checkout").code == 0  # outputs come back like tracked data
+    assert (clone / "model.bin").exists()

@@ -18,7 +18,7 @@ def prefetch(repo: Repo) -> str:
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in entry.outs]
     with repo.lock("repro --pull"):
         stats = fetch(repo.odb, remote, roots, remote.spec.jobs)
-    ready = [p.path for p in tracked.all_pointers(repo) if repo.odb.exists(p.digest)]
+    ready = [p.path for p in tracked.select(repo, None, outputs=True) if repo.odb.exists(p.digest)]
     if ready:
         checkout.checkout(repo, ready, force=False)
     return f"{stats.summary()}; run-cache: {entries} new entr{'y' if entries == 1 else 'ies'}"

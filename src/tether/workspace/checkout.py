@@ -174,7 +174,7 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
     results: list[Checked] = []
     errors: list[TetherError] = []
     with repo.lock("tether checkout"):
-        for p in tracked.select(repo, targets):
+        for p in tracked.select(repo, targets, outputs=True):
             try:
                 res = checkout_pointer(repo, p, force)
             except (ObjectError, WorkspaceError) as exc:

@@ -47,10 +47,10 @@ def _pointers(repo: Repo, targets: list[str] | None, all_commits: bool) -> list[
     if all_commits:
         chosen = tracked.referenced(repo, workspace_only=False, all_commits=True)
         if targets:
-            wanted = {p.path for p in tracked.select(repo, targets)}
+            wanted = {p.path for p in tracked.select(repo, targets, outputs=True)}
             chosen = [p for p in chosen if p.path in wanted]
         return chosen
-    return tracked.select(repo, targets)
+    return tracked.select(repo, targets, outputs=True)
 
 
 def _jobs(remote: Remote, jobs: int | None) -> int:
@@ -99,7 +99,7 @@ def do_pull(
     stats = do_transfer(repo, "fetch", targets, remote_name, jobs)
     ready = [
         p.path
-        for p in tracked.select(repo, targets)
+        for p in tracked.select(repo, targets, outputs=True)
         if not any(p.path == f or f.startswith(p.path + "/") for f in stats.failed)
     ]
     results = checkout.checkout(repo, ready, force) if ready else []
@@ -112,5 +112,5 @@ def finish(stats: Stats) -> None:
 
 def status(repo: Repo, targets: list[str] | None, remote_name: str | None) -> dict[str, Any]:
     remote = open_for(repo, remote_name)
-    rs = roots(tracked.select(repo, targets))
+    rs = roots(tracked.select(repo, targets, outputs=True))
     return {"remote": remote.name, "paths": remote_status(repo.odb, remote, rs, remote.spec.jobs)}

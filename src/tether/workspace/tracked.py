@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
+from typing import Literal
 
 from tether import gitscm, pointer, yamlio
 from tether.errors import TetherError, TrackingError
@@ -15,10 +16,38 @@ def all_pointers(repo: Repo) -> list[Pointer]:
     return [pointer.load(repo.root, src) for src in gitscm.list_pointer_files(repo.root)]
 
 
+def _lock_pointers(text: str, cached: set[str] | None) -> list[Pointer]:
+    """Stage outputs recorded in a tether.lock, as pointers (source ``tether.lock``)."""
+    from tether.pipeline import lock
+
+    out = []
+    for entry in lock.parse(text).values():
+        for a in entry.outs:
+            if cached is None or a.path in cached:
+                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
+                out.append(Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE))
+    return out
+
+
+def output_pointers(repo: Repo) -> list[Pointer]:
+    """The workspace's cached stage outputs (tether.yaml ``outs``, as tether.lock
+    records them): checked out, pushed and pulled like tracked data."""
+    from tether.pipeline import lock, spec
+
+    lock_file = repo.root / lock.FILE
+    if not lock_file.is_file():
+        return []
+    pipeline = spec.load(repo.root)
+    if pipeline is None:
+        return []
+    cached = {o.path for s in pipeline.stages.values() for o in s.outs if o.cache}
+    return _lock_pointers(lock_file.read_text(encoding="utf-8"), cached)
+
+
 def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> list[Pointer]:
-    """Pointers of the workspace and, unless ``workspace_only``, of every branch
-    and tag tip (``all_commits``: of every commit any ref reaches)."""
-    found = all_pointers(repo)
+    """Pointers and stage outputs of the workspace and, unless ``workspace_only``,
+    of every branch and tag tip (``all_commits``: of every commit any ref reaches)."""
+    found = all_pointers(repo) + output_pointers(repo)
     if workspace_only:
         return found
     revs = set(gitscm.ref_heads(repo.root).values())
@@ -34,12 +63,19 @@ def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> l
             if (p.source, p.digest) not in seen:
                 seen.add((p.source, p.digest))
                 found.append(p)
+        lock_text = gitscm.read_at(repo.root, rev, ["tether.lock"])["tether.lock"]
+        if lock_text is not None:
+            try:
+                found += _lock_pointers(lock_text.decode("utf-8"), None)
+            except (TetherError, UnicodeDecodeError):
+                continue
     return found
 
 
-def select(repo: Repo, targets: list[str] | None) -> list[Pointer]:
-    """The pointers for ``targets`` (data paths or pointer files), or all of them."""
-    pointers = all_pointers(repo)
+def select(repo: Repo, targets: list[str] | None, outputs: bool = False) -> list[Pointer]:
+    """The pointers for ``targets`` (data paths or pointer files), or all of them;
+    with ``outputs``, cached stage outputs too."""
+    pointers = all_pointers(repo) + (output_pointers(repo) if outputs else [])
     if not targets:
         return pointers
     chosen: dict[str, Pointer] = {}

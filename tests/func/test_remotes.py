@@ -424,3 +424,53 @@ def test_s3_server_stopped_mid_transfer_then_resumed(repo, tether, tmp_path_fact
         assert run_cli(repo, "status", "--remote", "--exit-code").returncode == 0
     finally:
         server.stop()
+
+
+@pytest.mark.s3
+def test_s3_with_an_aws_profile_goes_through_s3fs(repo, tether, tmp_path, monkeypatch, s3_remote):
+    url, endpoint, key, secret = s3_remote
+    aws = Path(os.environ["HOME"]) / ".aws"
+    aws.mkdir(exist_ok=True)
+    (aws / "credentials").write_text(
+        f"[team]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+    )
+    assert tether("remote", "add", "s3", url, "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    assert tether("remote", "modify", "s3", "profile", "team").code == 0
+    from tether.repo import Repo
+    from tether.storage.remotes import FsspecRemote
+    from tether.workspace.sync import open_for
+
+    assert isinstance(open_for(Repo.find(), None), FsspecRemote)
+    _data(repo, 5)
+    _commit(repo, tether, "v1", "data", "model.bin")
+    r = tether("push")
+    assert r.code == 0, r.err
+    assert "7 uploaded" in r.out
+    clone = _clone(repo, tmp_path / "clone")
+    monkeypatch.chdir(clone)
+    r = tether("pull")
+    assert r.code == 0, r.err
+    assert snapshot(clone / "data") == snapshot(repo / "data")
+
+
+def test_any_fsspec_url_round_trip_through_memory_filesystem(repo, tether, tmp_path, monkeypatch):
+    """The generic fsspec path (temp name + move on non-atomic filesystems)."""
+    import fsspec
+
+    fsspec.filesystem("memory").store.clear()
+    assert tether("remote", "add", "mem", "memory://tether-test", "--default").code == 0
+    _data(repo, 5)
+    _commit(repo, tether, "v1", "data", "model.bin")
+    r = tether("push")
+    assert r.code == 0, r.err
+    assert "7 uploaded" in r.out
+    keys = fsspec.filesystem("memory").find("/tether-test")
+    assert keys and all("/objects/" in k for k in keys)  # no temporaries left behind
+    import shutil
+
+    shutil.rmtree(repo / ".tether" / "cache")
+    shutil.rmtree(repo / "data")
+    r = tether("pull")
+    assert r.code == 0, r.err
+    assert len(list((repo / "data").rglob("*.txt"))) == 5

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from tether.storage.odb import ObjectDB, Writer
 
 T = TypeVar("T")
 SMALL = 4 << 20  # objects up to this size move in one request, in memory
-ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
+ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
 _S3_OPTIONS = {
     "endpoint_url": ("client_kwargs", "endpoint_url"),
     "region": ("client_kwargs", "region_name"),
@@ -401,7 +402,14 @@ def is_bucket_missing(exc: BaseException) -> bool:
 def open_remote(spec: RemoteSpec) -> Remote:
     if spec.protocol == "file":
         return LocalRemote(spec)
+    if spec.protocol in ("s3", "s3a") and not spec.options.get("profile"):
+        return S3Remote(spec)
     return FsspecRemote(spec)
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRemoteError:
@@ -414,6 +422,34 @@ def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRem
     )
     if isinstance(exc, RemoteError):
         return exc
+    kind = type(exc).__name__
+    lowered = text.lower()
+    if kind in ("PermissionDeniedError", "UnauthenticatedError") or (
+        kind == "GenericError" and ("403 forbidden" in lowered or "accessdenied" in lowered)
+    ):  # obstore
+        creds = any(
+            w in lowered
+            for w in ("signature", "invalidaccesskeyid", "access key", "unauthenticated")
+        )
+        what = (
+            "wrong credentials" if creds else "access denied (wrong credentials or no permission)"
+        )
+        return RemoteError(f"{where}: {what}", fix_creds)
+    if is_bucket_missing(exc):
+        return RemoteError(
+            f"{where}: no such bucket",
+            f"create it, or fix the url: `tether remote modify {spec.name} url s3://BUCKET/PREFIX`",
+        )
+    if kind == "GenericError":
+        brief = _first_line(text.rsplit(" - ", maxsplit=1)[-1].split("Debug source", maxsplit=1)[0])
+        if any(w in lowered for w in ("connect", "sending request", "timed out", "timeout")) or (
+            re.search(r"status code: 5\d\d", lowered)
+        ):
+            return TransientRemoteError(
+                f"{where}: endpoint unreachable ({brief})",
+                "check the url/endpoint_url and that the server is running, then run it again",
+            )
+        return RemoteError(f"{where}: {brief}")
     if isinstance(exc, PermissionError):
         lowered = text.lower()
         if "signature" in lowered or "access key" in lowered or "credential" in lowered:
@@ -437,3 +473,139 @@ def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRem
     if isinstance(exc, OSError):
         return TransientRemoteError(f"{where}: {text or name}")
     return RemoteError(f"{where}: {name}: {text}")
+
+
+class S3Remote(Remote):
+    """``s3://bucket/prefix`` through obstore (Rust's object_store): the same S3
+    requests as s3fs at about a fifth of the client CPU per request, which is
+    what bounds many small objects. The sync calls release the GIL, so a plain
+    thread pool gives real concurrency. (A remote with ``profile`` set goes
+    through s3fs instead: obstore reads keys, not profiles.)"""
+
+    def __init__(self, spec: RemoteSpec) -> None:
+        from urllib.parse import urlsplit
+
+        from obstore.store import S3Store
+
+        self.spec = spec
+        parts = urlsplit(spec.url)
+        bucket, prefix = parts.netloc, parts.path.strip("/")
+        if not bucket:
+            raise RemoteError(f"remote {spec.name!r}: {spec.url} names no bucket")
+        self.bucket = bucket
+        self.prefix = f"{prefix}/" if prefix else ""
+        opts = spec.options
+        config: dict[str, Any] = {}
+        for ours, theirs in (
+            ("access_key_id", "access_key_id"),
+            ("secret_access_key", "secret_access_key"),
+            ("session_token", "session_token"),
+            ("region", "region"),
+            ("endpoint_url", "endpoint"),
+        ):
+            if opts.get(ours):
+                config[theirs] = str(opts[ours])
+        endpoint = config.get("endpoint", "")
+        if endpoint:
+            config["virtual_hosted_style_request"] = False  # path style, as MinIO/SeaweedFS want
+        if "region" not in config and not os.environ.get("AWS_REGION"):
+            config["region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        from datetime import timedelta
+
+        try:
+            self.store = S3Store(
+                bucket,
+                config=config,  # type: ignore[arg-type]
+                client_options={
+                    "allow_http": endpoint.startswith("http://"),
+                    "connect_timeout": timedelta(seconds=5),
+                    "timeout": timedelta(seconds=120),
+                },
+                retry_config={"max_retries": 1, "retry_timeout": timedelta(seconds=10)},
+            )
+        except Exception as exc:  # noqa: BLE001 - obstore's config errors have no common base
+            raise RemoteError(f"remote {spec.name!r}: {exc}") from None
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+        _threads(fn, items, jobs)
+
+    def probe(self) -> None:
+        import obstore
+
+        # a listing of the bucket's first key proves bucket and credentials
+        stream = obstore.list(self.store, self.prefix or None, chunk_size=1)
+        next(iter(stream), None)
+
+    def list_prefix(self, prefix: str) -> set[str]:
+        import obstore
+
+        found = set()
+        for page in obstore.list(self.store, self._key(f"objects/{prefix}/"), chunk_size=1000):
+            for meta in page:
+                name = meta["path"].rsplit("/", 1)[-1]
+                if len(name) == 30:
+                    found.add(prefix + name)
+        return found
+
+    def exists(self, digest: str) -> bool:
+        import obstore
+
+        try:
+            obstore.head(self.store, self._key(object_key(digest)))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def upload(self, digest: str, src: str, size: int) -> None:
+        import obstore
+
+        key = self._key(object_key(digest))
+        if size <= SMALL:
+            with open(src, "rb") as f:
+                data = f.read()
+            if hashing.hash_bytes(data) != digest:
+                from tether.errors import CorruptObjectError
+
+                raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
+            obstore.put(self.store, key, data, use_multipart=False)
+        else:  # streamed from the file in parts; atomic: S3 shows it only when complete
+            obstore.put(self.store, key, Path(src), chunk_size=16 << 20, max_concurrency=4)
+
+    def download(self, digest: str, size: int, writer: Writer) -> None:
+        import obstore
+
+        key = self._key(object_key(digest))
+        what = f"object {digest} on remote {self.name!r}"
+        result = obstore.get(self.store, key)
+        if size <= SMALL:
+            writer.put_verified(digest, bytes(result.bytes()), what)
+            return
+        with writer.temporary_path(digest) as tmp:
+            with open(tmp, "wb") as f:
+                for chunk in result.stream(min_chunk_size=8 << 20):
+                    f.write(chunk)
+            writer.adopt_verified(digest, tmp, what)
+
+    def read_key(self, key: str) -> bytes | None:
+        import obstore
+
+        try:
+            return bytes(obstore.get(self.store, self._key(key)).bytes())
+        except FileNotFoundError:
+            return None
+
+    def write_key(self, key: str, data: bytes) -> None:
+        import obstore
+
+        obstore.put(self.store, self._key(key), data, use_multipart=False)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        import obstore
+
+        out = []
+        for page in obstore.list(self.store, self._key(prefix.rstrip("/") + "/"), chunk_size=1000):
+            out += [meta["path"][len(self.prefix) :] for meta in page]
+        return sorted(out)

@@ -202,3 +202,32 @@ def test_data_diff_fetches_trees_from_the_remote(repo, tether, tmp_path):
     r = tether("diff", "HEAD~1", "HEAD")
     assert "tree" in r.err  # reported per directory, not a crash
     assert "modified" in r.out
+
+
+def test_cached_metrics_file_read_through_the_lock_and_the_remote(repo, tether, tmp_path):
+    """A metrics file with cache: true is gitignored: at a revision it is read
+    through that revision's tether.lock digest, from the cache or the remote."""
+    import shutil
+    import sys
+
+    write(
+        repo / "score.py",
+        "import sys, json; json.dump({'acc': float(sys.argv[1])}, open('m.json', 'w'))\n",
+    )
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    for acc in ("0.5", "0.8"):
+        write(
+            repo / "tether.yaml",
+            f"stages:\n  s:\n    cmd: {sys.executable} score.py {acc}\n"
+            "    metrics: [{m.json: {cache: true}}]\n",
+        )
+        assert tether("repro").code == 0
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"acc {acc}")
+    assert "m.json" in (repo / ".gitignore").read_text()
+    r = tether("metrics", "diff", "HEAD~1", "HEAD", "--md")
+    assert "| m.json | acc | 0.5 | 0.8 | +0.3 |" in r.out, r.out + r.err
+    assert tether("push", "--all-commits").code == 0
+    shutil.rmtree(repo / ".tether" / "cache")
+    r = tether("metrics", "diff", "HEAD~1", "HEAD", "--md")
+    assert "| m.json | acc | 0.5 | 0.8 | +0.3 |" in r.out, r.out + r.err

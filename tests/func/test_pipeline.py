@@ -439,3 +439,24 @@ def test_stage_outputs_are_pushed_pulled_checked_out_and_kept_by_gc(
     (clone / "model.bin").unlink()
     assert tether("checkout").code == 0  # outputs come back like tracked data
     assert (clone / "model.bin").exists()
+
+
+def test_changed_command_runs_even_with_the_run_cache(pipe, tether):
+    assert tether("repro").code == 0
+    text = (pipe / "tether.yaml").read_text()
+    write(pipe / "tether.yaml", text.replace("model.bin train.lr", "model.bin train.epochs"))
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert "restored" not in r.out
+    assert runs(pipe)[-2:] == ["train", "evaluate"]
+    assert (pipe / "model.bin").read_text().endswith("train:2\n")  # the new command's output
+
+
+def test_deleted_output_is_restored_not_rerun(pipe, tether):
+    assert tether("repro").code == 0
+    before = (pipe / "model.bin").read_bytes()
+    (pipe / "model.bin").unlink()
+    r = tether("repro")
+    assert "restored train from the run-cache (output missing: model.bin)" in r.out
+    assert runs(pipe) == ["prepare", "train", "evaluate"]
+    assert (pipe / "model.bin").read_bytes() == before

@@ -200,7 +200,11 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             if use_run_cache and not force:
                 prev = entries.get(name)
                 hit = None
-                if prev is not None and runcache.key(stage, list(prev.deps), prev.params) == k:
+                if (
+                    prev is not None
+                    and prev.cmd == stage.cmd_text  # the key is of the current command
+                    and runcache.key(stage, list(prev.deps), prev.params) == k
+                ):
                     hit = list(prev.outs)
                 hit = hit if hit and len(hit) == len(stage.outs) else runcache.get(repo, k)
                 if (

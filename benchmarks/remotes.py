@@ -29,9 +29,17 @@ def run(cmd: list[str], cwd: Path) -> None:
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
-    """Seconds and peak RSS (MB) of one command, after a sync."""
+def settle() -> None:
+    """Let the disk finish earlier deletions: on this VM's ext4 (mounted with
+    discard) creating files right after deleting thousands is several times
+    slower, whichever tool runs next."""
     subprocess.run(["sync"], check=True)
+    time.sleep(10)
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    """Seconds and peak RSS (MB) of one command, after the disk settled."""
+    settle()
     t = time.perf_counter()
     proc = subprocess.run(
         ["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, check=True, capture_output=True, text=True

@@ -60,23 +60,35 @@ class Linker:
         self.state = state
         self._dead: set[str] = set()
         self._seq = 0
+        self._pid = os.getpid()
+        self._made: set[str] = set()
 
-    def link(self, digest: str, dest: Path, executable: bool, name: str) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+    def link(self, digest: str, dest: str | Path, executable: bool, name: str) -> None:
+        dest = os.fspath(dest)
+        parent, base = os.path.split(dest)
+        if parent not in self._made:  # one mkdir per folder, not per file
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
         for kind in self.order:
             if kind in self._dead:
                 continue
             self._seq += 1
-            tmp = dest.parent / f".{dest.name}.{os.getpid()}.{self._seq}.tether-tmp"
+            tmp = f"{parent}/.{base}.{self._pid}.{self._seq}.tether-tmp"
             try:
-                getattr(self, "_" + kind)(digest, tmp, executable, name)
+                try:
+                    getattr(self, "_" + kind)(digest, tmp, executable, name)
+                except FileNotFoundError:
+                    if os.path.isdir(parent):
+                        raise
+                    os.makedirs(parent, exist_ok=True)  # removed since we made it
+                    getattr(self, "_" + kind)(digest, tmp, executable, name)
                 os.replace(tmp, dest)
             except _NotSupported:
                 self._dead.add(kind)
                 continue
             except BaseException as exc:
                 with contextlib.suppress(OSError):
-                    tmp.unlink()
+                    os.unlink(tmp)
                 if isinstance(exc, OSError):
                     raise_if_disk_full(exc, dest)
                 raise
@@ -89,7 +101,7 @@ class Linker:
     def _verified(self, digest: str, name: str) -> Path:
         return self.odb.check(digest, name, self.state)
 
-    def _reflink(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
+    def _reflink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
         with open(src, "rb") as s, open(tmp, "xb") as d:
             import fcntl
@@ -98,14 +110,14 @@ class Linker:
                 fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
             except OSError as exc:
                 d.close()
-                tmp.unlink()
+                os.unlink(tmp)
                 if exc.errno in _UNSUPPORTED:
                     raise _NotSupported from None
                 raise
         os.chmod(tmp, 0o755 if executable else 0o644)
 
-    def _copy(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
-        src = self.odb.path(digest)
+    def _copy(self, digest: str, tmp: str, executable: bool, name: str) -> None:
+        src = self.odb.file(digest)
         try:
             sfd = os.open(src, os.O_RDONLY)
         except FileNotFoundError:
@@ -126,10 +138,10 @@ class Linker:
         finally:
             os.close(sfd)
         if actual != digest:
-            tmp.unlink()
+            os.unlink(tmp)
             raise CorruptObjectError(f"{name}: cache object {digest} is corrupt (digest mismatch)")
 
-    def _hardlink(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
+    def _hardlink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
         try:
             os.link(src, tmp)
@@ -138,6 +150,6 @@ class Linker:
                 raise _NotSupported from None
             raise
 
-    def _symlink(self, digest: str, tmp: Path, executable: bool, name: str) -> None:
+    def _symlink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
         os.symlink(src.resolve(), tmp)

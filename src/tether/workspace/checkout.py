@@ -135,10 +135,11 @@ def _checkout_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
     for rel in remove:
         _remove_any(full / rel)
     res.deleted = len(remove)
+    top = str(full)
     with progress.task(f"checking out {p.path}", total=len(write)) as bar:
         for e in write:
-            dest = full / e.path
-            if e.path not in have:
+            dest = f"{top}/{e.path}"
+            if have and e.path not in have:
                 for parent in Path(e.path).parents:  # a file where a folder must go
                     if parent != Path() and (full / parent).is_file():
                         _remove_any(full / parent)

@@ -90,16 +90,6 @@ class Remote:
     def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
         raise NotImplementedError
 
-    def prefixes(self, prefixes: list[str], jobs: int) -> dict[str, set[str]]:
-        """Digests present under each two-hex prefix (one listing each)."""
-        found: dict[str, set[str]] = {}
-
-        def one(prefix: str) -> None:
-            found[prefix] = self.list_prefix(prefix)
-
-        self.run_all(one, prefixes, jobs)
-        return found
-
     def list_prefix(self, prefix: str) -> set[str]:
         raise NotImplementedError
 

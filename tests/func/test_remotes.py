@@ -133,6 +133,17 @@ def test_incremental_push_moves_only_changed_files_and_the_tree(repo, tether, tm
     r = tether("push")
     assert r.code == 0
     assert "3 uploaded" in r.out  # two files and the new tree
+    assert tether("status", "--remote", "--exit-code").code == 0
+    # the hint "this folder's previous tree is on the remote" is checked, not trusted
+    import shutil
+
+    shutil.rmtree(tmp_path / "remote")
+    write(repo / "data" / "d2" / "another.txt", "more\n")
+    _commit(repo, tether, "v3", "data")
+    r = tether("push")
+    assert r.code == 0
+    assert "33 uploaded" in r.out  # everything again: 32 files and the tree
+    assert tether("status", "--remote", "--exit-code").code == 0
 
 
 def test_push_all_commits_and_fetch_all_commits(repo, tether, tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tether import progress
-from tether.errors import CorruptObjectError, RemoteError, TransientRemoteError
+from tether.errors import CorruptObjectError, RemoteError, TetherError, TransientRemoteError
 from tether.storage import tree
 from tether.storage.odb import ObjectDB
 from tether.storage.remotes import Remote, classify, is_bucket_missing
@@ -151,7 +151,30 @@ class _Mover:
         return done
 
 
-def push(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
+def _known_on_remote(
+    odb: ObjectDB, remote: Remote, previous: dict[str, str], r: Root, jobs: int
+) -> set[str]:
+    """Objects of the tree this path had when last pushed to this remote, if that
+    tree is still there: by the tree invariant its files are too, so an
+    incremental push checks only what the new tree adds."""
+    old = previous.get(r.name)
+    if not old or old == r.digest or not odb.exists(old) or missing(remote, [old], jobs):
+        return set()
+    try:
+        return {e.digest for e in _tree_entries(odb, Root(old, "dir", 0, r.name))}
+    except TetherError:
+        return set()
+
+
+def push(
+    odb: ObjectDB,
+    remote: Remote,
+    roots: list[Root],
+    jobs: int,
+    previous: dict[str, str] | None = None,
+) -> Stats:
+    """Upload what the remote lacks. ``previous``: path -> the tree digest last
+    pushed for it to this remote (a hint; verified on the remote before use)."""
     stats = Stats("push", remote.name)
     start = time.monotonic()
     retrying(remote, remote.probe)
@@ -174,7 +197,11 @@ def push(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
                 e.digest: (e.size, f"{r.name}/{e.path}") for e in _tree_entries(odb, r)
             }
     wanted = {d: v for kids in children.values() for d, v in kids.items()}
-    wanted_missing = missing(remote, set(wanted) - set(blobs), jobs) if wanted else set()
+    known: set[str] = set()
+    for digest in children:
+        known |= _known_on_remote(odb, remote, previous or {}, trees[digest], jobs)
+    to_check = set(wanted) - set(blobs) - known
+    wanted_missing = missing(remote, to_check, jobs) if to_check else set()
     stats.present += len(set(wanted) - set(blobs) - wanted_missing)
     todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
     for digest, (_, name) in list(todo.items()):

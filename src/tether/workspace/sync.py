@@ -82,10 +82,48 @@ def do_transfer(
 ) -> Stats:
     """``push`` or ``fetch`` the objects of the chosen pointers, under the repo lock."""
     remote = open_for(repo, remote_name)
-    move = push if direction == "push" else fetch
     with repo.lock(direction):
         chosen = roots(_pointers(repo, targets, all_commits))
-        return move(repo.odb, remote, chosen, _jobs(remote, jobs))
+        if direction != "push":
+            return fetch(repo.odb, remote, chosen, _jobs(remote, jobs))
+        previous = _pushed(repo, remote)
+        stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous)
+        trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
+        failed = set(stats.failed)
+        _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})
+        return stats
+
+
+_PUSHED = "pushed-trees.json"
+
+
+def _pushed(repo: Repo, remote: Remote) -> dict[str, str]:
+    """Per remote URL: the tree digest each folder had when last pushed there."""
+    import json
+
+    try:
+        data = json.loads((repo.tmp / _PUSHED).read_text(encoding="utf-8"))
+        found = data.get(remote.spec.url, {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _remember(repo: Repo, remote: Remote, trees: dict[str, str]) -> None:
+    import json
+
+    from tether.yamlio import write_atomic
+
+    if not trees:
+        return
+    path = repo.tmp / _PUSHED
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    data.setdefault(remote.spec.url, {}).update(trees)
+    write_atomic(path, json.dumps(data, sort_keys=True))
 
 
 def do_pull(

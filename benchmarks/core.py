@@ -81,7 +81,7 @@ def main() -> None:
     shutil.rmtree(work / "cp-big")
     results = {"tether": run_tool("tether", TETHER, work, data)}
     results["tether"]["--help"] = best([*TETHER, "--help"], work)
-    if args.dvc and Path(args.dvc).exists():
+    if args.dvc and Path(args.dvc).is_file():
         results["dvc"] = run_tool("dvc", [args.dvc], work, data)
     print("| step | tether (s) | dvc (s) | dvc / tether |")
     print("| --- | --- | --- | --- |")

@@ -73,7 +73,7 @@ def main() -> None:
     args = ap.parse_args()
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(SRC)], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    dvc = args.dvc if args.dvc and Path(args.dvc).exists() else None
+    dvc = args.dvc if args.dvc and Path(args.dvc).is_file() else None
     repo = Path(args.work) / "repo"
     build(repo, args.commits, dvc)
     rows = {
@@ -86,6 +86,7 @@ def main() -> None:
             best([dvc, "metrics", "diff", "HEAD~1"], repo) if dvc else None,
         ),
     }
+    rows["start-up floor: tether --version"] = (best([*TETHER, "--version"], repo), None)
     print(f"{args.commits} commits")
     print("| step | tether (s) | dvc (s) | dvc / tether |")
     print("| --- | --- | --- | --- |")

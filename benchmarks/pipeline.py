@@ -89,7 +89,7 @@ def main() -> None:
     work = Path(args.work)
     per_stage = args.files // args.stages
     tools = {"tether": TETHER}
-    if args.dvc and Path(args.dvc).exists():
+    if args.dvc and Path(args.dvc).is_file():
         tools["dvc"] = [args.dvc]
     results: dict[str, dict[str, float]] = {}
     work.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,7 @@ def main() -> None:
         run([sys.executable, str(MKDATA), "small", str(data / "small"), str(args.small)], work)
         run([sys.executable, str(MKDATA), "big", str(data / "big"), "4", str(args.big_mib)], work)
     tools = {"tether": TETHER}
-    if args.dvc and Path(args.dvc).exists():
+    if args.dvc and Path(args.dvc).is_file():
         tools["dvc"] = [args.dvc]
     server = None
     if not args.no_s3:

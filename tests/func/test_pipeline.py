@@ -460,3 +460,14 @@ def test_deleted_output_is_restored_not_rerun(pipe, tether):
     assert "restored train from the run-cache (output missing: model.bin)" in r.out
     assert runs(pipe) == ["prepare", "train", "evaluate"]
     assert (pipe / "model.bin").read_bytes() == before
+
+
+def test_outputs_link_like_add_with_hardlinks(pipe, tether):
+    assert tether("config", "cache.link", "hardlink,copy").code == 0
+    assert tether("repro").code == 0
+    model = pipe / "model.bin"
+    assert model.stat().st_nlink == 2  # the workspace file is the cache's object
+    assert "up to date" in tether("repro").out
+    write(pipe / "params.yaml", "prepare: {n: 1}\ntrain: {lr: 0.3, epochs: 2}\n")
+    assert tether("repro").code == 0  # a read-only linked output is replaced, not written into
+    assert model.read_text().endswith("train:0.3\n")

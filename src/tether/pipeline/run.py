@@ -126,7 +126,7 @@ def _execute(repo: Repo, stage: spec.Stage) -> None:
 
 def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
     from tether.workspace import tracked
-    from tether.workspace.add import store_path
+    from tether.workspace.add import relink, store_path
 
     arts = []
     missing = [o.path for o in stage.outs if not (repo.root / o.path).exists()]
@@ -139,6 +139,7 @@ def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
     for o in stage.outs:
         with repo.odb.writer() as writer:
             p = store_path(repo, o.path, writer)
+        relink(repo, p)  # like `tether add`: hardlink/symlink configs point at the cache
         arts.append(lock.Artifact(p.path, p.kind, p.digest, p.size, p.files))
         if o.cache:
             to_stage.append(tracked.ignore(repo, o.path))

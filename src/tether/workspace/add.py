@@ -97,7 +97,7 @@ def store_path(repo: Repo, rel: str, writer: Writer) -> Pointer:
     return Pointer(rel, "file", digest, st.st_size, None, source)
 
 
-def _relink(repo: Repo, p: Pointer) -> None:
+def relink(repo: Repo, p: Pointer) -> None:
     """With hardlink/symlink first in cache.link, point the workspace at the cache."""
     if repo.config.link[0] not in ("hardlink", "symlink"):
         return
@@ -119,7 +119,7 @@ def add(repo: Repo, targets: list[str]) -> list[Added]:
             with repo.odb.writer() as writer:
                 new = store_path(repo, rel, writer)
             pointer.write(repo.root, new)
-            _relink(repo, new)
+            relink(repo, new)
             to_stage += [new.source, tracked.ignore(repo, rel)]
             results.append(Added(new, old != new, writer.written, writer.written_bytes))
         if repo.config.autostage:

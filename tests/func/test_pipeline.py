@@ -471,3 +471,20 @@ def test_outputs_link_like_add_with_hardlinks(pipe, tether):
     write(pipe / "params.yaml", "prepare: {n: 1}\ntrain: {lr: 0.3, epochs: 2}\n")
     assert tether("repro").code == 0  # a read-only linked output is replaced, not written into
     assert model.read_text().endswith("train:0.3\n")
+
+
+def test_persisted_output_is_writable_again_under_hardlinks(repo, tether):
+    assert tether("config", "cache.link", "hardlink,copy").code == 0
+    write(repo / "append.py", "open('keep.txt', 'a').write('x')\n")
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  s:\n    cmd: {PY} append.py\n    outs: [{{keep.txt: {{persist: true}}}}]\n",
+    )
+    assert tether("repro").code == 0
+    assert (repo / "keep.txt").stat().st_nlink == 2
+    cached = (repo / "keep.txt").read_text()
+    r = tether("repro", "--force", "--no-run-cache")
+    assert r.code == 0, r.err
+    assert (repo / "keep.txt").read_text() == "xx"
+    assert tether("fsck").code == 0  # the cache's copy was never written into
+    assert cached == "x"

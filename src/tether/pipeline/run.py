@@ -107,6 +107,26 @@ def _remove(path: str, root: os.PathLike[str] | str) -> None:
         os.unlink(full)
 
 
+def _unprotect(path: str) -> None:
+    """Give a persisted output back its own writable copy: with hardlink or
+    symlink links it is the cache's read-only object, which the stage must
+    not write into."""
+    targets = (
+        [os.path.join(d, f) for d, _, files in os.walk(path) for f in files]
+        if os.path.isdir(path) and not os.path.islink(path)
+        else [path]
+    )
+    for f in targets:
+        if not os.path.lexists(f):
+            continue
+        st = os.lstat(f)
+        if os.path.islink(f) or st.st_nlink > 1 or not st.st_mode & 0o200:
+            tmp = f + ".tether-tmp"
+            shutil.copyfile(f, tmp)  # follows a symlink to the cached content
+            os.chmod(tmp, 0o644 | (st.st_mode & 0o111))
+            os.replace(tmp, f)
+
+
 def _execute(repo: Repo, stage: spec.Stage) -> None:
     cwd = repo.root / stage.wdir
     env = {**os.environ, "TETHER_STAGE": stage.name}
@@ -220,7 +240,9 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             if on_start is not None:
                 on_start(name, reasons)
             for o in stage.outs:
-                if not o.persist:
+                if o.persist:
+                    _unprotect(str(repo.root / o.path))
+                else:
                     _remove(o.path, repo.root)
                 (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
             try:

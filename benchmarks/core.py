@@ -16,23 +16,12 @@ import argparse
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from common import DEFAULT_DVC, TETHER, best, print_ratios, sh
 
 HERE = Path(__file__).resolve().parent
 MKDATA = HERE.parent.parent / "shared" / "bench" / "mkdata.py"
-TETHER = [sys.executable, "-m", "tether"]
-
-
-def sh(cmd: list[str], cwd: Path) -> float:
-    subprocess.run(["sync"], check=True)
-    t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def best(cmd: list[str], cwd: Path, n: int = 5) -> float:
-    return min(sh(cmd, cwd) for _ in range(n))
 
 
 def fresh_repo(path: Path, tool: list[str] | None) -> Path:
@@ -59,7 +48,7 @@ def run_tool(name: str, tool: list[str], work: Path, data: Path) -> dict[str, fl
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dvc", default=shutil.which("dvc") or "/tmp/dvcenv/bin/dvc")
+    ap.add_argument("--dvc", default=DEFAULT_DVC)
     ap.add_argument("--work", default="/tmp/tether-bench")
     ap.add_argument("--small", type=int, default=20000)
     ap.add_argument("--big-mib", type=int, default=256)
@@ -83,12 +72,7 @@ def main() -> None:
     results["tether"]["--help"] = best([*TETHER, "--help"], work)
     if args.dvc and Path(args.dvc).is_file():
         results["dvc"] = run_tool("dvc", [args.dvc], work, data)
-    print("| step | tether (s) | dvc (s) | dvc / tether |")
-    print("| --- | --- | --- | --- |")
-    for step, secs in results["tether"].items():
-        d = results.get("dvc", {}).get(step)
-        ratio = f"{d / secs:.1f}x" if d else "-"
-        print(f"| {step} | {secs:.2f} | {f'{d:.2f}' if d else '-'} | {ratio} |")
+    print_ratios(results)
     for step, secs in floors.items():
         print(f"| floor: {step} | {secs:.2f} | | |")
     gib = (4 * args.big_mib) / 1024

@@ -15,10 +15,10 @@ import argparse
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-TETHER = [sys.executable, "-m", "tether"]
+from common import DEFAULT_DVC, TETHER, best, print_ratios, sh
+
 TRIVIAL = 10
 
 STAGE = """import os, sys
@@ -29,17 +29,6 @@ for i in range(n):
     with open(os.path.join(out, f"{i:05d}.txt"), "w") as f:
         f.write(f"{out} {i} {seed}\\n" * 8)
 """
-
-
-def sh(cmd: list[str], cwd: Path) -> float:
-    subprocess.run(["sync"], check=True)
-    t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def best(cmd: list[str], cwd: Path, n: int = 5) -> float:
-    return min(sh(cmd, cwd) for _ in range(n))
 
 
 def pipeline_yaml(stages: int, per_stage: int, dvc: bool) -> str:
@@ -81,7 +70,7 @@ def setup(name: str, tool: list[str], work: Path, stages: int, per_stage: int) -
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dvc", default=shutil.which("dvc") or "/tmp/dvcenv/bin/dvc")
+    ap.add_argument("--dvc", default=DEFAULT_DVC)
     ap.add_argument("--work", default="/tmp/tether-bench-pipeline")
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--stages", type=int, default=10)
@@ -106,12 +95,7 @@ def main() -> None:
         shutil.rmtree(repo)
     print(f"{args.stages} stages, {per_stage * args.stages} output files; a bare command: "
           f"{cmd_alone:.3f} s")  # fmt: skip
-    print("| step | tether (s) | dvc (s) | dvc / tether |")
-    print("| --- | --- | --- | --- |")
-    for step, secs in results["tether"].items():
-        d = results.get("dvc", {}).get(step)
-        ratio = f"{d / secs:.1f}x" if d else "-"
-        print(f"| {step} | {secs:.2f} | {f'{d:.2f}' if d else '-'} | {ratio} |")
+    print_ratios(results)
 
 
 if __name__ == "__main__":

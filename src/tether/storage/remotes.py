@@ -119,6 +119,17 @@ class Remote:
         """One cheap request that fails the way the remote is broken, if it is."""
 
 
+def _read_verified(src: str, digest: str) -> bytes:
+    """A small cache object's bytes, refused if they do not hash to its name."""
+    with open(src, "rb") as f:
+        data = f.read()
+    if hashing.hash_bytes(data) != digest:
+        from tether.errors import CorruptObjectError
+
+        raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
+    return data
+
+
 def _threads(fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
     items = list(items)
     if jobs <= 1 or len(items) <= 1:
@@ -329,12 +340,7 @@ class FsspecRemote(Remote):
     def upload(self, digest: str, src: str, size: int) -> None:
         final = self._key(object_key(digest))
         if size <= SMALL:
-            with open(src, "rb") as f:
-                data = f.read()
-            if hashing.hash_bytes(data) != digest:
-                from tether.errors import CorruptObjectError
-
-                raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
+            data = _read_verified(src, digest)
             self._put_bytes(final, data)
             return
         target = final if self.atomic else self._key(f"tmp/{digest}.{os.getpid()}")
@@ -554,12 +560,7 @@ class S3Remote(Remote):
 
         key = self._key(object_key(digest))
         if size <= SMALL:
-            with open(src, "rb") as f:
-                data = f.read()
-            if hashing.hash_bytes(data) != digest:
-                from tether.errors import CorruptObjectError
-
-                raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
+            data = _read_verified(src, digest)
             obstore.put(self.store, key, data, use_multipart=False)
         else:  # streamed from the file in parts; atomic: S3 shows it only when complete
             obstore.put(self.store, key, Path(src), chunk_size=16 << 20, max_concurrency=4)

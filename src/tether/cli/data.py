@@ -139,7 +139,8 @@ def checkout(
         bool, typer.Option("--force", "-f", help="Overwrite changes that are not in the cache.")
     ] = False,
 ) -> None:
-    """Make tracked paths match their pointer files (after `git checkout`)."""
+    """Make tracked paths and cached stage outputs match their pointer files and
+    tether.lock (after `git checkout`)."""
     from tether.repo import Repo
     from tether.workspace import checkout as core
     from tether.workspace import tracked

@@ -167,7 +167,7 @@ def push(
     all_commits: AllCommits = False,
     run_cache: RunCache = False,
 ) -> None:
-    """Upload the objects the pointer files reference that the remote lacks."""
+    """Upload what the remote lacks of the data the pointer files and tether.lock name."""
     from tether.repo import Repo
     from tether.workspace import sync, tracked
 
@@ -187,7 +187,8 @@ def fetch(
     all_commits: AllCommits = False,
     run_cache: RunCache = False,
 ) -> None:
-    """Download missing objects into the cache (the workspace is not touched)."""
+    """Download missing objects of tracked data and stage outputs into the cache
+    (the workspace is not touched)."""
     from tether.repo import Repo
     from tether.workspace import sync, tracked
 

@@ -47,16 +47,14 @@ def _pointers(repo: Repo, rev: str | None) -> dict[str, Pointer]:
 
 
 def _tree(repo: Repo, p: Pointer, notes: list[str]) -> dict[str, tree.Entry] | None:
-    if not repo.odb.exists(p.digest) and repo.config.remote:
-        from tether.storage.transfer import Root, fetch
-        from tether.workspace.sync import open_for
+    from tether.storage.transfer import Root
+    from tether.workspace.sync import fetch_from_default
 
-        try:
-            remote = open_for(repo, None)
-            fetch(repo.odb, remote, [Root(p.digest, "file", 0, p.path)], 1)
-        except TetherError as exc:
-            notes.append(f"{p.path}: tree not available ({exc.message})")
-            return None
+    try:
+        fetch_from_default(repo, [Root(p.digest, "file", 0, p.path)])
+    except TetherError as exc:
+        notes.append(f"{p.path}: tree not available ({exc.message})")
+        return None
     try:
         return tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
     except TetherError:

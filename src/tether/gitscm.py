@@ -105,22 +105,6 @@ def all_commits(root: Path) -> list[str]:
     return _git(root, "rev-list", "--all").decode().split()
 
 
-def files_at(root: Path, rev: str, suffix: str) -> dict[str, bytes]:
-    """Path -> content of every file ending in ``suffix`` in commit ``rev``."""
-    import git
-
-    repo = _repo(root)
-    try:
-        tree = repo.commit(rev).tree
-    except (ValueError, git.exc.BadName, git.exc.GitCommandError):
-        raise GitError(f"unknown revision {rev!r}", "check `git log` or `git tag`") from None
-    out: dict[str, bytes] = {}
-    for item in tree.traverse():
-        if item.type == "blob" and item.path.endswith(suffix):
-            out[item.path] = item.data_stream.read()
-    return out
-
-
 _HOOK_MARK = "# installed by tether install-hooks"
 HOOKS = {
     # $3 == 1: a branch checkout (not a file checkout): bring the data along

@@ -107,16 +107,11 @@ class Source:
 
 
 def _from_cache(repo: Repo, path: str, digest: str) -> bytes | None:
-    if not repo.odb.exists(digest) and repo.config.remote:
-        from tether.storage.transfer import Root, fetch
-        from tether.workspace.sync import open_for
+    from tether.storage.transfer import Root
+    from tether.workspace.sync import fetch_from_default
 
-        try:
-            remote = open_for(repo, None)
-            fetch(repo.odb, remote, [Root(digest, "file", 0, path)], 1)
-        except TetherError:
-            return None
     try:
+        fetch_from_default(repo, [Root(digest, "file", 0, path)])
         return repo.odb.read(digest, path)
     except TetherError:
         return None

@@ -70,27 +70,15 @@ def _pointer(a: lock.Artifact) -> Pointer:
     return Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE)
 
 
-def _fetch_missing(repo: Repo, outs: list[lock.Artifact]) -> None:
-    """Bring a run-cache hit's objects from the default remote, if there is one."""
-    if not repo.config.remote:
-        return
-    from tether.storage.transfer import Root, fetch
-    from tether.workspace.sync import open_for
-
-    remote = open_for(repo, None)
-    fetch(
-        repo.odb, remote, [Root(a.digest, a.kind, a.size, a.path) for a in outs], remote.spec.jobs
-    )
-
-
 def _restore(repo: Repo, outs: list[lock.Artifact]) -> bool:
+    from tether.storage.transfer import Root
     from tether.workspace.checkout import checkout_pointer
+    from tether.workspace.sync import fetch_from_default
 
-    if not all(repo.odb.exists(a.digest) for a in outs):
-        try:
-            _fetch_missing(repo, outs)
-        except TetherError:
-            return False
+    try:  # a run-cache hit made elsewhere: its objects come from the default remote
+        fetch_from_default(repo, [Root(a.digest, a.kind, a.size, a.path) for a in outs])
+    except TetherError:
+        return False
     try:
         for a in outs:
             checkout_pointer(repo, _pointer(a), force=True)

@@ -43,6 +43,16 @@ def roots(pointers: list[Pointer]) -> list[Root]:
     return sorted(seen.values(), key=lambda r: r.name)
 
 
+def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
+    """Fetch ``wanted`` from the default remote when any is missing from the cache
+    (a no-op without a default remote); raises a TetherError when that fails.
+    A Root of kind ``file`` fetches that one object, even a tree."""
+    if not repo.config.remote or all(repo.odb.exists(r.digest) for r in wanted):
+        return
+    remote = open_for(repo, None)
+    _raise_failures(fetch(repo.odb, remote, wanted, remote.spec.jobs))
+
+
 def _pointers(repo: Repo, targets: list[str] | None, all_commits: bool) -> list[Pointer]:
     if all_commits:
         chosen = tracked.referenced(repo, workspace_only=False, all_commits=True)

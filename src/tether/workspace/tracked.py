@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,9 @@ from tether.repo import Repo
 
 def all_pointers(repo: Repo) -> list[Pointer]:
     return [pointer.load(repo.root, src) for src in gitscm.list_pointer_files(repo.root)]
+
+
+LOCK = "tether.lock"  # pipeline.lock.FILE, named here to keep history reads import-light
 
 
 def _lock_pointers(text: str, cached: set[str] | None) -> list[Pointer]:
@@ -54,8 +58,13 @@ def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> l
     if all_commits:
         revs.update(gitscm.all_commits(repo.root))
     seen = {(p.source, p.digest) for p in found}
-    for rev in sorted(revs):
-        for src, data in gitscm.files_at(repo.root, rev, pointer.SUFFIX).items():
+    for rev in sorted(revs):  # one `git cat-file --batch` per commit
+        sources = gitscm.list_at(repo.root, rev, pointer.SUFFIX)
+        files = gitscm.read_at(repo.root, rev, [*sources, LOCK])
+        lock_text = files.pop(LOCK)
+        for src, data in files.items():
+            if data is None or src.startswith(".tether/"):
+                continue
             try:
                 p = pointer.parse(repo.root, src, data.decode("utf-8"))
             except (TetherError, UnicodeDecodeError):
@@ -63,12 +72,9 @@ def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> l
             if (p.source, p.digest) not in seen:
                 seen.add((p.source, p.digest))
                 found.append(p)
-        lock_text = gitscm.read_at(repo.root, rev, ["tether.lock"])["tether.lock"]
         if lock_text is not None:
-            try:
+            with contextlib.suppress(TetherError, UnicodeDecodeError):
                 found += _lock_pointers(lock_text.decode("utf-8"), None)
-            except (TetherError, UnicodeDecodeError):
-                continue
     return found
 
 

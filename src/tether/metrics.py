@@ -140,7 +140,15 @@ def collect(repo: Repo, rev: str | None, files: list[str] | None, kind: str) -> 
     return out
 
 
-_MISSING = None
+def collect_refs(
+    repo: Repo, files: list[str] | None, kind: str, all_refs: bool
+) -> dict[str, Files]:
+    """The workspace's values and, with ``all_refs``, every branch's and tag's."""
+    result = {WORKSPACE: collect(repo, None, files, kind)}
+    if all_refs:
+        for ref in sorted(gitscm.ref_names(repo.root)):
+            result[ref] = collect(repo, ref, files, kind)
+    return result
 
 
 def diff(old: Files, new: Files, show_all: bool) -> list[Row]:
@@ -148,7 +156,7 @@ def diff(old: Files, new: Files, show_all: bool) -> list[Row]:
     for f in sorted(set(old) | set(new)):
         a, b = old.get(f, {}), new.get(f, {})
         for key in sorted(set(a) | set(b)):
-            row = Row(f, key, a.get(key, _MISSING), b.get(key, _MISSING))
+            row = Row(f, key, a.get(key), b.get(key))  # missing on one side: None
             if show_all or row.changed:
                 rows.append(row)
     return rows
@@ -229,3 +237,20 @@ def check(old: Files | None, new: Files, rules: list[Rule]) -> list[Verdict]:
             ok = _OPS[rule.op](float(value), rule.limit)
             verdicts.append(Verdict(rule.text, f, k, float(value), ok))
     return verdicts
+
+
+def check_workspace(
+    repo: Repo, baseline: str | None, rules: list[str], files: list[str] | None
+) -> list[Verdict]:
+    """``metrics check``: rules from the command line, else tether.yaml's ``checks:``."""
+    if not rules:
+        from tether.pipeline import spec
+
+        pipeline = spec.load(repo.root)
+        rules = list(pipeline.checks) if pipeline else []
+    if not rules:
+        raise UsageError("no rules", "pass --rule, or list them under `checks:` in tether.yaml")
+    parsed = [parse_rule(t, baseline is not None) for t in rules]
+    new = collect(repo, None, files, "metric")
+    old = collect(repo, baseline, files, "metric") if baseline else None
+    return check(old, new, parsed)

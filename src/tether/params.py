@@ -88,9 +88,6 @@ def parse_mapping(name: str, data: bytes) -> dict[str, Any]:
     return doc
 
 
-_MISSING = object()
-
-
 def get_key(doc: Any, dotted: str) -> Any:
     """The value at ``a.b.c`` (a whole section when it is a mapping), or raise KeyError."""
     if isinstance(doc, dict) and dotted in doc:  # a key that itself has dots

@@ -9,7 +9,6 @@ import typer
 from tether import render
 
 if TYPE_CHECKING:
-    from tether.pipeline.status import StageStatus
     from tether.repo import Repo
 
 Paths = Annotated[list[str], typer.Argument(help="Files or folders, relative to here.")]
@@ -79,7 +78,9 @@ def status(
         _remote_status(repo, tracked.targets(repo, targets), remote_name, as_json, exit_code)
         return
     results = core.status(repo, tracked.targets(repo, targets))
-    stages = _stage_status(repo) if not targets else []
+    from tether.pipeline.status import workspace_status
+
+    stages = workspace_status(repo) if not targets else []
     clean = all(r.clean for r in results) and not any(s.stale for s in stages)
     if as_json:
         render.emit_json("status", {"paths": results, "stages": stages, "clean": clean})
@@ -95,29 +96,15 @@ def status(
         raise typer.Exit(1)
 
 
-def _stage_status(repo: Repo) -> list[StageStatus]:
-    if not (repo.root / "tether.yaml").is_file():
-        return []
-    from tether.pipeline import status as pstatus
-    from tether.pipeline.run import load
-
-    graph = load(repo)
-    try:
-        return list(pstatus.status(repo, graph, graph.order()))
-    finally:
-        repo.state.flush()
-
-
 def _remote_status(
     repo: Repo, targets: list[str] | None, name: str | None, as_json: bool, exit_code: bool
 ) -> None:
     from tether.workspace import sync
 
     report = sync.status(repo, targets, name)
-    paths = report["paths"]
-    clean = all(not v["missing_in_cache"] and not v["missing_on_remote"] for v in paths.values())
+    paths, clean = report["paths"], report["clean"]
     if as_json:
-        render.emit_json("remote-status", {**report, "clean": clean})
+        render.emit_json("remote-status", report)
     else:
         for path, v in paths.items():
             if not v["missing_in_cache"] and not v["missing_on_remote"]:

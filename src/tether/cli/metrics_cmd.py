@@ -92,14 +92,10 @@ def metrics_show(
 
 
 def _at_refs(kind: str, files: list[str] | None, all_refs: bool) -> dict[str, Files]:
-    from tether import gitscm
+    from tether import metrics
     from tether.repo import Repo
 
-    result = {"workspace": _collect(kind, None, files)}
-    if all_refs:
-        for ref in sorted(gitscm.ref_names(Repo.find().root)):
-            result[ref] = _collect(kind, ref, files)
-    return result
+    return metrics.collect_refs(Repo.find(), files, kind, all_refs)
 
 
 @metrics_app.command("diff")
@@ -141,17 +137,9 @@ def metrics_check(
     2 a rule cannot be read.
     """
     from tether import metrics
-    from tether.errors import UsageError
     from tether.repo import Repo
 
-    repo = Repo.find()
-    texts = rules or _rules_from_pipeline(repo)
-    if not texts:
-        raise UsageError("no rules", "pass --rule, or list them under `checks:` in tether.yaml")
-    parsed = [metrics.parse_rule(t, baseline is not None) for t in texts]
-    new = metrics.collect(repo, None, files, "metric")
-    old = metrics.collect(repo, baseline, files, "metric") if baseline else None
-    verdicts = metrics.check(old, new, parsed)
+    verdicts = metrics.check_workspace(Repo.find(), baseline, rules or [], files)
     if as_json:
         render.emit_json("metrics-check", {"ok": all(v.ok for v in verdicts), "rules": verdicts})
     else:
@@ -162,13 +150,6 @@ def metrics_check(
             render.out(f"{mark} {v.rule}   ({where} = {value})")
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
-
-
-def _rules_from_pipeline(repo: Any) -> list[str]:
-    from tether.pipeline import spec
-
-    pipeline = spec.load(repo.root)
-    return list(pipeline.checks) if pipeline else []
 
 
 @params_app.command("show")

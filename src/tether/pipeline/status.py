@@ -146,3 +146,17 @@ def status(repo: Repo, graph: Graph, names: list[str]) -> list[StageStatus]:
             running.add(n)
         out.append(st)
     return out
+
+
+def workspace_status(repo: Repo) -> list[StageStatus]:
+    """Every stage of the workspace's tether.yaml, in order ([] without one)."""
+    from tether.pipeline import spec
+    from tether.pipeline.run import load
+
+    if not (repo.root / spec.FILE).is_file():
+        return []
+    graph = load(repo)
+    try:
+        return status(repo, graph, graph.order())
+    finally:
+        repo.state.flush()

@@ -161,4 +161,6 @@ def finish(stats: Stats) -> None:
 def status(repo: Repo, targets: list[str] | None, remote_name: str | None) -> dict[str, Any]:
     remote = open_for(repo, remote_name)
     rs = roots(tracked.select(repo, targets, outputs=True))
-    return {"remote": remote.name, "paths": remote_status(repo.odb, remote, rs, remote.spec.jobs)}
+    paths = remote_status(repo.odb, remote, rs, remote.spec.jobs)
+    clean = all(not v["missing_in_cache"] and not v["missing_on_remote"] for v in paths.values())
+    return {"remote": remote.name, "paths": paths, "clean": clean}

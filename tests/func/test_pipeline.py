@@ -488,3 +488,38 @@ def test_persisted_output_is_writable_again_under_hardlinks(repo, tether):
     assert (repo / "keep.txt").read_text() == "xx"
     assert tether("fsck").code == 0  # the cache's copy was never written into
     assert cached == "x"
+
+
+def test_damaged_run_cache_entry_is_a_miss_not_a_wrong_restore(pipe, tether):
+    assert tether("repro").code == 0
+    runs_dir = pipe / ".tether" / "cache" / "runs"
+    entries = [p for p in runs_dir.rglob("*") if p.is_file()]
+    assert len(entries) == 3
+    for entry in entries:
+        entry.chmod(0o644)
+        entry.write_text('{"schema": 1, "outs": [{"path": "../escape", "kind": "file"}]}')
+    (pipe / "model.bin").unlink()
+    (pipe / "tether.lock").unlink()
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert "restored" not in r.out
+    assert runs(pipe)[-3:] == ["prepare", "train", "evaluate"]
+    assert not (pipe.parent / "escape").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "schema: 1\nstages:\n  train: {cmd: x, outs: [{path: ../../etc/x, kind: file}]}\n",
+        "schema: 1\nstages: [1, 2]\n",
+        "stages: {train: {cmd: x}}\n",  # no schema
+        "schema: 1\nstages:\n  train:\n    cmd: x\n    outs: [{path: m.bin, kind: file, digest: zz, size: 1}]\n",
+    ],
+)
+def test_malformed_or_hostile_lock_is_refused(pipe, tether, text):
+    write(pipe / "tether.lock", text)
+    r = tether("repro")
+    assert r.code == 1
+    assert "tether.lock" in r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert runs(pipe) == []  # nothing ran on a lock it could not read

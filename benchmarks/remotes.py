@@ -42,8 +42,10 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
     settle()
     t = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, check=True, capture_output=True, text=True
+        ["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, check=False, capture_output=True, text=True
     )
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stderr}")
     secs = time.perf_counter() - t
     rss_kb = int(proc.stderr.strip().splitlines()[-1])
     return secs, rss_kb // 1024
@@ -127,6 +129,7 @@ def main() -> None:
     if not args.no_s3:
         from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, SeaweedFS
 
+        shutil.rmtree(work / "seaweedfs", ignore_errors=True)  # a fresh, empty bucket
         server = SeaweedFS(work / "seaweedfs")
         server.start()
     results: dict[str, dict[str, tuple[float, int]]] = {}

@@ -194,7 +194,7 @@ def flatten(tether_dir: Path) -> dict[str, Any]:
 
 _REMOTE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 _INT_OPTIONS = {"jobs"}
-_BOOL_OPTIONS = {"use_ssl", "anon", "hardlink"}
+_BOOL_OPTIONS = {"use_ssl", "anon", "hardlink", "pack"}
 
 
 def _check_name(name: str) -> None:

@@ -123,8 +123,9 @@ def remote_modify(
     option: Annotated[
         str,
         typer.Argument(
-            help="url, endpoint_url, region, profile, jobs, access_key_id, "
-            "secret_access_key, session_token, or any fsspec option."
+            help="url, endpoint_url, region, profile, jobs, hardlink (local folders), "
+            "pack (small objects in packs: true/false; on except for local folders), "
+            "access_key_id, secret_access_key, session_token, or any fsspec option."
         ),
     ],
     value: Annotated[str | None, typer.Argument(help="New value.")] = None,

@@ -1,5 +1,6 @@
-"""Remotes: where objects go to be shared. A remote is a copy of the cache's
-``objects/`` (same fan-out), plus ``runs/`` for the run-cache.
+"""Remotes: where objects go to be shared. A remote holds the cache's objects
+under ``objects/`` (same fan-out), small ones possibly in ``packs/`` (see
+:mod:`tether.storage.packs`), plus ``runs/`` for the run-cache.
 
 Two backends behind one small interface:
 
@@ -45,7 +46,7 @@ _S3_OPTIONS = {
     "session_token": ("token",),
     "profile": ("profile",),
 }
-_OWN_OPTIONS = {"url", "jobs", "hardlink"}
+_OWN_OPTIONS = {"url", "jobs", "hardlink", "pack"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,15 @@ class RemoteSpec:
             return jobs
         # Local disks: threads measured slower than one (GIL, directory locks).
         return 1 if self.protocol == "file" else 32
+
+    @property
+    def packs(self) -> bool:
+        """Whether a push packs small objects: yes for every remote but a local
+        folder (where hard links cost less than any pack), unless ``pack: false``."""
+        value = self.options.get("pack")
+        if value is None:
+            return self.protocol != "file"
+        return value not in (False, "false", "no", "0", "off")
 
 
 def object_key(digest: str) -> str:
@@ -111,6 +121,14 @@ class Remote:
 
     def list_keys(self, prefix: str) -> list[str]:
         raise NotImplementedError
+
+    def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes ``[start, end)`` of each span of ``key``; FileNotFoundError
+        if there is no such key. (This default reads the whole key once.)"""
+        data = self.read_key(key)
+        if data is None:
+            raise FileNotFoundError(key)
+        return [data[start:end] for start, end in spans]
 
     def close(self) -> None:
         """Publish what was written (a local remote flushes and renames)."""
@@ -381,6 +399,16 @@ class FsspecRemote(Remote):
     def write_key(self, key: str, data: bytes) -> None:
         self._put_bytes(self._key(key), data)
 
+    def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        path = self._key(key)
+        out = self._call(
+            "cat_ranges", [path] * len(spans), [s for s, _ in spans], [e for _, e in spans]
+        )
+        for item in out:
+            if isinstance(item, BaseException):
+                raise item
+        return [bytes(b) for b in out]
+
     def list_keys(self, prefix: str) -> list[str]:
         try:
             found = self._call("find", self._key(prefix))
@@ -563,7 +591,7 @@ class S3Remote(Remote):
             data = _read_verified(src, digest)
             obstore.put(self.store, key, data, use_multipart=False)
         else:  # streamed from the file in parts; atomic: S3 shows it only when complete
-            obstore.put(self.store, key, Path(src), chunk_size=16 << 20, max_concurrency=4)
+            obstore.put(self.store, key, Path(src), chunk_size=8 << 20, max_concurrency=2)
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         import obstore
@@ -592,6 +620,14 @@ class S3Remote(Remote):
         import obstore
 
         obstore.put(self.store, self._key(key), data, use_multipart=False)
+
+    def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        import obstore
+
+        found = obstore.get_ranges(
+            self.store, self._key(key), starts=[s for s, _ in spans], ends=[e for _, e in spans]
+        )
+        return [bytes(b) for b in found]
 
     def list_keys(self, prefix: str) -> list[str]:
         import obstore

@@ -11,25 +11,37 @@ Invariants (see docs/design.md, "Remotes"):
 * Nothing is published under a final name until it is whole (temp + rename
   locally; S3 puts are atomic), so an interrupted transfer leaves at most
   temporaries, and running it again moves only what is still missing.
+* Small objects go to remotes with packing on in packs (:mod:`packs`), each
+  pack before its index; what a remote holds is its loose objects plus every
+  object its indexes list.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tether import progress
-from tether.errors import CorruptObjectError, RemoteError, TetherError, TransientRemoteError
-from tether.storage import tree
-from tether.storage.odb import ObjectDB
+from tether.errors import (
+    CorruptObjectError,
+    MissingObjectError,
+    RemoteError,
+    TetherError,
+    TransientRemoteError,
+)
+from tether.storage import packs, tree
+from tether.storage.odb import ObjectDB, Writer
 from tether.storage.remotes import Remote, classify, is_bucket_missing
 
 T = TypeVar("T")
 RETRIES = 3
 BACKOFF = 0.25  # seconds, doubled per retry
+PACK_JOBS = 8  # packs in flight at once: bounds memory (8 x 8 MiB)
 
 
 @dataclass(frozen=True)
@@ -87,12 +99,19 @@ def retrying(remote: Remote, fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def missing(remote: Remote, digests: Iterable[str], jobs: int) -> set[str]:
-    """Which of ``digests`` the remote lacks. A two-hex prefix holding several
-    candidates is listed once; a lone candidate gets one existence check."""
+def missing(
+    remote: Remote,
+    digests: Iterable[str],
+    jobs: int,
+    packed: Mapping[str, packs.Location] | None = None,
+) -> set[str]:
+    """Which of ``digests`` the remote lacks, given its ``packed`` objects. Of
+    the rest, a two-hex prefix holding several candidates is listed once; a lone
+    candidate gets one existence check."""
     by_prefix: dict[str, list[str]] = defaultdict(list)
     for d in set(digests):
-        by_prefix[d[:2]].append(d)
+        if packed is None or d not in packed:
+            by_prefix[d[:2]].append(d)
     listed = sorted(p for p, ds in by_prefix.items() if len(ds) > 1)
     singles = [ds[0] for ds in by_prefix.values() if len(ds) == 1]
     present: dict[str, set[str]] = {}
@@ -110,6 +129,39 @@ def missing(remote: Remote, digests: Iterable[str], jobs: int) -> set[str]:
     remote.run_all(check_one, singles, jobs)
     out = {d for p in listed for d in by_prefix[p] if d not in present[p]}
     out.update(d for d in singles if d not in found)
+    return out
+
+
+def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> dict[str, packs.Location]:
+    """Every packed object on the remote. Its indexes are listed (one request
+    per 1,000 packs); those not read before are fetched once and kept in the
+    cache's ``packs/``. A damaged index is ignored: its objects count as
+    missing, so a push uploads them again."""
+    names = packs.names_in(retrying(remote, lambda: remote.list_keys("packs")))
+    cache = packs.IndexCache(odb.root / "packs")
+    found: dict[str, dict[str, packs.Location]] = {}
+    unread = []
+    for name in sorted(names):
+        entries = cache.get(name)
+        if entries is None:
+            unread.append(name)
+        else:
+            found[name] = entries
+
+    def read(name: str) -> None:
+        data = retrying(remote, lambda: remote.read_key(packs.index_key(name)))
+        if data is None:
+            return
+        try:
+            found[name] = packs.parse_index(data, name)
+        except CorruptObjectError:
+            return
+        cache.put(name, data)
+
+    remote.run_all(read, unread, jobs)
+    out: dict[str, packs.Location] = {}
+    for name in sorted(found):
+        out.update(found[name])
     return out
 
 
@@ -152,18 +204,76 @@ class _Mover:
 
 
 def _known_on_remote(
-    odb: ObjectDB, remote: Remote, previous: dict[str, str], r: Root, jobs: int
+    odb: ObjectDB,
+    remote: Remote,
+    previous: dict[str, str],
+    r: Root,
+    jobs: int,
+    packed: Mapping[str, packs.Location],
 ) -> set[str]:
     """Objects of the tree this path had when last pushed to this remote, if that
     tree is still there: by the tree invariant its files are too, so an
     incremental push checks only what the new tree adds."""
     old = previous.get(r.name)
-    if not old or old == r.digest or not odb.exists(old) or missing(remote, [old], jobs):
+    if not old or old == r.digest or not odb.exists(old) or missing(remote, [old], jobs, packed):
         return set()
     try:
         return {e.digest for e in _tree_entries(odb, Root(old, "dir", 0, r.name))}
     except TetherError:
         return set()
+
+
+def _push_packs(
+    odb: ObjectDB, remote: Remote, items: dict[str, tuple[int, str]], stats: Stats, jobs: int
+) -> set[str]:
+    """Upload small objects in packs, ordered by path so a folder's files share
+    packs (a later partial pull reads fewer, closer ranges)."""
+    order = sorted(items, key=lambda d: items[d][1])
+    batches = list(packs.groups([(d, items[d][0]) for d in order]))
+    done: set[str] = set()
+    total = sum(size for size, _ in items.values())
+    cache = packs.IndexCache(odb.root / "packs")  # the next push need not read them back
+    with progress.transfer(f"push {remote.name} (packed)", len(items), total) as bar:
+
+        def one(group: list[str]) -> None:
+            objects = []
+            for digest in group:
+                name = items[digest][1]
+                try:
+                    objects.append((digest, odb.read(digest, name)))
+                except (CorruptObjectError, MissingObjectError) as exc:
+                    stats.failed[name] = exc.message
+            if objects:
+                pname, pack, index = packs.build(objects)
+                retrying(remote, lambda: remote.write_key(packs.pack_key(pname), pack))
+                retrying(remote, lambda: remote.write_key(packs.index_key(pname), index))
+                cache.put(pname, index)
+                done.update(d for d, _ in objects)
+                stats.moved += len(objects)
+                stats.bytes += len(pack)
+            bar.advance(len(group), sum(items[d][0] for d in group))
+
+        remote.run_all(one, batches, min(jobs, PACK_JOBS))
+    return done
+
+
+def _take_small(
+    odb: ObjectDB, remote: Remote, todo: dict[str, tuple[int, str]], stats: Stats
+) -> dict[str, tuple[int, str]]:
+    """Move the objects that go into packs out of ``todo`` (and the ones the
+    cache lacks into ``stats.failed``)."""
+    small: dict[str, tuple[int, str]] = {}
+    for digest, (_, name) in list(todo.items()):
+        try:  # the size on disk, not the one a (possibly hostile) tree claims
+            size = os.stat(odb.file(digest)).st_size
+        except OSError:
+            stats.failed[name] = f"not in the cache ({digest}); run `tether fsck` or re-add it"
+            del todo[digest]
+            continue
+        if remote.spec.packs and size <= packs.MAX_OBJECT:
+            small[digest] = (size, name)
+            del todo[digest]
+    return small
 
 
 def push(
@@ -178,6 +288,7 @@ def push(
     stats = Stats("push", remote.name)
     start = time.monotonic()
     retrying(remote, remote.probe)
+    packed = pack_index(odb, remote, jobs)
     blobs: dict[str, tuple[int, str]] = {}
     trees: dict[str, Root] = {}
     for r in roots:
@@ -187,7 +298,7 @@ def push(
             trees[r.digest] = r
         else:
             blobs[r.digest] = (r.size, r.name)
-    lacking = missing(remote, [*blobs, *trees], jobs)
+    lacking = missing(remote, [*blobs, *trees], jobs, packed)
     stats.present += len(blobs) + len(trees) - len(lacking)
     blobs = {d: v for d, v in blobs.items() if d in lacking}
     children: dict[str, dict[str, tuple[int, str]]] = {}
@@ -199,22 +310,20 @@ def push(
     wanted = {d: v for kids in children.values() for d, v in kids.items()}
     known: set[str] = set()
     for digest in children:
-        known |= _known_on_remote(odb, remote, previous or {}, trees[digest], jobs)
+        known |= _known_on_remote(odb, remote, previous or {}, trees[digest], jobs, packed)
     to_check = set(wanted) - set(blobs) - known
-    wanted_missing = missing(remote, to_check, jobs) if to_check else set()
+    wanted_missing = missing(remote, to_check, jobs, packed) if to_check else set()
     stats.present += len(set(wanted) - set(blobs) - wanted_missing)
     todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
-    for digest, (_, name) in list(todo.items()):
-        if not odb.exists(digest):
-            stats.failed[name] = f"not in the cache ({digest}); run `tether fsck` or re-add it"
-            del todo[digest]
+    small = _take_small(odb, remote, todo, stats)
     mover = _Mover(remote, stats, jobs)
 
     def upload(digest: str, size: int) -> None:
         remote.upload(digest, odb.file(digest), size)
 
     try:
-        done = mover.run(todo, upload, f"push {remote.name}")
+        done = _push_packs(odb, remote, small, stats, jobs) if small else set()
+        done |= mover.run(todo, upload, f"push {remote.name}")
         on_remote = done | (set(wanted) - wanted_missing)
         ready = {
             d: (odb.path(d).stat().st_size, trees[d].name)
@@ -231,6 +340,51 @@ def push(
         raise
     stats.seconds = time.monotonic() - start
     return stats
+
+
+def _fetch_packs(
+    remote: Remote,
+    writer: Writer,
+    items: dict[str, tuple[int, str]],
+    packed: Mapping[str, packs.Location],
+    stats: Stats,
+    jobs: int,
+) -> None:
+    """Download packed objects: per pack, only the byte ranges holding them."""
+    by_pack: dict[str, list[str]] = defaultdict(list)
+    for digest in items:
+        by_pack[packed[digest].pack].append(digest)
+    total = sum(packed[d].size for d in items)
+    with progress.transfer(f"fetch {remote.name} (packed)", len(items), total) as bar:
+
+        def one(pname: str) -> None:
+            digests = by_pack[pname]
+            spans = packs.ranges([packed[d] for d in digests])
+            key = packs.pack_key(pname)
+            try:
+                blobs = retrying(remote, lambda: remote.read_ranges(key, spans))
+            except FileNotFoundError:
+                for d in digests:
+                    stats.failed[items[d][1]] = f"pack {pname} ({d}) is missing on the remote"
+                bar.advance(len(digests), sum(packed[d].size for d in digests))
+                return
+            starts = [s for s, _ in spans]
+            for d in digests:
+                loc = packed[d]
+                i = bisect_right(starts, loc.offset) - 1
+                at = loc.offset - starts[i]
+                data = blobs[i][at : at + loc.size]
+                what = f"object {d} in pack {pname} on remote {remote.name!r}"
+                try:
+                    writer.put_verified(d, data, what)
+                except CorruptObjectError as exc:
+                    stats.failed[items[d][1]] = exc.message
+                else:
+                    stats.moved += 1
+                    stats.bytes += loc.size
+            bar.advance(len(digests), sum(packed[d].size for d in digests))
+
+        remote.run_all(one, sorted(by_pack), min(jobs, PACK_JOBS))
 
 
 def fetch(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
@@ -258,7 +412,12 @@ def fetch(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
                     wanted.setdefault(e.digest, (e.size, f"{r.name}/{e.path}"))
         todo = {d: v for d, v in wanted.items() if not odb.exists(d, v[0])}
         stats.present += len(wanted) - len(todo)
-        mover.run(todo, download, f"fetch {remote.name}")
+        packed = pack_index(odb, remote, jobs) if todo else {}
+        in_packs = {d: v for d, v in todo.items() if d in packed}
+        if in_packs:
+            _fetch_packs(remote, writer, in_packs, packed, stats, jobs)
+        loose = {d: v for d, v in todo.items() if d not in packed}
+        mover.run(loose, download, f"fetch {remote.name}")
     finally:
         writer.commit()  # whatever arrived whole and verified is kept, even on Ctrl-C
         writer.discard()
@@ -276,7 +435,7 @@ def remote_status(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -
             objs.update(e.digest for e in _tree_entries(odb, r))
         per_root[r.name] = objs
     everything = set().union(*per_root.values()) if per_root else set()
-    not_remote = missing(remote, everything, jobs)
+    not_remote = missing(remote, everything, jobs, pack_index(odb, remote, jobs))
     out: dict[str, Any] = {}
     for r in roots:
         objs = per_root[r.name]

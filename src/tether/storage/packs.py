@@ -1,0 +1,161 @@
+"""Packs: many small objects in one remote file.
+
+On S3 every request has a fixed cost (client CPU, server CPU, latency, and a
+price per request on AWS), which dominates objects of a few KiB: pushing
+20,000 small files one object at a time is 20,000 PUTs. A push to a remote
+with packing on (the default for every remote that is not a local folder)
+uploads small objects in packs of a few MiB instead; git packs its loose
+objects for the same reason. Large objects and trees stay loose, under
+``objects/`` as in the cache.
+
+Layout on a remote, beside ``objects/``::
+
+    packs/<name>.pack   the objects' bytes, one after another
+    packs/<name>.idx    "tether-pack 1" and one "<digest> <offset> <size>" line per object
+
+``<name>`` is the XXH3-128 of the index bytes. The index names every object
+by its digest, so it fixes the pack's content; a cached index is checked
+against its name when it is read back.
+
+Invariants:
+
+* A pack is uploaded before its index, and S3 puts are atomic: an index on a
+  remote proves that its pack is there and whole. A push interrupted between
+  the two leaves an unindexed pack, which nothing reads.
+* An index from a remote is untrusted input: a malformed one is refused as a
+  whole, and every object read out of a pack is verified against its digest
+  before it enters the cache, exactly like a loose download.
+* Packs are immutable and content-named, so two machines pushing the same
+  objects at once write different packs or the same bytes under the same
+  name; either way every object stays readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tether.errors import CorruptObjectError
+from tether.storage import hashing
+
+MAX_OBJECT = 256 << 10  # objects up to this size are packed
+TARGET = 8 << 20  # a pack is closed once it holds this many bytes
+MAX_ENTRIES = 8192
+PREFIX = "packs/"
+_HEADER = b"tether-pack 1\n"
+_LINE = re.compile(rb"([0-9a-f]{32}) (\d{1,15}) (\d{1,15})\Z")
+_NAME = re.compile(r"[0-9a-f]{32}\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    pack: str  # the pack's name
+    offset: int
+    size: int
+
+
+def pack_key(name: str) -> str:
+    return f"{PREFIX}{name}.pack"
+
+
+def index_key(name: str) -> str:
+    return f"{PREFIX}{name}.idx"
+
+
+def build(objects: Iterable[tuple[str, bytes]]) -> tuple[str, bytes, bytes]:
+    """(name, pack bytes, index bytes) for ``(digest, data)`` pairs."""
+    lines = [_HEADER]
+    chunks: list[bytes] = []
+    offset = 0
+    for digest, data in objects:
+        lines.append(f"{digest} {offset} {len(data)}\n".encode())
+        chunks.append(data)
+        offset += len(data)
+    index = b"".join(lines)
+    return hashing.hash_bytes(index), b"".join(chunks), index
+
+
+def parse_index(data: bytes, name: str) -> dict[str, Location]:
+    """The entries of one index; CorruptObjectError if it is not a well-formed
+    index named ``name``."""
+    what = f"pack index {name}"
+    if hashing.hash_bytes(data) != name:
+        raise CorruptObjectError(f"{what} is corrupt (digest mismatch)")
+    if not data.startswith(_HEADER):
+        raise CorruptObjectError(f"{what}: not a tether pack index")
+    out: dict[str, Location] = {}
+    end = 0
+    for number, line in enumerate(data[len(_HEADER) :].splitlines(), start=2):
+        m = _LINE.match(line)
+        if m is None:
+            raise CorruptObjectError(f"{what}: line {number} is malformed")
+        offset, size = int(m.group(2)), int(m.group(3))
+        if offset != end:  # objects lie back to back, in order
+            raise CorruptObjectError(f"{what}: line {number} has a wrong offset")
+        end = offset + size
+        out[m.group(1).decode()] = Location(name, offset, size)
+    return out
+
+
+def groups(items: list[tuple[str, int]]) -> Iterator[list[str]]:
+    """Split ``(digest, size)`` pairs, in the given order, into packs."""
+    group: list[str] = []
+    total = 0
+    for digest, size in items:
+        if group and (total + size > TARGET or len(group) >= MAX_ENTRIES):
+            yield group
+            group, total = [], 0
+        group.append(digest)
+        total += size
+    if group:
+        yield group
+
+
+def ranges(locations: list[Location], gap: int = 64 << 10) -> list[tuple[int, int]]:
+    """Byte ranges ``[start, end)`` covering ``locations``; neighbours closer
+    than ``gap`` share one range (fewer requests for a little more data)."""
+    out: list[tuple[int, int]] = []
+    for loc in sorted(locations, key=lambda x: x.offset):
+        start, end = loc.offset, loc.offset + loc.size
+        if out and start - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+class IndexCache:
+    """Pack indexes already read from any remote, in the cache's ``packs/``
+    (immutable and content-named, so shared by every remote)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, name: str) -> dict[str, Location] | None:
+        try:
+            data = (self.root / f"{name}.idx").read_bytes()
+        except OSError:
+            return None
+        try:
+            return parse_index(data, name)
+        except CorruptObjectError:
+            return None  # damaged locally: read it from the remote again
+
+    def put(self, name: str, data: bytes) -> None:
+        from tether.yamlio import write_atomic
+
+        with contextlib.suppress(OSError):  # a cache: else read from the remote again
+            write_atomic(self.root / f"{name}.idx", data)
+
+
+def names_in(keys: Iterable[str]) -> set[str]:
+    """Pack names whose index is among ``keys`` (remote keys under packs/)."""
+    out = set()
+    for key in keys:
+        base = key.rsplit("/", 1)[-1]
+        if base.endswith(".idx") and _NAME.match(base[:-4]):
+            out.add(base[:-4])
+    return out

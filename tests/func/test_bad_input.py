@@ -277,3 +277,31 @@ def test_adding_a_pointer_file_refused(repo, tether):
     assert "is a pointer file" in r.err
     assert (repo / "a.txt.tether").read_bytes() == before
     assert not (repo / "a.txt.tether.tether").exists()
+
+
+def test_corrupt_large_object_is_refused_while_small_files_are_restored(repo, tether):
+    """Large files are written on worker threads; their failures are still per file."""
+    big = os.urandom(9 << 20)
+    write(repo / "data/raw/big.bin", big)
+    write(repo / "data/raw/other.bin", os.urandom(9 << 20))
+    for i in range(50):
+        write(repo / f"data/raw/small/{i}.txt", f"{i}\n")
+    assert tether("add", "data/raw").code == 0
+    from tether.storage.hashing import hash_bytes
+
+    digest = hash_bytes(big)
+    obj = repo / ".tether/cache/objects" / digest[:2] / digest[2:]
+    obj.chmod(0o644)
+    with open(obj, "r+b") as f:  # same size, one byte flipped in the middle
+        f.seek(len(big) // 2)
+        f.write(bytes([big[len(big) // 2] ^ 1]))
+    import shutil
+
+    shutil.rmtree(repo / "data/raw")
+    r = tether("checkout")
+    one_line_error(r)
+    assert "data/raw/big.bin: cache object is corrupt" in r.err
+    assert not (repo / "data/raw/big.bin").exists()
+    assert len(list((repo / "data/raw/small").iterdir())) == 50
+    assert (repo / "data/raw/other.bin").stat().st_size == 9 << 20
+    assert not list((repo / "data/raw").rglob("*tether-tmp"))

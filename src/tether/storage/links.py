@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class Linker:
         self.order = validate_order(order)
         self.state = state
         self._dead: set[str] = set()
-        self._seq = 0
+        self._seq = itertools.count(1)  # next() is atomic: large files link on threads
         self._pid = os.getpid()
         self._made: set[str] = set()
 
@@ -72,8 +73,7 @@ class Linker:
         for kind in self.order:
             if kind in self._dead:
                 continue
-            self._seq += 1
-            tmp = f"{parent}/.{base}.{self._pid}.{self._seq}.tether-tmp"
+            tmp = f"{parent}/.{base}.{self._pid}.{next(self._seq)}.tether-tmp"
             try:
                 try:
                     getattr(self, "_" + kind)(digest, tmp, executable, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 _SCHEMA = """
@@ -37,22 +38,29 @@ class StateDB:
         self._trees: dict[str, tuple[str, str]] = {}
         self._singles = 0
         self._con: sqlite3.Connection | None = None
+        self._mutex = threading.Lock()
 
     def _load(self) -> dict[int, tuple[int, int, str]]:
         if self._rows is None:
-            self._rows = {}
-            if self.path.exists():
-                try:
-                    with self._connect() as con:
-                        rows = con.execute("SELECT inode, size, mtime_ns, digest FROM state")
-                        self._rows = {r[0]: r[1:] for r in rows.fetchall()}
-                except sqlite3.DatabaseError:
-                    self._rows = {}  # a damaged cache of hashes is simply rebuilt
+            with self._mutex:
+                if self._rows is None:
+                    self._rows = self._read_all()
         return self._rows
+
+    def _read_all(self) -> dict[int, tuple[int, int, str]]:
+        if not self.path.exists():
+            return {}
+        try:
+            with self._connect() as con:
+                rows = con.execute("SELECT inode, size, mtime_ns, digest FROM state")
+                return {r[0]: r[1:] for r in rows.fetchall()}
+        except sqlite3.DatabaseError:
+            return {}  # a damaged cache of hashes is simply rebuilt
 
     def _connect(self) -> sqlite3.Connection:
         if self._con is None:
-            self._con = sqlite3.connect(self.path, timeout=10)
+            # checkout writes large files on worker threads, which may look rows up
+            self._con = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
             self._con.execute(_SCHEMA)
             self._con.execute(_TREES)
         return self._con
@@ -84,7 +92,7 @@ class StateDB:
         if not self.path.exists():
             return None
         try:
-            with self._connect() as con:
+            with self._mutex, self._connect() as con:
                 row = con.execute(
                     "SELECT size, mtime_ns, digest FROM state WHERE inode = ?", (inode,)
                 ).fetchone()

@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tether import progress
 from tether.errors import (
@@ -77,6 +78,56 @@ def _remove_any(path: Path) -> None:
         path.unlink()
 
 
+BACKGROUND_MIN = 8 << 20  # files at least this large are written on worker threads
+
+
+class _Background:
+    """Writes large files on two worker threads while the caller writes the
+    many small ones: copying a large file spends its time in the kernel with
+    the GIL released, so on two cores the big and the small files overlap
+    (pull of 20,000 small files + 4 x 256 MiB). Outcomes are folded into each
+    path's :class:`Checked` by :meth:`join`, on the caller's thread."""
+
+    def __init__(self, repo: Repo) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.repo = repo
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tether-checkout")
+        self.jobs: list[tuple[Checked, str, bool, Any]] = []
+
+    def link(self, res: Checked, e: tree.Entry, dest: str, name: str, had: bool) -> None:
+        future = self.pool.submit(self.repo.linker.link, e.digest, dest, e.executable, name)
+        self.jobs.append((res, name, had, future))
+
+    def abandon(self) -> None:
+        """On an error or Ctrl-C: let started writes finish (each is atomic), drop the rest."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.jobs.clear()
+
+    def join(self) -> None:
+        """Wait for every write; corrupt objects are per-path failures, anything
+        else is raised (after every write finished or was dropped)."""
+        first: BaseException | None = None
+        try:
+            for res, name, had, future in self.jobs:
+                try:
+                    future.result()
+                except CorruptObjectError:
+                    res.failed.append(name)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below
+                    first = first or exc
+                else:
+                    if had:
+                        res.modified += 1
+                    else:
+                        res.added += 1
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.jobs.clear()
+        if first is not None:
+            raise first
+
+
 def _checkout_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
     full, res = repo.root / p.path, Checked(p.path)
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
@@ -104,7 +155,9 @@ def _checkout_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked
     return res
 
 
-def _checkout_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
+def _checkout_dir(
+    repo: Repo, p: Pointer, force: bool, relink: bool, bg: _Background | None = None
+) -> Checked:
     full, res = repo.root / p.path, Checked(p.path)
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     wanted = tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
@@ -143,6 +196,10 @@ def _checkout_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
                 for parent in Path(e.path).parents:  # a file where a folder must go
                     if parent != Path() and (full / parent).is_file():
                         _remove_any(full / parent)
+            if bg is not None and e.size >= BACKGROUND_MIN:
+                bg.link(res, e, dest, f"{p.path}/{e.path}", e.path in have)
+                bar.advance()
+                continue
             try:
                 repo.linker.link(e.digest, dest, e.executable, f"{p.path}/{e.path}")
             except CorruptObjectError:
@@ -164,10 +221,12 @@ def _checkout_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
     return res
 
 
-def checkout_pointer(repo: Repo, p: Pointer, force: bool, relink: bool = False) -> Checked:
+def checkout_pointer(
+    repo: Repo, p: Pointer, force: bool, relink: bool = False, bg: _Background | None = None
+) -> Checked:
     if p.kind == "file":
         return _checkout_file(repo, p, force, relink)
-    return _checkout_dir(repo, p, force, relink)
+    return _checkout_dir(repo, p, force, relink, bg)
 
 
 def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked]:
@@ -175,13 +234,20 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
     results: list[Checked] = []
     errors: list[TetherError] = []
     with repo.lock("tether checkout"):
-        for p in tracked.select(repo, targets, outputs=True):
-            try:
-                res = checkout_pointer(repo, p, force)
-            except (ObjectError, WorkspaceError) as exc:
-                errors.append(exc)
-                continue
-            results.append(res)
+        bg = _Background(repo)
+        try:
+            for p in tracked.select(repo, targets, outputs=True):
+                try:
+                    res = checkout_pointer(repo, p, force, bg=bg)
+                except (ObjectError, WorkspaceError) as exc:
+                    errors.append(exc)
+                    continue
+                results.append(res)
+        except BaseException:
+            bg.abandon()
+            raise
+        bg.join()
+        for res in results:
             if res.failed:
                 message = f"{_summary(res.failed)}: cache object is corrupt; not checked out"
                 errors.append(CorruptObjectError(message))

@@ -40,9 +40,9 @@ def run_tool(name: str, tool: list[str], work: Path, data: Path) -> dict[str, fl
     repo = fresh_repo(work / name, tool)
     shutil.copytree(data / "small", repo / "small")
     shutil.copytree(data / "big", repo / "big")
-    out = {"add small": sh([*tool, "add", "small"], repo)}
+    out = {"add small": sh([*tool, "add", "small"], repo, warm=[repo / "small"])}
     out["no-op status"] = best([*tool, "status"], repo)
-    out["add 1 GiB"] = sh([*tool, "add", "big"], repo)
+    out["add 1 GiB"] = sh([*tool, "add", "big"], repo, warm=[repo / "big"])
     return out
 
 
@@ -63,8 +63,12 @@ def main() -> None:
             [sys.executable, MKDATA, "big", data / "big", "4", str(args.big_mib)], check=True
         )
     floors = {
-        "cp -r small": sh(["cp", "-r", str(data / "small"), str(work / "cp-small")], work),
-        "cp -r 1 GiB": sh(["cp", "-r", str(data / "big"), str(work / "cp-big")], work),
+        "cp -r small": sh(
+            ["cp", "-r", str(data / "small"), str(work / "cp-small")], work, [data / "small"]
+        ),
+        "cp -r 1 GiB": sh(
+            ["cp", "-r", str(data / "big"), str(work / "cp-big")], work, [data / "big"]
+        ),
     }
     shutil.rmtree(work / "cp-small")
     shutil.rmtree(work / "cp-big")

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import settle
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 MKDATA = HERE.parent.parent / "shared" / "bench" / "mkdata.py"
@@ -29,17 +31,9 @@ def run(cmd: list[str], cwd: Path) -> None:
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
-def settle() -> None:
-    """Let the disk finish earlier deletions: on this VM's ext4 (mounted with
-    discard) creating files right after deleting thousands is several times
-    slower, whichever tool runs next."""
-    subprocess.run(["sync"], check=True)
-    time.sleep(10)
-
-
-def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
-    """Seconds and peak RSS (MB) of one command, after the disk settled."""
-    settle()
+def timed(cmd: list[str], cwd: Path, warm: list[Path]) -> tuple[float, int]:
+    """Seconds and peak RSS (MB) of one command, after :func:`common.settle`."""
+    settle(warm)
     t = time.perf_counter()
     proc = subprocess.run(
         ["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, check=False, capture_output=True, text=True
@@ -84,7 +78,10 @@ def remote_add(tool: list[str], repo: Path, name: str, url: str, s3: dict[str, s
 def round_trip(
     tool: list[str], repo: Path, work: Path, label: str, s3: dict[str, str] | None
 ) -> dict[str, tuple[float, int]]:
-    out = {f"push ({label})": timed([*tool, "push"], repo)}
+    """Push, then pull into a fresh clone; each step starts with its inputs in
+    memory (the repo; the remote folder or the S3 server's files)."""
+    store = work / "seaweedfs" if s3 else work / f"remote-{repo.name}"
+    out = {f"push ({label})": timed([*tool, "push"], repo, [repo])}
     clone = work / f"{repo.name}-clone-{label}"
     shutil.rmtree(clone, ignore_errors=True)
     run(["git", "clone", "-q", str(repo), str(clone)], work)
@@ -94,7 +91,7 @@ def round_trip(
         run([*tool, "remote", "modify", "--local", name, "secret_access_key", s3["secret"]], clone)
     if tool != TETHER:
         run([*tool, "config", "cache.type", "copy"], clone)
-    out[f"pull, fresh clone ({label})"] = timed([*tool, "pull"], clone)
+    out[f"pull, fresh clone ({label})"] = timed([*tool, "pull"], clone, [store, clone])
     shutil.rmtree(clone)
     return out
 
@@ -105,7 +102,7 @@ def incremental(tool: list[str], repo: Path) -> tuple[float, int]:
         f.chmod(0o644)
         f.write_bytes(f.read_bytes() + b"changed")
     run([*tool, "add", "small"], repo)
-    return timed([*tool, "push"], repo)
+    return timed([*tool, "push"], repo, [repo])
 
 
 def main() -> None:

@@ -75,3 +75,19 @@ def test_corrupt_state_db_is_rebuilt(tmp_path):
     f = tmp_path / "f"
     f.write_bytes(b"x")
     assert db.get(os.stat(f)) is None
+
+
+def test_writer_stores_duplicate_content_once_even_in_a_fresh_cache(tmp_path):
+    """A fresh fan-out folder skips the existence check; the writer still dedupes."""
+    odb = ObjectDB(tmp_path / "cache")
+    with odb.writer() as w:
+        first = w.put_bytes(b"same bytes")
+        assert w.put_bytes(b"same bytes") == first
+        w.put_bytes(b"other")
+    assert w.written == 2
+    assert sorted(odb.all()) == sorted([first, hash_bytes(b"other")])
+    leftovers = [p.name for p in (tmp_path / "cache").rglob("*") if p.name.startswith(".tmp")]
+    assert leftovers == []
+    with odb.writer() as w2:  # a second writer finds it already there
+        w2.put_bytes(b"same bytes")
+    assert w2.written == 0

@@ -135,11 +135,20 @@ class ObjectDB:
         os.replace(self.path(digest), dest)
         return dest
 
-    def _ensure_dir(self, digest: str) -> None:
+    def _ensure_dir(self, digest: str) -> bool:
+        """Make the object's fan-out folder; True if this call created it."""
         prefix = digest[:2]
-        if prefix not in self._dirs:
+        if prefix in self._dirs:
+            return False
+        created = True
+        try:
+            os.mkdir(f"{self.objects}/{prefix}")
+        except FileExistsError:
+            created = False
+        except FileNotFoundError:  # no objects/ yet
             os.makedirs(f"{self.objects}/{prefix}", exist_ok=True)
-            self._dirs.add(prefix)
+        self._dirs.add(prefix)
+        return created
 
 
 class Writer:
@@ -153,6 +162,12 @@ class Writer:
     def __init__(self, odb: ObjectDB) -> None:
         self.odb = odb
         self._pending: list[tuple[str, str]] = []
+        self._queued: set[str] = set()  # objects this writer stored (or will)
+        # fan-out folders this writer created, so empty but for its own objects:
+        # a first add into a fresh cache skips one existence check per object
+        # (another process's object of the same name holds the same bytes, so
+        # replacing it is harmless)
+        self._fresh: set[str] = set()
         self._bytes = 0
         self._seq = 0
         self._prefix = f"{os.getpid()}-{id(self):x}"
@@ -183,7 +198,8 @@ class Writer:
         if digest is None:
             name = f"{self.odb.tmp}/{self._prefix}-{seq}"
         else:
-            self.odb._ensure_dir(digest)
+            if self.odb._ensure_dir(digest):
+                self._fresh.add(digest[:2])
             name = f"{self.odb.objects}/{digest[:2]}/.tmp-{self._prefix}-{seq}"
         with self._mutex:
             self._tmps.add(name)
@@ -198,6 +214,7 @@ class Writer:
 
     def _queue(self, tmp: str, digest: str, size: int) -> None:
         with self._mutex:
+            self._queued.add(digest)
             self._pending.append((tmp, digest))
             self._bytes += size
             self.written += 1
@@ -223,7 +240,9 @@ class Writer:
     def put_bytes(self, data: bytes | memoryview, digest: str | None = None) -> str:
         """Store ``data`` unless an object of that digest and size is already there."""
         digest = digest or hashing.hash_bytes(data)
-        if self.odb.exists(digest, len(data)):
+        if digest in self._queued:
+            return digest
+        if digest[:2] not in self._fresh and self.odb.exists(digest, len(data)):
             return digest
         with self._temporary(digest) as (tmp, fd):
             write_all(fd, data)
@@ -234,7 +253,7 @@ class Writer:
         """Copy a stream into the store while hashing it: one read of the data."""
         with self._temporary() as (tmp, fd):
             digest, size = hashing.hash_fd(src, lambda chunk: write_all(fd, chunk))
-        if self.odb.exists(digest, size):
+        if digest in self._queued or self.odb.exists(digest, size):
             self._unlink(tmp)
         else:
             self._queue(tmp, digest, size)
@@ -336,4 +355,5 @@ class Writer:
         for name in list(self._tmps):
             self._unlink(name)
         self._pending.clear()
+        self._queued.clear()
         self._bytes = 0

@@ -58,7 +58,7 @@ def _store_file(writer: Writer, f: scan.FileStat, repo: Repo) -> str:
     if known is not None and repo.odb.exists(known, f.st.st_size):
         return known
     if f.st.st_size <= hashing.SMALL:
-        data = scan.read_small(f.path)
+        data = scan.read_small(f.path, f.st.st_size)
         digest = writer.put_bytes(data)
     else:
         fd = os.open(f.path, os.O_RDONLY)

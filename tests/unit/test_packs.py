@@ -43,6 +43,13 @@ def test_malformed_index_is_refused(lines, message):
         packs.parse_index(data, name)
 
 
+def test_index_cut_short_is_refused():
+    _, data = _index(["0" * 32 + " 0 5"])
+    cut = data[:-1]  # the final newline lost, as in a truncated upload
+    with pytest.raises(CorruptObjectError, match="cut short"):
+        packs.parse_index(cut, hash_bytes(cut))
+
+
 def test_index_must_match_its_name_and_header():
     name, data = _index(["0" * 32 + " 0 5"])
     with pytest.raises(CorruptObjectError, match="digest mismatch"):

@@ -20,7 +20,6 @@ transient ones are retried with backoff by the transfer engine.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -487,7 +486,7 @@ def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRem
             f"create it, or fix the url: `tether remote modify {spec.name} url s3://BUCKET/PREFIX`",
         )
     name = type(exc).__name__
-    if isinstance(exc, ConnectionError | TimeoutError | asyncio.TimeoutError) or any(
+    if isinstance(exc, ConnectionError | TimeoutError) or any(  # asyncio's is TimeoutError
         word in name for word in ("Connect", "Timeout", "Endpoint", "ServerDisconnected")
     ):
         return TransientRemoteError(

@@ -11,12 +11,19 @@ Equal directories give byte-identical trees and so equal digests.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from dataclasses import dataclass
 
 from tether.errors import MetadataError, PathError
 from tether.paths import tree_entry
 from tether.storage import hashing
+
+# One regular expression per path instead of a split and a scan: a clean
+# relative path is segments without NUL, backslash or "/", none "." or "..".
+_SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\\\x00]+"
+_CLEAN = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +67,21 @@ def build(entries: list[Entry], trusted: bool = False) -> Tree:
 
 
 def _validate_order(entries: tuple[Entry, ...], source: str) -> None:
-    prev: str | None = None
+    """Sorted, no duplicates, no path that is a file and a folder at once.
+    (Linear: each folder is looked up once, not once per file below it.)"""
+    paths = [e.path for e in entries]
+    for prev, path in itertools.pairwise(paths):
+        if path <= prev:
+            raise MetadataError(f"{source}: entries not sorted or duplicated at {path!r}")
+    files = set(paths)
     folders: set[str] = set()
-    for e in entries:
-        if prev is not None and e.path <= prev:
-            raise MetadataError(f"{source}: entries not sorted or duplicated at {e.path!r}")
-        prev = e.path
-        parts = e.path.split("/")
-        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
-    clash = folders.intersection(e.path for e in entries)
-    if clash:
-        raise MetadataError(f"{source}: {min(clash)!r} is both a file and a folder")
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder and folder not in folders:
+            if folder in files:
+                raise MetadataError(f"{source}: {folder!r} is both a file and a folder")
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
 
 
 def parse(data: bytes, source: str) -> Tree:
@@ -86,17 +97,20 @@ def parse(data: bytes, source: str) -> Tree:
     ):
         raise MetadataError(f"{source}: tree object has no schema 1 entry list")
     entries = []
+    is_digest = hashing.is_digest
     for row in doc["entries"]:
-        if not (isinstance(row, list) and len(row) == 4):
+        if type(row) is not list or len(row) != 4:
             raise MetadataError(f"{source}: malformed tree entry {row!r}")
         path, digest, size, exe = row
-        try:
-            tree_entry(path, source)
-        except PathError as exc:
-            raise MetadataError(exc.message) from None
-        if not hashing.is_digest(digest) or type(size) is not int or size < 0:
+        if type(path) is not str or not _CLEAN.fullmatch(path):
+            try:
+                tree_entry(path, source)  # names what is wrong
+            except PathError as exc:
+                raise MetadataError(exc.message) from None
+            raise MetadataError(f"{source}: entry path {path!r} is not a clean relative path")
+        if not is_digest(digest) or type(size) is not int or size < 0:
             raise MetadataError(f"{source}: bad digest or size in entry {path!r}")
-        if not isinstance(exe, bool):
+        if type(exe) is not bool:
             raise MetadataError(f"{source}: bad executable flag in entry {path!r}")
         entries.append(Entry(path, digest, size, exe))
     result = tuple(entries)

@@ -12,7 +12,7 @@ TETHER = [sys.executable, "-m", "tether"]
 DEFAULT_DVC = shutil.which("dvc") or "/tmp/dvcenv/bin/dvc"
 
 
-def settle(warm: list[Path] | None = None) -> None:
+def settle(warm: list[Path] | None = None, drop: bool = True) -> None:
     """Give every timed step the same start: disk flushed, no recently deleted
     inodes, its inputs in memory.
 
@@ -23,8 +23,15 @@ def settle(warm: list[Path] | None = None) -> None:
     new ones took 2-9 s instead of 1 s for minutes, whichever tool ran next.
     Dropping the kernel's caches (root only) ends that at once; ``warm`` then
     reads the step's inputs back so no tool pays for cold reads.
+
+    ``drop=False`` (steps that create few files) keeps the caches: dropping
+    them also evicts the interpreter and every library, and a step of under a
+    second would then mostly measure reading Python from disk.
     """
     subprocess.run(["sync"], check=True)
+    if not drop:
+        time.sleep(2)
+        return
     try:
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
     except OSError:

@@ -19,6 +19,7 @@ Invariants (see docs/design.md, "Remotes"):
 from __future__ import annotations
 
 import os
+import threading
 import time
 from bisect import bisect_right
 from collections import defaultdict
@@ -41,6 +42,7 @@ from tether.storage.remotes import Remote, classify, is_bucket_missing
 T = TypeVar("T")
 RETRIES = 3
 BACKOFF = 0.25  # seconds, doubled per retry
+_COUNTING = threading.Lock()  # Stats counters are bumped from transfer threads
 PACK_JOBS = 8  # packs in flight at once: bounds memory (8 x 8 MiB)
 
 
@@ -63,6 +65,12 @@ class Stats:
     bytes: int = 0
     seconds: float = 0.0
     failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+
+    def moved_one(self, count: int, nbytes: int) -> None:
+        """Count objects that arrived (called from many transfer threads)."""
+        with _COUNTING:
+            self.moved += count
+            self.bytes += nbytes
 
     def summary(self) -> str:
         verb = "uploaded" if self.direction == "push" else "downloaded"
@@ -195,8 +203,7 @@ class _Mover:
                     self.stats.failed[name] = f"object {digest} is missing on the remote"
                 else:
                     done.add(digest)
-                    self.stats.moved += 1
-                    self.stats.bytes += size
+                    self.stats.moved_one(1, size)
                 bar.advance(1, size)
 
             self.remote.run_all(move, sorted(items), self.jobs)
@@ -249,8 +256,7 @@ def _push_packs(
                 retrying(remote, lambda: remote.write_key(packs.index_key(pname), index))
                 cache.put(pname, index)
                 done.update(d for d, _ in objects)
-                stats.moved += len(objects)
-                stats.bytes += len(pack)
+                stats.moved_one(len(objects), len(pack))
             bar.advance(len(group), sum(items[d][0] for d in group))
 
         remote.run_all(one, batches, min(jobs, PACK_JOBS))
@@ -380,8 +386,7 @@ def _fetch_packs(
                 except CorruptObjectError as exc:
                     stats.failed[items[d][1]] = exc.message
                 else:
-                    stats.moved += 1
-                    stats.bytes += loc.size
+                    stats.moved_one(1, loc.size)
             bar.advance(len(digests), sum(packed[d].size for d in digests))
 
         remote.run_all(one, sorted(by_pack), min(jobs, PACK_JOBS))

@@ -6,14 +6,17 @@ import contextlib
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tether import config as configmod
 from tether import gitscm, yamlio
 from tether.errors import NotARepoError
 from tether.lock import locked
-from tether.storage.links import Linker
 from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
+
+if TYPE_CHECKING:
+    from tether.storage.links import Linker
 
 DIRNAME = ".tether"
 _GITIGNORE = "/config.local.yaml\n/cache/\n/tmp/\n"
@@ -72,6 +75,8 @@ class Repo:
 
     @cached_property
     def linker(self) -> Linker:
+        from tether.storage.links import Linker  # only commands that write files need it
+
         return Linker(self.odb, self.config.link, self.state)
 
     @contextlib.contextmanager

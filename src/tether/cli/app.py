@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Annotated
 
 import typer
@@ -96,6 +95,8 @@ def _bug_report(exc: BaseException) -> str:
     fd, path = tempfile.mkstemp(prefix="tether-crash-", suffix=".log")
     with os.fdopen(fd, "w") as f:
         f.write(f"tether {__version__}, python {sys.version}\nargv: {sys.argv}\n\n")
+        import traceback
+
         f.write("".join(traceback.format_exception(exc)))
     return path
 
@@ -120,6 +121,8 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
         return rc if isinstance(rc, int) else 0
     except errors.TetherError as exc:
         if _verbose:
+            import traceback
+
             traceback.print_exc()
         render.error(str(exc))
         return exc.exit_code
@@ -140,6 +143,8 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
             raise
         path = _bug_report(exc)
         if _verbose:
+            import traceback
+
             traceback.print_exc()
         render.error(f"unexpected {type(exc).__name__}: {exc} — a bug; details in {path}")
         return errors.EXIT_BUG

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tether import render
+from tether import pipeline, render
 
 if TYPE_CHECKING:
     from tether.repo import Repo
@@ -78,9 +78,11 @@ def status(
         _remote_status(repo, tracked.targets(repo, targets), remote_name, as_json, exit_code)
         return
     results = core.status(repo, tracked.targets(repo, targets))
-    from tether.pipeline.status import workspace_status
+    stages = []
+    if not targets and (repo.root / pipeline.FILE).is_file():  # else skip the pipeline imports
+        from tether.pipeline.status import workspace_status
 
-    stages = workspace_status(repo) if not targets else []
+        stages = workspace_status(repo)
     clean = all(r.clean for r in results) and not any(s.stale for s in stages)
     if as_json:
         render.emit_json("status", {"paths": results, "stages": stages, "clean": clean})

@@ -32,8 +32,9 @@ from typing import Any
 
 from tether import paths
 from tether.errors import MetadataError, PathError, PipelineError
+from tether.pipeline import FILE as _FILE
 
-FILE = "tether.yaml"
+FILE = _FILE  # the name lives in the package, so checking for the file imports nothing else
 PARAMS = "params.yaml"
 _STAGE_KEYS = {
     "cmd",

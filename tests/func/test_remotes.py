@@ -352,9 +352,12 @@ def _keys(s3_server, s3_remote) -> list[str]:
 
 
 @pytest.mark.s3
-@pytest.mark.parametrize("damage", ["bytes", "truncated"])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("bytes", "corrupt"), ("truncated", "corrupt"), ("deleted", "missing on the remote")],
+)
 def test_s3_packs_and_a_damaged_pack(
-    repo, tether, tmp_path, monkeypatch, s3_remote, s3_server, damage
+    repo, tether, tmp_path, monkeypatch, s3_remote, s3_server, damage, message
 ):
     _data(repo, 30)
     _use_s3(tether, s3_remote)
@@ -367,15 +370,18 @@ def test_s3_packs_and_a_damaged_pack(
     assert len([k for k in keys if k.endswith(".idx")]) == 1
     fs = s3_server.filesystem()
     data = fs.cat(pack[0])
-    # the last file's bytes changed, or cut short (as a half-written upload)
-    fs.pipe(pack[0], data[:-40] + (b"X" * 40 if damage == "bytes" else b""))
+    if damage == "deleted":  # its index still lists it
+        fs.rm(pack[0])
+    else:  # the last file's bytes changed, or cut short (as a half-written upload)
+        fs.pipe(pack[0], data[:-40] + (b"X" * 40 if damage == "bytes" else b""))
     clone = _clone(repo, tmp_path / "clone")
     monkeypatch.chdir(clone)
     _use_s3(tether, s3_remote, "s3b")
     r = tether("pull", "-r", "s3b")
     assert r.code == 1
-    assert "corrupt" in r.err
+    assert message in r.err
     assert "data/d" in r.err
+    assert len(r.err.strip().splitlines()) <= 2  # one error line (and its hint)
     assert not (clone / "data").exists()  # never checked out from damaged bytes
     assert (clone / "model.bin").read_bytes() == (repo / "model.bin").read_bytes()
 

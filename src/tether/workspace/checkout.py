@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tether import progress
 from tether.errors import (
@@ -27,6 +27,9 @@ from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import scan, tracked
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 
 @dataclass
 class Checked:
@@ -36,6 +39,13 @@ class Checked:
     deleted: int = 0
     unchanged: int = 0
     failed: list[str] = field(default_factory=list)
+
+    def wrote(self, replaced: bool) -> None:
+        """Count one file written: a replaced one is modified, else added."""
+        if replaced:
+            self.modified += 1
+        else:
+            self.added += 1
 
     @property
     def changed(self) -> bool:
@@ -93,7 +103,7 @@ class _Background:
 
         self.repo = repo
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tether-checkout")
-        self.jobs: list[tuple[Checked, str, bool, Any]] = []
+        self.jobs: list[tuple[Checked, str, bool, Future[None]]] = []
 
     def link(self, res: Checked, e: tree.Entry, dest: str, name: str, had: bool) -> None:
         future = self.pool.submit(self.repo.linker.link, e.digest, dest, e.executable, name)
@@ -117,10 +127,7 @@ class _Background:
                 except BaseException as exc:  # noqa: BLE001 - re-raised below
                     first = first or exc
                 else:
-                    if had:
-                        res.modified += 1
-                    else:
-                        res.added += 1
+                    res.wrote(had)
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.jobs.clear()
@@ -205,10 +212,7 @@ def _checkout_dir(
             except CorruptObjectError:
                 res.failed.append(f"{p.path}/{e.path}")
                 continue
-            if e.path in have:
-                res.modified += 1
-            else:
-                res.added += 1
+            res.wrote(e.path in have)
             bar.advance()
     for e in chmod:
         os.chmod(full / e.path, 0o755 if e.executable else 0o644)

@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +53,7 @@ def locked(path: Path, command: str, wait: float | None = None) -> Iterator[None
                 time.sleep(0.05)
         info = {
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,
             "since": time.time(),
             "command": command,
         }

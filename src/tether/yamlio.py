@@ -2,30 +2,76 @@
 
 Every YAML file tether writes for git goes through :func:`dump`, so key order
 is the caller's (stable) and the output is byte-identical for equal input.
+
+Reading has a fast path for the flat files that every command reads (pointer
+files, a plain config): lines of ``key: value`` with integers and plain
+strings that PyYAML could not read as anything else. Anything outside that
+narrow form goes to PyYAML, whose import alone (~25 ms) would be a tenth of a
+no-op ``status``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tether.errors import MetadataError, raise_if_disk_full
 
-try:  # the C loader is ~10x faster; fall back where libyaml is missing
-    _Loader: type[Any] = yaml.CSafeLoader
-    _Dumper: type[Any] = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
+_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)")
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+_LETTER = re.compile(r"[A-Za-z]")
+# plain scalars PyYAML resolves to something other than a string (YAML 1.1):
+# booleans and null by name, 0x/0b/0o integers, floats with an exponent
+_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n"}
+_NOT_STR = re.compile(r"[-+]?0[xXbBoO].*|[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?")
+
+
+def _flat(text: str) -> dict[str, int | str] | None:
+    """``text`` as PyYAML would read it, when it is in the narrow flat form; else None."""
+    out: dict[str, int | str] = {}
+    for line in text.split("\n")[:-1] if text.endswith("\n") else [None]:
+        m = _LINE.fullmatch(line) if line is not None else None
+        if m is None:
+            return None
+        key, value = m.groups()
+        if key in out or key.lower() in _WORDS:  # `on:` is the key True to PyYAML
+            return None
+        if _INT.fullmatch(value):
+            out[key] = int(value)
+        elif (
+            _PLAIN.fullmatch(value)
+            and _LETTER.search(value)
+            and value.lower() not in _WORDS
+            and not _NOT_STR.fullmatch(value)
+        ):
+            out[key] = value
+        else:
+            return None
+    return out or None
+
+
+@cache
+def _yaml() -> tuple[Any, type[Any], type[Any]]:
+    import yaml
+
+    try:  # the C loader is ~10x faster; fall back where libyaml is missing
+        return yaml, yaml.CSafeLoader, yaml.CSafeDumper
+    except AttributeError:  # pragma: no cover - depends on the PyYAML build
+        return yaml, yaml.SafeLoader, yaml.SafeDumper
 
 
 def loads(text: str, source: str) -> Any:
     """Parse YAML text; ``source`` names the file in the error message."""
+    flat = _flat(text)
+    if flat is not None:
+        return flat
+    yaml, loader, _ = _yaml()
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -44,8 +90,9 @@ def load_file(path: Path, source: str | None = None) -> Any:
 
 def dumps(data: Any) -> str:
     """Deterministic YAML: keys in the order given, block style, UTF-8."""
+    yaml, _, dumper = _yaml()
     out: str = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
+        data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True
     )
     return out
 

@@ -91,3 +91,88 @@ def test_metadata_paths_confined(tmp_path, value):
 def test_metadata_path_inside_ok(tmp_path):
     assert from_metadata(tmp_path, "data", "raw", "f") == "data/raw"
     assert from_metadata(tmp_path, "data", "../models/m.bin", "f") == "models/m.bin"
+
+
+_TRICKY = st.sampled_from(
+    [
+        "yes",
+        "No",
+        "ON",
+        "off",
+        "null",
+        "y",
+        "0x1f",
+        "0b101",
+        "0o17",
+        "017",
+        "1.5",
+        "1.5e-3",
+        "1e5",
+        "-0",
+        "+1",
+        "1_000",
+        ".inf",
+        "2024-01-01",
+        "a b",
+        "a: b",
+        "#c",
+        "'q'",
+        "~",
+        "<<",
+        "=",
+        "0",
+        "-12",
+        "ab12",
+        "data/raw",
+        "x.tether",
+        "é",
+        "1.",
+        "a\tb",
+        "",
+    ]
+)
+_VALUE = st.one_of(
+    _TRICKY,
+    st.text(alphabet="abexyon01289._-/+: #'\"~", min_size=0, max_size=8),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(st.one_of(_TRICKY, st.from_regex(r"[a-z_]{1,6}", fullmatch=True)), _VALUE),
+        max_size=6,
+    ),
+    st.sampled_from(["\n", "\r\n", ""]),
+)
+def test_flat_yaml_fast_path_reads_exactly_what_pyyaml_reads(pairs, end):
+    """The fast path either declines or agrees with PyYAML, for any text."""
+    import yaml
+
+    from tether.yamlio import _flat
+
+    text = "".join(f"{k}: {v}{end}" for k, v in pairs)
+    fast = _flat(text)
+    if fast is None:
+        return
+    assert fast == yaml.safe_load(text)
+    assert all(type(v) is type(yaml.safe_load(text)[k]) for k, v in fast.items())
+
+
+def test_flat_yaml_fast_path_takes_pointer_files():
+    from tether.yamlio import _flat
+
+    text = "schema: 1\npath: data/raw\nkind: dir\nhash: xxh3\ndigest: ba1c768148cacf738e3eedd2ae3a4446\nsize: 45790382\nfiles: 20000\n"
+    assert _flat(text) == {
+        "schema": 1,
+        "path": "data/raw",
+        "kind": "dir",
+        "hash": "xxh3",
+        "digest": "ba1c768148cacf738e3eedd2ae3a4446",
+        "size": 45790382,
+        "files": 20000,
+    }
+    assert _flat("digest: 12345678901234567890123456789012\n") == {
+        "digest": 12345678901234567890123456789012  # an all-digit digest is an int to YAML too
+    }
+    assert _flat("on: x\n") is None and _flat("a: yes\n") is None and _flat("a: 1\na: 2\n") is None

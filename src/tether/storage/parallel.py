@@ -1,0 +1,267 @@
+"""Store many files at once in forked worker processes.
+
+Adding 20,000 small files is bound by system calls: an open, a read, a
+create, a write and a rename per file, issued one after another. Two
+processes on two cores finish the same work in about 60% of the time, where
+threads made it slower (every short call hands the GIL over).
+
+The workers are forked, so they share the parent's imports and the item list
+and nothing has to be pickled on the way in. Each one stores its share of
+the items through its own :class:`Writer` (so its objects are whole and
+durable before it exits normally), streams one ``DIGEST NEWBYTES`` line per
+item back through a pipe, and leaves with ``os._exit`` (no cleanup of the
+parent's state runs twice). The parent only reads the pipes, draws progress
+and, when every worker has finished cleanly, hands back the digests in item
+order. A failing worker's exception is pickled back and raised in the parent
+once the others have stopped; Ctrl-C reaches every process of the group and
+each one discards its temporaries, as a single ``add`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import selectors
+import signal
+import struct
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeVar
+
+from tether.errors import TetherError
+from tether.storage.odb import ObjectDB, Writer
+
+T = TypeVar("T")
+
+MIN_ITEMS = 1000  # below this, forking costs more than it saves
+MIN_BYTES = 64 << 20  # ... unless a few large files can be hashed side by side
+MAX_JOBS = 8
+_PER_ITEM = 64 << 10  # a file's fixed cost, in bytes of reading, for balancing
+_HEADER = struct.Struct("!cI")
+_BATCH = 256  # items per progress message
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may run on, at most :data:`MAX_JOBS`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_JOBS))
+
+
+def worth_forking(count: int, nbytes: int, jobs: int) -> bool:
+    if jobs < 2 or count < 2 or not sys.platform.startswith("linux"):
+        return False  # fork is only safe enough, and only measured, on Linux
+    return count >= MIN_ITEMS or nbytes >= MIN_BYTES
+
+
+def shares(sizes: Sequence[int], jobs: int) -> list[list[int]]:
+    """Split item indices into ``jobs`` lists of about equal work, each in item
+    order (neighbouring files stay together; a large file is balanced by the
+    small ones)."""
+    loads = [0] * jobs
+    out: list[list[int]] = [[] for _ in range(jobs)]
+    for i, size in enumerate(sizes):
+        k = loads.index(min(loads))
+        out[k].append(i)
+        loads[k] += size + _PER_ITEM
+    return [s for s in out if s]
+
+
+Done = Callable[[int, str], None]
+
+
+def store_many(
+    writer: Writer,
+    items: Sequence[T],
+    sizes: Sequence[int],
+    store: Callable[[Writer, T], str],
+    done: Done,
+    jobs: int,
+) -> None:
+    """``store(writer, item)`` for every item, in up to ``jobs`` processes when
+    that pays. ``done(index, digest)`` runs in this process as each result
+    comes in (in no set order), so the caller's bookkeeping overlaps the
+    workers'; an object is in place once ``store_many`` returns. Objects
+    written by workers are counted in ``writer`` like its own."""
+    if not worth_forking(len(items), sum(sizes), jobs):
+        for i, item in enumerate(items):
+            done(i, store(writer, item))
+        return
+    writer.commit()  # nothing of the parent's may be half-published while workers run
+    new = _run(writer.odb, items, shares(sizes, jobs), store, done)
+    writer.count(len(new), sum(new.values()))
+
+
+def _send(fd: int, kind: bytes, payload: bytes) -> None:
+    view = memoryview(_HEADER.pack(kind, len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _child(
+    odb: ObjectDB,
+    items: Sequence[T],
+    mine: list[int],
+    store: Callable[[Writer, T], str],
+    out: int,
+) -> NoReturn:
+    def interrupted(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one must not cut the cleanup
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    code = 0
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent
+        lines: list[str] = []
+        with Writer(odb) as writer:
+            for i in mine:
+                before, before_bytes = writer.written, writer.written_bytes
+                digest = store(writer, items[i])
+                new = writer.written_bytes - before_bytes if writer.written > before else -1
+                lines.append(f"{digest} {new}\n")
+                if len(lines) >= _BATCH:
+                    _send(out, b"D", "".join(lines).encode())
+                    lines.clear()
+        # the writer committed on leaving its block: every object is in place
+        _send(out, b"D", "".join(lines).encode())
+        _send(out, b"F", b"")
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
+        code = 1
+        try:
+            payload = pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        with contextlib.suppress(OSError):
+            _send(out, b"E", payload)
+    os._exit(code)
+
+
+class _Worker:
+    def __init__(self, pid: int, fd: int, mine: list[int]) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.mine = mine
+        self.done = 0  # items reported
+        self.buf = b""
+        self.finished = False
+        self.error: BaseException | None = None
+        self.status: int | None = None
+
+
+def _run(
+    odb: ObjectDB,
+    items: Sequence[T],
+    split: list[list[int]],
+    store: Callable[[Writer, T], str],
+    done: Done,
+) -> dict[str, int]:
+    """Run the workers; the objects they wrote (digest -> bytes, each once)."""
+    new: dict[str, int] = {}
+    workers: list[_Worker] = []
+    try:
+        for mine in split:
+            r, wfd = os.pipe()
+            # Ctrl-C waits until the child has its own handler (and the parent its
+            # bookkeeping): one arriving inside fork's own hooks would escape both
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                with warnings.catch_warnings():  # 3.12+ warns when a bar's thread runs;
+                    warnings.simplefilter("ignore", DeprecationWarning)  # the child uses none
+                    pid = os.fork()
+                if pid == 0:  # pragma: no cover - the child; its work is checked by the parent
+                    try:
+                        os.close(r)
+                        for other in workers:
+                            os.close(other.fd)
+                        _child(odb, items, mine, store, wfd)
+                    finally:
+                        os._exit(130)  # never back into the parent's code
+                os.close(wfd)
+                workers.append(_Worker(pid, r, mine))
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        _collect(workers, new, done)
+    except BaseException:
+        _stop(workers)
+        raise
+    finally:
+        _reap(workers)
+    for w in workers:
+        if w.error is not None:
+            raise w.error
+    for w in workers:
+        if not w.finished or w.status != 0:
+            raise TetherError(
+                f"a worker process stopped before it finished (exit status {w.status})",
+                "run the command again; nothing half-written was kept",
+            )
+    return new
+
+
+def _collect(workers: list[_Worker], new: dict[str, int], done: Done) -> None:
+    sel = selectors.DefaultSelector()
+    try:
+        for w in workers:
+            sel.register(w.fd, selectors.EVENT_READ, w)
+        open_ = len(workers)
+        while open_:
+            for key, _ in sel.select():
+                w = key.data
+                data = os.read(w.fd, 1 << 16)
+                if not data:
+                    sel.unregister(w.fd)
+                    open_ -= 1
+                    continue
+                if _parse(w, data, new, done) and w.error is not None:
+                    _stop([x for x in workers if x is not w])
+    finally:
+        sel.close()
+
+
+def _parse(w: _Worker, data: bytes, new: dict[str, int], done: Done) -> bool:
+    """Take whole messages from ``w``'s buffer; True when one was an error."""
+    w.buf += data
+    erred = False
+    while len(w.buf) >= _HEADER.size:
+        kind, length = _HEADER.unpack_from(w.buf)
+        end = _HEADER.size + length
+        if len(w.buf) < end:
+            break
+        payload, w.buf = w.buf[_HEADER.size : end], w.buf[end:]
+        if kind == b"D":
+            for line in payload.decode().splitlines():
+                digest, nbytes = line.split(" ")
+                done(w.mine[w.done], digest)
+                w.done += 1
+                if nbytes != "-1":
+                    new[digest] = int(nbytes)
+        elif kind == b"F":
+            w.finished = w.done == len(w.mine)
+        elif kind == b"E":
+            w.error = pickle.loads(payload)  # noqa: S301 - from our own forked child
+            erred = True
+    return erred
+
+
+def _stop(workers: list[_Worker]) -> None:
+    """Ask workers to stop as Ctrl-C does: each discards its temporaries."""
+    for w in workers:
+        if w.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w.pid, signal.SIGINT)
+
+
+def _reap(workers: list[_Worker]) -> None:
+    for w in workers:
+        with contextlib.suppress(OSError):
+            os.close(w.fd)
+        if w.status is None:
+            _, status = os.waitpid(w.pid, 0)
+            w.status = os.waitstatus_to_exitcode(status)

@@ -65,15 +65,15 @@ def tracked(root: Path, paths: Iterable[str]) -> list[str]:
 
 def stage(root: Path, paths: Iterable[str]) -> None:
     args = sorted(set(paths))
-    if args:
-        _repo(root).git.add("--", *args)
+    if args:  # the git binary: importing GitPython would cost more than the add itself
+        _git(root, "add", "--", *args)
 
 
 def unstage_removed(root: Path, paths: Iterable[str]) -> None:
     """Record in the index that these files were removed (``git rm --cached``)."""
     args = [p for p in sorted(set(paths)) if tracked(root, [p])]
     if args:
-        _repo(root).git.rm("--cached", "--quiet", "--", *args)
+        _git(root, "rm", "--cached", "--quiet", "--", *args)
 
 
 @cache

@@ -40,6 +40,20 @@ def test_writer_interrupted_leaves_no_temporaries(tmp_path):
     assert leftovers == []
 
 
+def test_writer_failing_while_publishing_leaves_no_temporaries(tmp_path):
+    """The last batch is published when the block ends; a failure (or Ctrl-C)
+    in the middle of it must still remove the temporaries not yet renamed."""
+    odb = ObjectDB(tmp_path / "cache")
+    blocked = hash_bytes(b"one")
+    with pytest.raises(OSError), odb.writer() as w:
+        w.put_bytes(b"one")
+        w.put_bytes(b"two")
+        (odb.path(blocked) / "x").mkdir(parents=True)  # no file can be renamed onto it
+    assert not odb.exists(hash_bytes(b"two"))
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if "tmp-" in p.name]
+    assert leftovers == []
+
+
 def test_reader_detects_corruption_and_absence(tmp_path):
     odb = ObjectDB(tmp_path / "cache")
     with odb.writer() as w:
@@ -91,3 +105,25 @@ def test_writer_stores_duplicate_content_once_even_in_a_fresh_cache(tmp_path):
     with odb.writer() as w2:  # a second writer finds it already there
         w2.put_bytes(b"same bytes")
     assert w2.written == 0
+
+
+def test_shares_balance_bytes_and_keep_item_order():
+    from tether.storage.parallel import shares
+
+    sizes = [1 << 30] + [1000] * 9999  # one huge file among many small ones
+    split = shares(sizes, 2)
+    assert sorted(i for s in split for i in s) == list(range(len(sizes)))
+    assert all(s == sorted(s) for s in split)
+    assert split[0] == [0]  # the huge file alone is a worker's whole share
+    assert shares([5, 5], 8) == [[0], [1]]  # never an empty share
+
+
+def test_errors_cross_a_process_boundary_whole():
+    import pickle
+
+    from tether.errors import DiskFullError, PathError, StageFailedError
+
+    for exc in (PathError("a/b: cannot", "do x"), DiskFullError("full"), StageFailedError("m", 7)):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)
+        assert back.__dict__ == exc.__dict__

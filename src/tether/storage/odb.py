@@ -171,6 +171,8 @@ class Writer:
         self._bytes = 0
         self._seq = 0
         self._prefix = f"{os.getpid()}-{id(self):x}"
+        self._objects = str(odb.objects)  # str once: f-strings of a Path cost per call
+        self._tmpdir = str(odb.tmp)
         self.written = 0
         self.written_bytes = 0
         self._tmps: set[str] = set()
@@ -185,7 +187,11 @@ class Writer:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         if t is None:
-            self.commit()
+            try:
+                self.commit()
+            except BaseException:  # Ctrl-C or a full disk while publishing the last batch
+                self.discard()
+                raise
         else:
             self.discard()
 
@@ -194,17 +200,28 @@ class Writer:
         directory locks over the fan-out folders), else in ``tmp/``."""
         with self._mutex:
             self._seq += 1
-            seq = self._seq
-        if digest is None:
-            name = f"{self.odb.tmp}/{self._prefix}-{seq}"
-        else:
-            if self.odb._ensure_dir(digest):
-                self._fresh.add(digest[:2])
-            name = f"{self.odb.objects}/{digest[:2]}/.tmp-{self._prefix}-{seq}"
-        with self._mutex:
+            if digest is None:
+                name = f"{self._tmpdir}/{self._prefix}-{self._seq}"
+            else:
+                name = f"{self._objects}/{digest[:2]}/.tmp-{self._prefix}-{self._seq}"
             self._tmps.add(name)
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            if digest is not None and self.odb._ensure_dir(digest):
+                self._fresh.add(digest[:2])
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except OSError as exc:
+            with self._mutex:
+                self._tmps.discard(name)
+            raise_if_disk_full(exc, self.odb.root)
+            raise
         return name, fd
+
+    def _abandon(self, tmp: str, fd: int, exc: BaseException) -> None:
+        """Close and delete a temporary whose writing failed; a full disk says so."""
+        os.close(fd)
+        self._unlink(tmp)
+        if isinstance(exc, OSError):
+            raise_if_disk_full(exc, self.odb.root)
 
     def _unlink(self, name: str) -> None:
         with self._mutex:
@@ -230,10 +247,7 @@ class Writer:
         try:
             yield tmp, fd
         except BaseException as exc:
-            os.close(fd)
-            self._unlink(tmp)
-            if isinstance(exc, OSError):
-                raise_if_disk_full(exc, self.odb.root)
+            self._abandon(tmp, fd, exc)
             raise
         os.close(fd)
 
@@ -244,10 +258,42 @@ class Writer:
             return digest
         if digest[:2] not in self._fresh and self.odb.exists(digest, len(data)):
             return digest
-        with self._temporary(digest) as (tmp, fd):
-            write_all(fd, data)
+        # no context manager here: this is the inner loop of adding small files
+        tmp, fd = self._tmp_open(digest)
+        try:
+            written = os.write(fd, data)
+            if written < len(data):
+                write_all(fd, memoryview(data)[written:])
+        except BaseException as exc:
+            self._abandon(tmp, fd, exc)
+            raise
+        os.close(fd)
         self._queue(tmp, digest, len(data))
         return digest
+
+    def put_file(self, path: str, size: int) -> str:
+        """Store a file whose stat size is ``size``: a small one in a single read
+        (asking for one byte more makes a short read its end; a file that grew
+        since its stat is read to its end), a large one copied while hashed."""
+        src = os.open(path, os.O_RDONLY)
+        try:
+            if size > hashing.SMALL:
+                return self.put_fd(src)[0]
+            data = os.read(src, size + 1)
+            if len(data) > size:
+                chunks = [data]
+                while chunk := os.read(src, hashing.SMALL):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+        finally:
+            os.close(src)
+        return self.put_bytes(data)
+
+    def count(self, objects: int, nbytes: int) -> None:
+        """Count objects that helpers (worker processes) wrote for this writer."""
+        with self._mutex:
+            self.written += objects
+            self.written_bytes += nbytes
 
     def put_fd(self, src: int) -> tuple[str, int]:
         """Copy a stream into the store while hashing it: one read of the data."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,16 @@ def s3_remote(s3_server, request):
 
     prefix = request.node.name.replace("[", "-").replace("]", "")[:60]
     return f"s3://{BUCKET}/{prefix}-{os.getpid()}", s3_server.endpoint, ACCESS_KEY, SECRET_KEY
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mnt = tmp_path / f"tiny-{uuid.uuid4().hex[:6]}"
+    mnt.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if r.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)

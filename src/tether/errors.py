@@ -52,6 +52,17 @@ class TetherError(Exception):
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # whole, with hint and any subclass fields: a worker process sends it back pickled
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[TetherError], message: str, state: dict[str, object]) -> TetherError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
 
 class UsageError(TetherError):
     exit_code = EXIT_USAGE

@@ -8,28 +8,38 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
 from tests.conftest import git, run_cli, snapshot, write
 
 
-def test_ctrl_c_during_add_then_rerun_finishes(repo):
+@pytest.mark.parametrize(
+    ("jobs", "group"),
+    [("1", False), ("2", False), ("2", True)],
+    ids=["one-process", "workers-parent-signalled", "workers-terminal-ctrl-c"],
+)
+def test_ctrl_c_during_add_then_rerun_finishes(repo, jobs, group):
+    """Ctrl-C on a terminal reaches the whole process group; `kill -INT` only
+    the parent, which passes it on to its workers."""
     for i in range(4000):
         write(repo / f"data/raw/d{i % 40}/f{i}.bin", os.urandom(2048))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tether", "add", "data/raw"],
+        [sys.executable, "-m", "tether", "add", "-j", jobs, "data/raw"],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
     )
     objects = repo / ".tether/cache/objects"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not (objects.is_dir() and any(objects.iterdir())):
         time.sleep(0.002)
-    proc.send_signal(signal.SIGINT)
+    if group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     if proc.returncode == 0:
         pytest.skip("add finished before the signal arrived")
@@ -48,19 +58,6 @@ def test_ctrl_c_during_add_then_rerun_finishes(repo):
     shutil.rmtree(repo / "data/raw")
     assert run_cli(repo, "checkout").returncode == 0
     assert snapshot(repo / "data/raw") == before
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mnt = tmp_path / f"tiny-{uuid.uuid4().hex[:6]}"
-    mnt.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
-    )
-    if r.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=False)
 
 
 def test_full_disk_during_add(repo, tether, tiny_disk):

@@ -77,7 +77,9 @@ def test_a_failing_worker_names_the_file_and_leaves_nothing(repo, tether):
 
     r = tether("add", "-j", "2", "data/raw")
     assert r.code == 1
-    assert r.err.startswith("error: data/raw/") and "cannot store it: Not a directory" in r.err, r.err
+    assert r.err.startswith("error: data/raw/") and "cannot store it: Not a directory" in r.err, (
+        r.err
+    )
     assert r.err.count("\n") == 1 and "Traceback" not in r.err
     assert not (repo / "data/raw.tether").exists()
     left = _leftovers(repo / ".tether/cache")

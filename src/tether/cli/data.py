@@ -29,18 +29,31 @@ def init(
     render.info(f"{'initialised' if created else 'already initialised'}: {repo.dir}")
 
 
-def add(paths: Paths) -> None:
+def add(
+    paths: Paths,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes that read and store files (default: one per CPU, at most 8).",
+        ),
+    ] = None,
+) -> None:
     """Hash paths into the cache and write PATH.tether pointer files for git.
 
     The paths are added to .gitignore; the pointer files and .gitignore are
-    staged in git (core.autostage). Commit them to pin this version.
+    staged in git (core.autostage). Commit them to pin this version. Only
+    files whose size or modification time changed since tether last saw them
+    are read again; many files are stored by several processes at once.
     """
     from tether.repo import Repo
     from tether.workspace import add as core
     from tether.workspace import tracked
 
     repo = Repo.find()
-    for r in core.add(repo, tracked.targets(repo, paths) or []):
+    for r in core.add(repo, tracked.targets(repo, paths) or [], jobs):
         p = r.pointer
         what = f"{p.files} files, " if p.kind == "dir" else ""
         verb = "added" if r.changed else "unchanged"

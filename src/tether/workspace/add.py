@@ -8,14 +8,13 @@ pointer; running ``add`` again finishes the job.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from tether import gitscm, pointer, progress
 from tether.errors import PathError, TrackingError
 from tether.pointer import Pointer
 from tether.repo import Repo
-from tether.storage import hashing, tree
+from tether.storage import hashing, parallel, tree
 from tether.storage.odb import Writer
 from tether.workspace import scan, tracked
 
@@ -53,46 +52,72 @@ def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
         )
 
 
-def _store_file(writer: Writer, f: scan.FileStat, repo: Repo) -> str:
-    known = repo.state.get(f.st)
-    if known is not None and repo.odb.exists(known, f.st.st_size):
-        return known
-    if f.st.st_size <= hashing.SMALL:
-        data = scan.read_small(f.path, f.st.st_size)
-        digest = writer.put_bytes(data)
-    else:
-        fd = os.open(f.path, os.O_RDONLY)
-        try:
-            digest, _ = writer.put_fd(fd)
-        finally:
-            os.close(fd)
-    repo.state.put(f.st, digest)
-    return digest
+def _store(writer: Writer, f: scan.FileStat, shown: str) -> str:
+    try:
+        return writer.put_file(f.path, f.st.st_size)
+    except OSError as exc:  # a full disk is already a DiskFullError
+        where = f" ({exc.filename})" if exc.filename and exc.filename != f.path else ""
+        raise PathError(f"{shown}: cannot store it: {exc.strerror}{where}") from None
 
 
-def store_path(repo: Repo, rel: str, writer: Writer) -> Pointer:
+def _store_files(
+    repo: Repo, writer: Writer, files: list[scan.FileStat], top: str, jobs: int
+) -> list[tree.Entry]:
+    """A tree entry for every file; the files the state database does not vouch
+    for (or whose object is gone) are read and stored, in worker processes when
+    there are many."""
+    entries: list[tree.Entry | None] = []
+    todo: list[scan.FileStat] = []
+    get, put, exists = repo.state.get, repo.state.put, repo.odb.exists
+    for f in files:
+        known = get(f.st)
+        if known is None or not exists(known, f.st.st_size):
+            todo.append(f)
+            entries.append(None)
+        else:
+            entries.append(tree.Entry(f.rel, known, f.st.st_size, f.executable))
+    slots = [i for i, e in enumerate(entries) if e is None]
+
+    def store(w: Writer, f: scan.FileStat) -> str:
+        return _store(w, f, f"{top}/{f.rel}" if f.rel else top)
+
+    with progress.task(f"adding {top}", total=len(files)) as bar:
+        bar.advance(len(files) - len(todo))
+
+        def done(i: int, digest: str) -> None:  # runs while workers store the rest
+            f = todo[i]
+            put(f.st, digest)
+            entries[slots[i]] = tree.Entry(f.rel, digest, f.st.st_size, f.executable)
+            bar.advance()
+
+        parallel.store_many(writer, todo, [f.st.st_size for f in todo], store, done, jobs)
+    out = [e for e in entries if e is not None]
+    if len(out) != len(files):  # pragma: no cover - store_many reports every item or raises
+        raise RuntimeError(f"{top}: {len(files) - len(out)} file(s) got no digest")
+    return out
+
+
+def store_path(repo: Repo, rel: str, writer: Writer, jobs: int | None = None) -> Pointer:
     full = repo.root / rel
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     source = pointer.source_for(rel)
+    jobs = parallel.default_jobs() if jobs is None else jobs
     if full.is_dir() and not full.is_symlink():
         files = scan.scan(full, rel, roots)
         repo.state.preload()  # one query for all rows beats 20,000 single lookups
-        entries = []
-        with progress.task(f"adding {rel}", total=len(files)) as bar:
-            for f in files:
-                entries.append(
-                    tree.Entry(f.rel, _store_file(writer, f, repo), f.st.st_size, f.executable)
-                )
-                bar.advance()
+        entries = _store_files(repo, writer, files, rel, jobs)
         t = tree.build(entries, trusted=True)
-        repo.state.put_tree(rel, scan.fingerprint(files), t.digest())
+        data = t.to_bytes()
+        digest = hashing.hash_bytes(data)
+        repo.state.put_tree(rel, scan.fingerprint(files), digest)
         writer.commit()  # every file object is in place before the tree that names them
-        digest = writer.put_bytes(t.to_bytes())
+        writer.put_bytes(data, digest)
         writer.commit()
         return Pointer(rel, "dir", digest, t.size, len(entries), source)
     st = scan.stat_file(full, rel, roots)
-    f = scan.FileStat(full.name, str(full), st)
-    digest = _store_file(writer, f, repo)
+    f = scan.FileStat("", str(full), st)  # rel: relative to itself
+    (entry,) = _store_files(repo, writer, [f], rel, 1)
+    digest = entry.digest
     writer.commit()
     return Pointer(rel, "file", digest, st.st_size, None, source)
 
@@ -106,7 +131,7 @@ def relink(repo: Repo, p: Pointer) -> None:
     checkout_pointer(repo, p, force=True, relink=True)
 
 
-def add(repo: Repo, targets: list[str]) -> list[Added]:
+def add(repo: Repo, targets: list[str], jobs: int | None = None) -> list[Added]:
     """Track ``targets`` (workspace-relative paths); returns what each pointer says."""
     results: list[Added] = []
     with repo.lock("tether add " + " ".join(targets)):
@@ -117,7 +142,7 @@ def add(repo: Repo, targets: list[str]) -> list[Added]:
         for rel in dict.fromkeys(targets):
             old = next((p for p in existing if p.path == rel), None)
             with repo.odb.writer() as writer:
-                new = store_path(repo, rel, writer)
+                new = store_path(repo, rel, writer, jobs)
             pointer.write(repo.root, new)
             relink(repo, new)
             to_stage += [new.source, tracked.ignore(repo, rel)]

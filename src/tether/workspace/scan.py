@@ -84,25 +84,6 @@ def stat_file(path: Path, shown: str, roots: tuple[Path, ...]) -> os.stat_result
     return st
 
 
-def read_small(path: str, size: int) -> bytes:
-    """A small file's bytes. Asking for one byte more than its stat size makes a
-    single ``read`` enough when the file did not grow since (a short read of a
-    regular file is its end); a file that grew is read to its end."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        first = os.read(fd, size + 1)
-        if len(first) <= size:
-            return first
-        chunks = [first]
-        while True:
-            b = os.read(fd, hashing.SMALL)
-            if not b:
-                return b"".join(chunks)
-            chunks.append(b)
-    finally:
-        os.close(fd)
-
-
 def digest_of(f: FileStat, state: StateDB) -> str:
     """A file's digest: from the state database, else by reading it."""
     known = state.get(f.st)

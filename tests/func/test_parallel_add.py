@@ -25,7 +25,9 @@ def make_many(top, count=COUNT):
 
 
 def _pointer_digest(root, rel):
-    return re.search(r"digest: (\w+)", (root / f"{rel}.tether").read_text()).group(1)
+    m = re.search(r"digest: (\w+)", (root / f"{rel}.tether").read_text())
+    assert m is not None
+    return m.group(1)
 
 
 def _leftovers(cache):

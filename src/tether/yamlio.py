@@ -32,9 +32,11 @@ _NOT_STR = re.compile(r"[-+]?0[xXbBoO].*|[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[
 
 def _flat(text: str) -> dict[str, int | str] | None:
     """``text`` as PyYAML would read it, when it is in the narrow flat form; else None."""
+    if not text.endswith("\n"):
+        return None
     out: dict[str, int | str] = {}
-    for line in text.split("\n")[:-1] if text.endswith("\n") else [None]:
-        m = _LINE.fullmatch(line) if line is not None else None
+    for line in text[:-1].split("\n"):
+        m = _LINE.fullmatch(line)
         if m is None:
             return None
         key, value = m.groups()

@@ -67,16 +67,15 @@ def _store_files(
     for (or whose object is gone) are read and stored, in worker processes when
     there are many."""
     entries: list[tree.Entry | None] = []
-    todo: list[scan.FileStat] = []
     get, put, exists = repo.state.get, repo.state.put, repo.odb.exists
     for f in files:
         known = get(f.st)
-        if known is None or not exists(known, f.st.st_size):
-            todo.append(f)
-            entries.append(None)
-        else:
+        if known is not None and exists(known, f.st.st_size):
             entries.append(tree.Entry(f.rel, known, f.st.st_size, f.executable))
-    slots = [i for i, e in enumerate(entries) if e is None]
+        else:
+            entries.append(None)
+    slots = [i for i, e in enumerate(entries) if e is None]  # the files to store
+    todo = [files[i] for i in slots]
 
     def store(w: Writer, f: scan.FileStat) -> str:
         return _store(w, f, f"{top}/{f.rel}" if f.rel else top)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from tether.errors import CorruptObjectError, MissingObjectError
 from tether.storage.hashing import hash_bytes
-from tether.storage.odb import ObjectDB
+from tether.storage.odb import DIRECT_MIN, ObjectDB, copy_hashing
 from tether.storage.state import StateDB
 
 
@@ -52,6 +53,74 @@ def test_writer_failing_while_publishing_leaves_no_temporaries(tmp_path):
     assert not odb.exists(hash_bytes(b"two"))
     leftovers = [p for p in (tmp_path / "cache").rglob("*") if "tmp-" in p.name]
     assert leftovers == []
+
+
+def _copy(tmp_path: Path, data: bytes, direct: bool, before: bytes = b"") -> bytes:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(data)
+    sfd = os.open(src, os.O_RDONLY)
+    dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(dfd, before)
+        digest, size = copy_hashing(sfd, dfd, direct)
+    finally:
+        os.close(sfd)
+        os.close(dfd)
+    assert (digest, size) == (hash_bytes(data), len(data))
+    return dst.read_bytes()
+
+
+@pytest.mark.parametrize("direct", [False, True])
+@pytest.mark.parametrize("size", [0, 4096, (9 << 20) + 123])
+def test_copy_hashing_copies_every_byte_either_route(tmp_path, direct, size):
+    """Past the page cache (O_DIRECT) or through it; a tail that is not a
+    whole block, and a file that spans several chunks."""
+    data = os.urandom(size)
+    assert _copy(tmp_path, data, direct) == data
+
+
+def test_copy_hashing_falls_back_when_the_disk_refuses_a_direct_write(tmp_path):
+    """A file whose offset is not block-aligned makes the kernel refuse every
+    O_DIRECT write (EINVAL); the copy goes on through the page cache."""
+    data = os.urandom((5 << 20) + 1)
+    assert _copy(tmp_path, data, True, before=b"x") == b"x" + data
+
+
+def test_copy_hashing_takes_short_reads_from_a_pipe(tmp_path):
+    """Reads that end off a block boundary (a pipe's) switch O_DIRECT off
+    rather than fail."""
+    import threading
+
+    data = os.urandom(3 << 20)
+    r, w = os.pipe()
+
+    def feed() -> None:
+        for i in range(0, len(data), 70001):
+            os.write(w, data[i : i + 70001])
+        os.close(w)
+
+    t = threading.Thread(target=feed)
+    t.start()
+    dst = tmp_path / "dst"
+    dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        assert copy_hashing(r, dfd, direct=True) == (hash_bytes(data), len(data))
+    finally:
+        os.close(dfd)
+        os.close(r)
+        t.join()
+    assert dst.read_bytes() == data
+
+
+def test_large_files_are_stored_whole_past_the_page_cache(tmp_path):
+    odb = ObjectDB(tmp_path / "cache")
+    src = tmp_path / "model.bin"
+    data = os.urandom(DIRECT_MIN + 4097)
+    src.write_bytes(data)
+    with odb.writer() as w:
+        d = w.put_file(str(src), len(data))
+    assert d == hash_bytes(data)
+    assert odb.read(d, "x") == data
 
 
 def test_reader_detects_corruption_and_absence(tmp_path):

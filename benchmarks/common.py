@@ -13,16 +13,26 @@ DEFAULT_DVC = shutil.which("dvc") or "/tmp/dvcenv/bin/dvc"
 
 
 def settle(warm: list[Path] | None = None, drop: bool = True) -> None:
-    """Give every timed step the same start: disk flushed, no recently deleted
-    inodes, its inputs in memory.
+    """Give every timed step the same start: disk flushed, the kernel's
+    caches dropped, its inputs read back into memory.
 
-    This VM's root is ext4 without a journal. There, the inode allocator skips
-    every inode freed in the last 60 s (360 s while its inode-table block is
-    still dirty) and looks each one up in the buffer cache (fs/ext4/ialloc.c,
-    ``recently_deleted``): after ``rm -rf`` of 20,000 files, creating 20,000
-    new ones took 2-9 s instead of 1 s for minutes, whichever tool ran next.
-    Dropping the kernel's caches (root only) ends that at once; ``warm`` then
-    reads the step's inputs back so no tool pays for cold reads.
+    Two things of this VM make a step's time swing by 2-5x unless both tools
+    meet them alike:
+
+    * Its root is ext4 without a journal. There, the inode allocator skips
+      every inode freed in the last 60 s (fs/ext4/ialloc.c,
+      ``recently_deleted``) and scans past each one again for every new
+      file: after ``rm -rf`` of 20,000 files, creating 20,000 new ones took
+      2-9 s instead of 1 s, whichever tool ran next. Dropping the caches
+      shortens that; only time ends it, so a script deletes before it starts
+      (:func:`grace`) and never between timed steps.
+    * Its memory is handed back to the host when free (virtio-balloon free
+      page reporting), and the first write to such a page faults in the
+      host: writing 1 GiB into the page cache took 0.3 s into memory just
+      freed and 2-4 s into memory free for long. Dropping the caches right
+      before a step gives it recently used pages; repeating the step
+      (:func:`sh` with ``repeat``) and keeping the best run takes the rest of
+      the luck out, for the tools and the ``cp -r`` floors alike.
 
     ``drop=False`` (steps that create few files) keeps the caches: dropping
     them also evicts the interpreter and every library, and a step of under a
@@ -45,11 +55,19 @@ def settle(warm: list[Path] | None = None, drop: bool = True) -> None:
             )
 
 
-def sh(cmd: list[str], cwd: Path, warm: list[Path] | None = None) -> float:
-    """Seconds one command takes, after :func:`settle`."""
+def grace(seconds: float = 65.0) -> None:
+    """Wait until files deleted before now no longer slow down creating new
+    ones (see :func:`settle`); call once after clearing old runs."""
+    subprocess.run(["sync"], check=True)
+    print(f"waiting {seconds:.0f} s for earlier deletions to age out ...", file=sys.stderr)
+    time.sleep(seconds)
+
+
+def sh(cmd: list[str] | str, cwd: Path, warm: list[Path] | None = None) -> float:
+    """Seconds one command takes, after :func:`settle`; a string runs in a shell."""
     settle(warm)
     t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, shell=isinstance(cmd, str))
     return time.perf_counter() - t
 
 

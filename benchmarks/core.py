@@ -1,13 +1,22 @@
 """Side-by-side benchmark of tether and DVC on the same generated data.
 
     python benchmarks/core.py [--dvc PATH_TO_DVC] [--work DIR] [--small N] [--big-mib M]
+                              [--repeat R] [--no-grace]
 
 Generates the data with ../shared/bench/mkdata.py (20,000 small files and
 4 x 256 MiB by default), then times, for each tool in a fresh git repo with
-copy links: `add` of the small files, a no-op `status`, `add` of the 1 GiB,
-and `tether --help`; plus `cp -r` floors. Prints a Markdown table with the
-ratio DVC / tether. DVC is optional (install it into its own venv:
-`python -m venv /tmp/dvcenv && /tmp/dvcenv/bin/pip install dvc`).
+copy links: `add` of the small files, a no-op `status`, `add` of the 1 GiB;
+`tether --help`; and the floors `cp -r` (into memory only) and
+`cp -r && sync` (on disk, as `add` leaves its objects) of the same bytes.
+
+Every timed step starts settled (benchmarks/common.py: disk flushed, caches
+dropped, inputs read back) and is repeated R times (default 3) in fresh
+directories, tools taking turns; the table shows the best run and the range.
+Nothing is deleted between timed steps: earlier runs are cleared first and
+the script then waits 65 s (`--no-grace` skips that), because on this VM
+files created soon after a mass delete cost several times more for any tool.
+Prints a Markdown table with the ratio DVC / tether. DVC is optional
+(`python -m venv /tmp/dvcenv && /tmp/dvcenv/bin/pip install dvc`).
 """
 
 from __future__ import annotations
@@ -18,32 +27,51 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import DEFAULT_DVC, TETHER, best, print_ratios, sh
+from common import DEFAULT_DVC, TETHER, best, grace, sh
 
 HERE = Path(__file__).resolve().parent
 MKDATA = HERE.parent.parent / "shared" / "bench" / "mkdata.py"
 
+Times = dict[str, list[float]]
 
-def fresh_repo(path: Path, tool: list[str] | None) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
+
+def fresh_repo(path: Path, tool: list[str]) -> Path:
     path.mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=path, check=True)
     if tool == TETHER:
         subprocess.run([*TETHER, "-q", "init"], cwd=path, check=True)
-    elif tool:
+    else:
         subprocess.run([*tool, "init", "-q"], cwd=path, check=True)
         subprocess.run([*tool, "config", "cache.type", "copy"], cwd=path, check=True)
     return path
 
 
-def run_tool(name: str, tool: list[str], work: Path, data: Path) -> dict[str, float]:
-    repo = fresh_repo(work / name, tool)
+def run_tool(tool: list[str], repo: Path, data: Path, out: Times) -> None:
+    fresh_repo(repo, tool)
     shutil.copytree(data / "small", repo / "small")
     shutil.copytree(data / "big", repo / "big")
-    out = {"add small": sh([*tool, "add", "small"], repo, warm=[repo / "small"])}
-    out["no-op status"] = best([*tool, "status"], repo)
-    out["add 1 GiB"] = sh([*tool, "add", "big"], repo, warm=[repo / "big"])
-    return out
+    steps = {
+        "add 20,000 small files": lambda: sh([*tool, "add", "small"], repo, [repo / "small"]),
+        "no-op status": lambda: best([*tool, "status"], repo),
+        "add 1 GiB": lambda: sh([*tool, "add", "big"], repo, [repo / "big"]),
+    }
+    for step, timed in steps.items():
+        out.setdefault(step, []).append(timed())
+
+
+def floors(data: Path, into: Path, out: Times) -> None:
+    into.mkdir(parents=True)
+    small, big = data / "small", data / "big"
+    out.setdefault("cp -r small", []).append(sh(["cp", "-r", str(small), "s"], into, [small]))
+    out.setdefault("cp -r 1 GiB", []).append(sh(["cp", "-r", str(big), "b"], into, [big]))
+    out.setdefault("cp -r 1 GiB && sync", []).append(sh(f"cp -r '{big}' b2 && sync", into, [big]))
+
+
+def cell(times: list[float] | None) -> str:
+    if not times:
+        return "-"
+    lo, hi = min(times), max(times)
+    return f"{lo:.2f}" if len(times) == 1 else f"{lo:.2f} ({lo:.2f}-{hi:.2f})"
 
 
 def main() -> None:
@@ -52,6 +80,8 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/tether-bench")
     ap.add_argument("--small", type=int, default=20000)
     ap.add_argument("--big-mib", type=int, default=256)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-grace", action="store_true")
     args = ap.parse_args()
     work = Path(args.work)
     data = work / "data"
@@ -62,28 +92,39 @@ def main() -> None:
         subprocess.run(
             [sys.executable, MKDATA, "big", data / "big", "4", str(args.big_mib)], check=True
         )
-    floors = {
-        "cp -r small": sh(
-            ["cp", "-r", str(data / "small"), str(work / "cp-small")], work, [data / "small"]
-        ),
-        "cp -r 1 GiB": sh(
-            ["cp", "-r", str(data / "big"), str(work / "cp-big")], work, [data / "big"]
-        ),
-    }
-    shutil.rmtree(work / "cp-small")
-    shutil.rmtree(work / "cp-big")
-    results = {"tether": run_tool("tether", TETHER, work, data)}
-    results["tether"]["--help"] = best([*TETHER, "--help"], work)
+    runs = work / "runs"
+    if runs.exists():
+        shutil.rmtree(runs)
+        if not args.no_grace:
+            grace()
+    tools = {"tether": TETHER}
     if args.dvc and Path(args.dvc).is_file():
-        results["dvc"] = run_tool("dvc", [args.dvc], work, data)
-    print_ratios(results)
-    for step, secs in floors.items():
-        print(f"| floor: {step} | {secs:.2f} | | |")
+        tools["dvc"] = [args.dvc]
+    results: dict[str, Times] = {name: {} for name in tools}
+    floor: Times = {}
+    for k in range(args.repeat):
+        floors(data, runs / f"{k}" / "cp", floor)
+        order = list(tools) if k % 2 == 0 else list(reversed(tools))
+        for name in order:
+            run_tool(tools[name], runs / f"{k}" / name, data, results[name])
+        print(f"run {k + 1}/{args.repeat} done", file=sys.stderr)
+    results["tether"]["--help"] = [best([*TETHER, "--help"], work)]
+    print("Best of", args.repeat, "runs, seconds (range in brackets).\n")
+    print("| step | tether (s) | dvc (s) | dvc / tether |")
+    print("| --- | --- | --- | --- |")
+    for step, secs in results["tether"].items():
+        d = results.get("dvc", {}).get(step)
+        ratio = f"{min(d) / min(secs):.1f}x" if d else "-"
+        print(f"| {step} | {cell(secs)} | {cell(d)} | {ratio} |")
+    for step, secs in floor.items():
+        print(f"| floor: {step} | {cell(secs)} | | |")
+    add_big = min(results["tether"]["add 1 GiB"])
     gib = (4 * args.big_mib) / 1024
     print(
-        f"\nadd 1 GiB vs cp -r: {results['tether']['add 1 GiB'] / floors['cp -r 1 GiB']:.2f}x "
-        f"({gib:.2f} GiB)"
+        f"\nadd {gib:.2f} GiB: {add_big / min(floor['cp -r 1 GiB']):.2f}x `cp -r`, "
+        f"{add_big / min(floor['cp -r 1 GiB && sync']):.2f}x `cp -r && sync`"
     )
+    print(f"(delete {runs} when done: {args.repeat} copies of everything)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -118,3 +118,23 @@ def test_full_disk_in_a_worker_says_so(repo, tether, tiny_disk, jobs):
     assert not (repo / "data/raw.tether").exists()
     assert snapshot(repo / "data/raw") == before
     assert _leftovers(tiny_disk / "cache") == []
+
+
+def test_status_walks_a_large_folder_in_processes_and_sees_every_change(repo, tether, monkeypatch):
+    from tether.workspace import scan
+
+    monkeypatch.setattr(scan, "FORK_FILES", 100)  # so 1,500 files are walked by -j 2
+    monkeypatch.setattr("tether.storage.parallel.default_jobs", lambda: 2)
+    make_many(repo / "data/raw")
+    assert tether("add", "data/raw").code == 0
+    assert tether("status", "--exit-code").code == 0
+    victim = repo / "data/raw/d17/f17.bin"
+    victim.write_bytes(bytes(b ^ 1 for b in victim.read_bytes()))  # same size
+    r = tether("status", "--exit-code")
+    assert r.code == 1 and "modified: data/raw/d17/f17.bin" in r.out
+    (repo / "data/raw/d3/link").symlink_to(repo / "data/raw/d3/f3.bin")  # only the full scan judges
+    r = tether("status", "--exit-code")
+    assert r.code == 1 and "added: data/raw/d3/link" in r.out
+    (repo / "data/raw/d3/link").unlink()
+    assert tether("checkout", "--force", "data/raw").code == 0
+    assert tether("status", "--exit-code").code == 0

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import selectors
 import signal
 import struct
@@ -34,7 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeVar
 
 from tether.errors import TetherError
-from tether.storage.odb import ObjectDB, Writer
+from tether.storage.odb import ObjectDB, Writer, write_all
 
 T = TypeVar("T")
 
@@ -137,6 +136,8 @@ def _child(
         code = 130
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
         code = 1
+        import pickle  # here: a no-op status forks too, and never needs it
+
         try:
             payload = pickle.dumps(exc)
         except Exception:  # noqa: BLE001 - an exception that does not pickle
@@ -248,6 +249,8 @@ def _parse(w: _Worker, data: bytes, new: dict[str, int], done: Done) -> bool:
         elif kind == b"F":
             w.finished = w.done == len(w.mine)
         elif kind == b"E":
+            import pickle
+
             w.error = pickle.loads(payload)  # noqa: S301 - from our own forked child
             erred = True
     return erred
@@ -268,3 +271,57 @@ def _reap(workers: list[_Worker]) -> None:
         if w.status is None:
             _, status = os.waitpid(w.pid, 0)
             w.status = os.waitstatus_to_exitcode(status)
+
+
+def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] | None:
+    """``func(share)`` for every share, each in a forked process of its own:
+    the results in order, or None when any process failed (the caller then
+    does the work itself and meets the error there). For read-only work:
+    Ctrl-C simply ends the processes."""
+    procs: list[tuple[int, int]] = []
+    statuses: list[int] = []
+    try:
+        for share in shares:
+            r, w = os.pipe()
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        pid = os.fork()
+                except OSError:
+                    os.close(r)
+                    os.close(w)
+                    raise
+                if pid == 0:  # pragma: no cover - the child; its result is checked by the parent
+                    code = 1
+                    try:
+                        signal.signal(signal.SIGINT, signal.SIG_DFL)
+                        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                        os.close(r)
+                        for _, other in procs:
+                            os.close(other)
+                        write_all(w, func(share))
+                        code = 0
+                    finally:
+                        os._exit(code)
+                os.close(w)
+                procs.append((pid, r))
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        results = []
+        for _, r in procs:
+            chunks = []
+            while chunk := os.read(r, 1 << 16):
+                chunks.append(chunk)
+            results.append(b"".join(chunks))
+    except BaseException:
+        for pid, _ in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        for pid, r in procs:
+            os.close(r)
+            statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    return results if all(code == 0 for code in statuses) else None

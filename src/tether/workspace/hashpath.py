@@ -36,6 +36,9 @@ def hash_path(repo: Repo, rel: str, memo: Memo | None = None) -> Hashed | None:
         return None
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     if full.is_dir():
+        quick = scan.quick(full)
+        if quick is not None and (known := repo.state.get_tree(rel, quick.fingerprint)):
+            return Hashed(rel, "dir", known, quick.size, quick.files)
         files = scan.scan(full, rel, roots)
         fingerprint = scan.fingerprint(files)
         size = sum(f.st.st_size for f in files)

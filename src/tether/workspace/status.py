@@ -63,6 +63,9 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
         return same
     if not full.is_dir():
         return PathStatus(p.path, p.source, p.kind, "modified", note="is now a file")
+    quick = scan.quick(full, scan.jobs_for(p.files))
+    if quick is not None and repo.state.get_tree(p.path, quick.fingerprint) == p.digest:
+        return same
     files = scan.scan(full, p.path, roots)
     fingerprint = scan.fingerprint(files)
     if repo.state.get_tree(p.path, fingerprint) == p.digest:

@@ -9,10 +9,11 @@ without deleting anything. It runs under the repository lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 from dataclasses import dataclass, field
 
+from tether import render
 from tether.errors import MissingObjectError
 from tether.repo import Repo
 from tether.storage import tree
@@ -26,10 +27,21 @@ class Plan:
     scope: str
     keep: set[str] = field(default_factory=set)
     drop: dict[str, int] = field(default_factory=dict)  # digest -> size
+    stale: dict[str, int] = field(default_factory=dict)  # killed writers' temporaries -> size
 
     @property
     def drop_bytes(self) -> int:
-        return sum(self.drop.values())
+        return sum(self.drop.values()) + sum(self.stale.values())
+
+    @property
+    def empty(self) -> bool:
+        return not self.drop and not self.stale
+
+    def summary(self) -> str:
+        text = f"{len(self.drop)} unreferenced object(s)"
+        if self.stale:
+            text += f" and {len(self.stale)} temporary file(s) of interrupted writers"
+        return f"{text}, {render.size(self.drop_bytes)}"
 
 
 def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
@@ -66,15 +78,17 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
                 result.drop[digest] = repo.odb.path(digest).stat().st_size
             except FileNotFoundError:
                 continue
+    for path in repo.odb.stale_temporaries(TMP_MAX_AGE):
+        with contextlib.suppress(FileNotFoundError):
+            result.stale[path] = os.stat(path).st_size
     return result
 
 
 def run(repo: Repo, p: Plan) -> int:
     """Delete what the plan drops; returns bytes freed."""
     freed = sum(repo.odb.remove(d) for d in p.drop)
-    if repo.odb.tmp.is_dir():
-        now = time.time()
-        for entry in os.scandir(repo.odb.tmp):
-            if now - entry.stat().st_mtime > TMP_MAX_AGE:
-                os.unlink(entry.path)
+    for path, size in p.stale.items():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            freed += size
     return freed

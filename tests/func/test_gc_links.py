@@ -87,3 +87,46 @@ def test_gc_all_commits_keeps_history(repo, tether):
     r = tether("gc", "-f")
     assert "removed 1 object(s)" in r.out
     assert not (old & objects(repo))
+
+
+def test_gc_removes_the_temporaries_of_a_killed_writer_once_they_are_old(repo, tether):
+    """A writer killed outright (SIGKILL, power loss) cannot delete its
+    temporaries: small ones beside their final names, large ones in tmp/.
+    gc deletes them once they are a day old, never younger ones (they may be
+    another process's, still writing)."""
+    import signal
+    import time
+
+    from tether.storage.odb import ObjectDB
+
+    cache = repo / ".tether/cache"
+    big = write(repo / "big.bin", os.urandom(3 << 20))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the writer that gets killed
+        try:
+            w = ObjectDB(cache).writer().__enter__()
+            w.put_bytes(b"one")
+            w.put_bytes(b"two")
+            w.put_file(str(big), big.stat().st_size)
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    temps = [
+        p for p in cache.rglob("*") if p.is_file() and (".tmp-" in p.name or p.parent.name == "tmp")
+    ]
+    assert len(temps) == 3
+    r = tether("gc", "-f")
+    assert r.code == 0 and "nothing to remove" in r.out
+    assert all(p.exists() for p in temps)
+    two_days_ago = time.time() - 2 * 86400
+    for p in temps:
+        os.utime(p, (two_days_ago, two_days_ago))
+    r = tether("gc", "--dry-run")
+    assert "would remove 0 unreferenced object(s) and 3 temporary file(s)" in r.out
+    assert all(p.exists() for p in temps)
+    r = tether("gc", "-f")
+    assert r.code == 0 and "removed 0 object(s) and 3 temporary file(s), 3." in r.err + r.out
+    assert not any(p.exists() for p in temps)
+    assert objects(repo) == set()  # nothing half-written was ever published

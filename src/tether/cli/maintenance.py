@@ -37,9 +37,9 @@ def gc(
     with repo.lock("tether gc"):
         plan = core.plan(repo, workspace, all_commits)
         render.info(f"keeping objects used by {plan.scope}")
-        summary = f"{len(plan.drop)} unreferenced object(s), {render.size(plan.drop_bytes)}"
-        if dry_run or not plan.drop:
-            render.out(f"would remove {summary}" if plan.drop else "nothing to remove")
+        summary = plan.summary()
+        if dry_run or plan.empty:
+            render.out("nothing to remove" if plan.empty else f"would remove {summary}")
             return
         if not force:
             if not sys.stdin.isatty():
@@ -48,7 +48,8 @@ def gc(
                 render.info("nothing removed")
                 return
         freed = core.run(repo, plan)
-    render.info(f"removed {len(plan.drop)} object(s), {render.size(freed)} freed")
+    stale = f" and {len(plan.stale)} temporary file(s)" if plan.stale else ""
+    render.info(f"removed {len(plan.drop)} object(s){stale}, {render.size(freed)} freed")
 
 
 def fsck() -> None:

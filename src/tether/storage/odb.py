@@ -215,6 +215,33 @@ class ObjectDB:
                 if hashing.is_digest(digest):
                     yield digest
 
+    def stale_temporaries(self, max_age: float) -> Iterator[str]:
+        """Temporaries older than ``max_age`` seconds: left by a writer that was
+        killed (SIGKILL, power loss), since a living one deletes its own. They
+        are in ``tmp/`` or beside the final names (``objects/ab/.tmp-*``)."""
+        import time
+
+        now = time.time()
+        tmp = str(self.tmp)
+        folders = [tmp]
+        if self.objects.is_dir():
+            folders += [e.path for e in os.scandir(self.objects) if len(e.name) == 2 and e.is_dir()]
+        for folder in folders:
+            try:
+                it = os.scandir(folder)
+            except FileNotFoundError:
+                continue
+            with it:
+                for entry in it:
+                    if folder != tmp and not entry.name.startswith(".tmp-"):
+                        continue
+                    try:
+                        age = now - entry.stat(follow_symlinks=False).st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if age > max_age:
+                        yield entry.path
+
     def remove(self, digest: str) -> int:
         path = self.path(digest)
         try:

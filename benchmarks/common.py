@@ -63,9 +63,9 @@ def grace(seconds: float = 65.0) -> None:
     time.sleep(seconds)
 
 
-def sh(cmd: list[str] | str, cwd: Path, warm: list[Path] | None = None) -> float:
+def sh(cmd: list[str] | str, cwd: Path, warm: list[Path] | None = None, drop: bool = True) -> float:
     """Seconds one command takes, after :func:`settle`; a string runs in a shell."""
-    settle(warm)
+    settle(warm, drop)
     t = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, shell=isinstance(cmd, str))
     return time.perf_counter() - t

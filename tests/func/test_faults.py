@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.conftest import git, run_cli, snapshot, write
+from tether.storage.odb import DIRECT_MIN
 
 
 @pytest.mark.parametrize(
@@ -60,14 +61,17 @@ def test_ctrl_c_during_add_then_rerun_finishes(repo, jobs, group):
     assert snapshot(repo / "data/raw") == before
 
 
-def test_full_disk_during_add(repo, tether, tiny_disk):
+@pytest.mark.parametrize("big", [1 << 20, DIRECT_MIN + 1], ids=["page-cache", "direct"])
+def test_full_disk_during_add(repo, tether, tiny_disk, big):
+    """Either route a large file takes into the cache (through the page cache,
+    or O_DIRECT from 64 MiB) meets a full disk as one clear error."""
     assert tether("config", "--local", "cache.dir", str(tiny_disk / "cache")).code == 0
-    write(repo / "data/big.bin", os.urandom(1 << 20))
+    write(repo / "data/big.bin", os.urandom(big))
     write(repo / "data/small.bin", b"small")
     r = tether("add", "data")
     assert r.code == 1
     assert r.err.startswith("error: no space left on the device")
     assert "tether gc" in r.err
     assert not (repo / "data.tether").exists()
-    assert (repo / "data/big.bin").stat().st_size == 1 << 20  # the data is untouched
+    assert (repo / "data/big.bin").stat().st_size == big  # the data is untouched
     assert not any((tiny_disk / "cache/tmp").iterdir())

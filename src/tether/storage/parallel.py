@@ -23,6 +23,7 @@ as a single ``add`` does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import selectors
 import signal
@@ -121,14 +122,20 @@ def _child(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the parent
         lines: list[str] = []
         with Writer(odb) as writer:
-            for i in mine:
-                before, before_bytes = writer.written, writer.written_bytes
-                digest = store(writer, items[i])
-                new = writer.written_bytes - before_bytes if writer.written > before else -1
-                lines.append(f"{digest} {new}\n")
-                if len(lines) >= _BATCH:
-                    _send(out, b"D", "".join(lines).encode())
-                    lines.clear()
+            try:
+                for i in mine:
+                    before, before_bytes = writer.written, writer.written_bytes
+                    digest = store(writer, items[i])
+                    new = writer.written_bytes - before_bytes if writer.written > before else -1
+                    lines.append(f"{digest} {new}\n")
+                    if len(lines) >= _BATCH:
+                        _send(out, b"D", "".join(lines).encode())
+                        lines.clear()
+            except BaseException:
+                # the writer deletes its temporaries next: the parent's Ctrl-C
+                # (sent when another worker failed too) must not cut that short
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                raise
         # the writer committed on leaving its block: every object is in place
         _send(out, b"D", "".join(lines).encode())
         _send(out, b"F", b"")
@@ -171,26 +178,9 @@ def _run(
     workers: list[_Worker] = []
     try:
         for mine in split:
-            r, wfd = os.pipe()
-            # Ctrl-C waits until the child has its own handler (and the parent its
-            # bookkeeping): one arriving inside fork's own hooks would escape both
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                with warnings.catch_warnings():  # 3.12+ warns when a bar's thread runs;
-                    warnings.simplefilter("ignore", DeprecationWarning)  # the child uses none
-                    pid = os.fork()
-                if pid == 0:  # pragma: no cover - the child; its work is checked by the parent
-                    try:
-                        os.close(r)
-                        for other in workers:
-                            os.close(other.fd)
-                        _child(odb, items, mine, store, wfd)
-                    finally:
-                        os._exit(130)  # never back into the parent's code
-                os.close(wfd)
-                workers.append(_Worker(pid, r, mine))
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            child = functools.partial(_child, odb, items, mine, store)
+            pid, r = _spawn([w.fd for w in workers], child)
+            workers.append(_Worker(pid, r, mine))
         _collect(workers, new, done)
     except BaseException:
         _stop(workers)
@@ -282,33 +272,14 @@ def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] |
     statuses: list[int] = []
     try:
         for share in shares:
-            r, w = os.pipe()
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", DeprecationWarning)
-                        pid = os.fork()
-                except OSError:
-                    os.close(r)
-                    os.close(w)
-                    raise
-                if pid == 0:  # pragma: no cover - the child; its result is checked by the parent
-                    code = 1
-                    try:
-                        signal.signal(signal.SIGINT, signal.SIG_DFL)
-                        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-                        os.close(r)
-                        for _, other in procs:
-                            os.close(other)
-                        write_all(w, func(share))
-                        code = 0
-                    finally:
-                        os._exit(code)
-                os.close(w)
-                procs.append((pid, r))
-            finally:
+
+            def run_one(out: int, share: T = share) -> NoReturn:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # nothing to clean up
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                write_all(out, func(share))
+                os._exit(0)
+
+            procs.append(_spawn([r for _, r in procs], run_one))
         results = []
         for _, r in procs:
             chunks = []
@@ -325,3 +296,37 @@ def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] |
             os.close(r)
             statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     return results if all(code == 0 for code in statuses) else None
+
+
+def _spawn(others: list[int], child: Callable[[int], NoReturn]) -> tuple[int, int]:
+    """Fork a process that runs ``child(write_end)`` and never comes back;
+    return its pid and the read end of its pipe. ``others`` (earlier
+    children's read ends) are closed in the new child.
+
+    Ctrl-C is held back across the fork, so one arriving inside fork's own
+    hooks cannot escape both sides; ``child`` unblocks it once its handler is
+    set, the parent as soon as it has the pid. A child that raises exits 130.
+    """
+    r, w = os.pipe()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        try:
+            with warnings.catch_warnings():  # 3.12+ warns when a bar's thread runs;
+                warnings.simplefilter("ignore", DeprecationWarning)  # the child uses none
+                pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            raise
+        if pid == 0:  # pragma: no cover - the child; its work is checked by the parent
+            try:
+                os.close(r)
+                for fd in others:
+                    os.close(fd)
+                child(w)
+            finally:
+                os._exit(130)  # never back into the parent's code
+        os.close(w)
+        return pid, r
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -82,11 +82,26 @@ def best(cmd: list[str], cwd: Path, n: int = 5) -> float:
     return min(times)
 
 
-def print_ratios(results: dict[str, dict[str, float]]) -> None:
-    """A Markdown table of tether's and DVC's seconds per step, with DVC / tether."""
+def cell(times: float | list[float] | None) -> str:
+    """Seconds of a step: one run, or the best of several with their range."""
+    if not times:
+        return "-"
+    if isinstance(times, float):
+        return f"{times:.2f}"
+    lo, hi = min(times), max(times)
+    return f"{lo:.2f}" if len(times) == 1 else f"{lo:.2f} ({lo:.2f}-{hi:.2f})"
+
+
+def _best(times: float | list[float]) -> float:
+    return times if isinstance(times, float) else min(times)
+
+
+def print_ratios(results: dict[str, dict[str, float]] | dict[str, dict[str, list[float]]]) -> None:
+    """A Markdown table of tether's and DVC's seconds per step (one run, or
+    the best of several and their range), with DVC / tether of the best."""
     print("| step | tether (s) | dvc (s) | dvc / tether |")
     print("| --- | --- | --- | --- |")
     for step, secs in results["tether"].items():
         d = results.get("dvc", {}).get(step)
-        ratio = f"{d / secs:.1f}x" if d else "-"
-        print(f"| {step} | {secs:.2f} | {f'{d:.2f}' if d else '-'} | {ratio} |")
+        ratio = f"{_best(d) / _best(secs):.1f}x" if d else "-"
+        print(f"| {step} | {cell(secs)} | {cell(d)} | {ratio} |")

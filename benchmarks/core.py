@@ -29,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import DEFAULT_DVC, TETHER, best, grace, sh
+from common import DEFAULT_DVC, TETHER, best, cell, grace, print_ratios, sh
 
 HERE = Path(__file__).resolve().parent
 MKDATA = HERE.parent.parent / "shared" / "bench" / "mkdata.py"
@@ -81,13 +81,6 @@ def floors(data: Path, into: Path, out: Times) -> None:
     )
 
 
-def cell(times: list[float] | None) -> str:
-    if not times:
-        return "-"
-    lo, hi = min(times), max(times)
-    return f"{lo:.2f}" if len(times) == 1 else f"{lo:.2f} ({lo:.2f}-{hi:.2f})"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dvc", default=DEFAULT_DVC)
@@ -126,12 +119,7 @@ def main() -> None:
         print(f"run {k + 1}/{args.repeat} done", file=sys.stderr)
     results["tether"]["--help"] = [best([*TETHER, "--help"], work)]
     print("Best of", args.repeat, "runs, seconds (range in brackets).\n")
-    print("| step | tether (s) | dvc (s) | dvc / tether |")
-    print("| --- | --- | --- | --- |")
-    for step, secs in results["tether"].items():
-        d = results.get("dvc", {}).get(step)
-        ratio = f"{min(d) / min(secs):.1f}x" if d else "-"
-        print(f"| {step} | {cell(secs)} | {cell(d)} | {ratio} |")
+    print_ratios(results)
     for step, secs in floor.items():
         print(f"| floor: {step} | {cell(secs)} | | |")
     add_big = min(results["tether"]["add 1 GiB"])

@@ -53,9 +53,9 @@ def run_tool(tool: list[str], repo: Path, data: Path, out: Times) -> None:
     shutil.copytree(data / "small", repo / "small")
     shutil.copytree(data / "big", repo / "big")
     steps = {
-        "add 20,000 small files": lambda: sh([*tool, "add", "small"], repo, [repo / "small"]),
+        "add small files": lambda: sh([*tool, "add", "small"], repo, [repo / "small"]),
         "no-op status": lambda: best([*tool, "status"], repo),
-        "add 1 GiB": lambda: sh([*tool, "add", "big"], repo, [repo / "big"]),
+        "add big files": lambda: sh([*tool, "add", "big"], repo, [repo / "big"]),
     }
     for step, timed in steps.items():
         out.setdefault(step, []).append(timed())
@@ -67,16 +67,16 @@ def run_tool_kept(tool: list[str], repo: Path, data: Path, out: Times) -> None:
     fresh_repo(repo, tool)
     shutil.copytree(data / "big", repo / "big")
     secs = sh([*tool, "add", "big"], repo, [repo / "big"], drop=False)
-    out.setdefault("add 1 GiB, caches kept", []).append(secs)
+    out.setdefault("add big files, caches kept", []).append(secs)
 
 
 def floors(data: Path, into: Path, out: Times) -> None:
     into.mkdir(parents=True)
     small, big = data / "small", data / "big"
     out.setdefault("cp -r small", []).append(sh(["cp", "-r", str(small), "s"], into, [small]))
-    out.setdefault("cp -r 1 GiB", []).append(sh(["cp", "-r", str(big), "b"], into, [big]))
-    out.setdefault("cp -r 1 GiB && sync", []).append(sh(f"cp -r '{big}' b2 && sync", into, [big]))
-    out.setdefault("cp -r 1 GiB, caches kept", []).append(
+    out.setdefault("cp -r big", []).append(sh(["cp", "-r", str(big), "b"], into, [big]))
+    out.setdefault("cp -r big && sync", []).append(sh(f"cp -r '{big}' b2 && sync", into, [big]))
+    out.setdefault("cp -r big, caches kept", []).append(
         sh(["cp", "-r", str(big), "b3"], into, [big], drop=False)
     )
 
@@ -118,17 +118,20 @@ def main() -> None:
             run_tool_kept(tools[name], runs / f"{k}" / f"{name}-kept", data, results[name])
         print(f"run {k + 1}/{args.repeat} done", file=sys.stderr)
     results["tether"]["--help"] = [best([*TETHER, "--help"], work)]
-    print("Best of", args.repeat, "runs, seconds (range in brackets).\n")
+    gib = (4 * args.big_mib) / 1024
+    print(
+        f"Data: {args.small:,} small files; {gib:.2f} GiB in 4 big files. "
+        f"Best of {args.repeat} runs, seconds (range in brackets).\n"
+    )
     print_ratios(results)
     for step, secs in floor.items():
         print(f"| floor: {step} | {cell(secs)} | | |")
-    add_big = min(results["tether"]["add 1 GiB"])
-    gib = (4 * args.big_mib) / 1024
-    kept = min(results["tether"]["add 1 GiB, caches kept"])
+    add_big = min(results["tether"]["add big files"])
+    kept = min(results["tether"]["add big files, caches kept"])
     print(
-        f"\nadd {gib:.2f} GiB: {add_big / min(floor['cp -r 1 GiB']):.2f}x `cp -r`, "
-        f"{add_big / min(floor['cp -r 1 GiB && sync']):.2f}x `cp -r && sync`; "
-        f"caches kept: {kept / min(floor['cp -r 1 GiB, caches kept']):.2f}x `cp -r`"
+        f"\nadd {gib:.2f} GiB: {add_big / min(floor['cp -r big']):.2f}x `cp -r`, "
+        f"{add_big / min(floor['cp -r big && sync']):.2f}x `cp -r && sync`; "
+        f"caches kept: {kept / min(floor['cp -r big, caches kept']):.2f}x `cp -r`"
     )
     print(f"(delete {runs} when done: {args.repeat} copies of everything)", file=sys.stderr)
 

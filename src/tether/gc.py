@@ -13,7 +13,6 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 
-from tether import render
 from tether.errors import MissingObjectError
 from tether.repo import Repo
 from tether.storage import tree
@@ -36,12 +35,6 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.drop and not self.stale
-
-    def summary(self) -> str:
-        text = f"{len(self.drop)} unreferenced object(s)"
-        if self.stale:
-            text += f" and {len(self.stale)} temporary file(s) of interrupted writers"
-        return f"{text}, {render.size(self.drop_bytes)}"
 
 
 def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:

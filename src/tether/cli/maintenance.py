@@ -37,7 +37,10 @@ def gc(
     with repo.lock("tether gc"):
         plan = core.plan(repo, workspace, all_commits)
         render.info(f"keeping objects used by {plan.scope}")
-        summary = plan.summary()
+        summary = f"{len(plan.drop)} unreferenced object(s)"
+        if plan.stale:
+            summary += f" and {len(plan.stale)} temporary file(s) of interrupted writers"
+        summary += f", {render.size(plan.drop_bytes)}"
         if dry_run or plan.empty:
             render.out("nothing to remove" if plan.empty else f"would remove {summary}")
             return

@@ -113,7 +113,6 @@ def copy_hashing(src: int, dst: int, direct: bool = False) -> tuple[str, int]:
     direct = direct and _O_DIRECT != 0 and _try_direct(dst)
     start = _writeback()
     total = 0
-    chunk = view[:0]
     try:
         while n := os.readv(src, [buf]):
             chunk = view[:n]

@@ -63,6 +63,9 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
         return same
     if not full.is_dir():
         return PathStatus(p.path, p.source, p.kind, "modified", note="is now a file")
+    # the usual case, nothing touched, from a walk that keeps nothing per file;
+    # otherwise the full scan below walks again and its fingerprint is the one
+    # stored (it describes exactly the files whose digests it records)
     quick = scan.quick(full, scan.jobs_for(p.files))
     if quick is not None and repo.state.get_tree(p.path, quick.fingerprint) == p.digest:
         return same

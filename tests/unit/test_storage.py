@@ -152,6 +152,30 @@ def test_state_trusts_only_identical_stat(tmp_path):
     assert again.get(os.stat(f)) is None
 
 
+def _open_files(path: Path) -> list[str]:
+    fds = Path("/proc/self/fd")
+    return [str(fd) for fd in fds.iterdir() if os.path.realpath(fd) == str(path)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_state_db_leaves_no_connection_open(tmp_path):
+    """Each lookup closes its connection: none waits for the garbage collector."""
+    f = tmp_path / "f"
+    f.write_bytes(b"abc")
+    path = (tmp_path / "state.db").resolve()
+    db = StateDB(path)
+    db.put(os.stat(f), "d" * 32)
+    db.put_tree("data", "fp", "t" * 32)
+    db.flush()
+    assert _open_files(path) == []
+    again = StateDB(path)
+    assert again.get(os.stat(f)) == "d" * 32  # a single-row lookup
+    assert again.get_tree("data", "fp") == "t" * 32
+    assert _open_files(path) == []
+    again.preload()
+    assert _open_files(path) == []
+
+
 def test_corrupt_state_db_is_rebuilt(tmp_path):
     (tmp_path / "state.db").write_bytes(b"not a database at all" * 100)
     db = StateDB(tmp_path / "state.db")

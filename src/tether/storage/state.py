@@ -3,13 +3,20 @@
 A row is trusted only when all three stat fields match, so any write that
 changes a file's size or modification time makes tether hash it again. The
 database is a cache: losing it, or failing to write it, costs time only.
+
+Every query opens its own connection and closes it before returning (a
+connection left for the garbage collector keeps the file open, and newer
+Pythons warn about it); lookups are few, since rows are loaded in bulk once
+a command needs more than a handful.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 _SCHEMA = """
@@ -30,6 +37,19 @@ CREATE TABLE IF NOT EXISTS trees (
 """
 
 
+@contextlib.contextmanager
+def _connected(path: Path) -> Iterator[sqlite3.Connection]:
+    """One connection: committed (or rolled back) and closed on leaving."""
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        with con:
+            con.execute(_SCHEMA)
+            con.execute(_TREES)
+            yield con
+    finally:
+        con.close()
+
+
 class StateDB:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -37,7 +57,6 @@ class StateDB:
         self._pending: dict[int, tuple[int, int, str]] = {}
         self._trees: dict[str, tuple[str, str]] = {}
         self._singles = 0
-        self._con: sqlite3.Connection | None = None
         self._mutex = threading.Lock()
 
     def _load(self) -> dict[int, tuple[int, int, str]]:
@@ -51,26 +70,18 @@ class StateDB:
         if not self.path.exists():
             return {}
         try:
-            with self._connect() as con:
+            with _connected(self.path) as con:
                 rows = con.execute("SELECT inode, size, mtime_ns, digest FROM state")
                 return {r[0]: r[1:] for r in rows.fetchall()}
         except sqlite3.DatabaseError:
             return {}  # a damaged cache of hashes is simply rebuilt
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._con is None:
-            # checkout writes large files on worker threads, which may look rows up
-            self._con = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-            self._con.execute(_SCHEMA)
-            self._con.execute(_TREES)
-        return self._con
 
     def get_tree(self, path: str, fingerprint: str) -> str | None:
         """The tree digest of a folder whose files' (path, inode, size, mtime) are unchanged."""
         if not self.path.exists():
             return None
         try:
-            with self._connect() as con:
+            with _connected(self.path) as con:
                 row = con.execute(
                     "SELECT digest FROM trees WHERE path = ? AND fingerprint = ?",
                     (path, fingerprint),
@@ -92,7 +103,7 @@ class StateDB:
         if not self.path.exists():
             return None
         try:
-            with self._mutex, self._connect() as con:
+            with _connected(self.path) as con:
                 row = con.execute(
                     "SELECT size, mtime_ns, digest FROM state WHERE inode = ?", (inode,)
                 ).fetchone()
@@ -118,27 +129,19 @@ class StateDB:
         if known != row:
             self._pending[st.st_ino] = row
 
-    def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-
     def flush(self) -> None:
-        """Write what was learnt, and close the database."""
+        """Write what was learnt."""
         if not self._pending and not self._trees:
-            self.close()
             return
         rows = [(ino, s, m, d) for ino, (s, m, d) in self._pending.items()]
         trees = [(p, f, d) for p, (f, d) in self._trees.items()]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as con:
+            with _connected(self.path) as con:
                 con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
                 con.executemany("INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", trees)
         except sqlite3.Error:
-            self.close()
             return  # a cache; the next run hashes again
-        self.close()
         self._trees.clear()
         if self._rows is not None:
             self._rows.update(self._pending)

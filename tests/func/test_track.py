@@ -145,16 +145,26 @@ def test_autostage_off(repo, tether):
 
 
 def test_unchanged_files_are_not_reread(repo, tether):
-    """The state database answers for files whose (inode, size, mtime) did not change."""
-    f = write(repo / "d/a.bin", b"AAAA")
-    tether("add", "d")
+    """The state database answers for files whose (inode, size, mtime, ctime)
+    did not change; a change to any of them makes tether read the file again."""
+    from tether.storage.state import StateDB
+
+    f = write(repo / "a.bin", b"AAAA")
+    tether("add", "a.bin")
+
+    def vouch_wrongly() -> None:  # a row for the current stat naming other content
+        db = StateDB(repo / ".tether/tmp/state.db")
+        db.put(os.stat(f), "0" * 32)
+        db.flush()
+
+    vouch_wrongly()
+    assert tether("status", "--exit-code").code == 1  # not re-read: the state was trusted
     st = os.stat(f)
-    with open(f, "r+b") as fh:  # same size, then put the old mtime back
-        fh.write(b"BBBB")
-    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert tether("status", "--exit-code").code == 0  # not re-read: the state was trusted
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-    assert tether("status", "--exit-code").code == 1  # a new mtime makes it read again
+    assert tether("status", "--exit-code").code == 0  # a new mtime makes it read again
+    vouch_wrongly()
+    f.chmod(f.stat().st_mode & 0o777)  # moves only the change time
+    assert tether("status", "--exit-code").code == 0
 
 
 def test_config_get_set_unset_project_and_local(repo, tether):

@@ -176,6 +176,25 @@ def test_state_db_leaves_no_connection_open(tmp_path):
     assert _open_files(path) == []
 
 
+def test_state_db_without_change_times_is_replaced(tmp_path):
+    """Rows from before the change time was kept are dropped, never trusted."""
+    import sqlite3
+
+    f = tmp_path / "f"
+    f.write_bytes(b"abc")
+    st = os.stat(f)
+    con = sqlite3.connect(tmp_path / "state.db")
+    with con:
+        con.execute("CREATE TABLE state (inode INTEGER PRIMARY KEY, size, mtime_ns, digest)")
+        con.execute("INSERT INTO state VALUES (?, ?, ?, ?)", (st.st_ino, 3, st.st_mtime_ns, "o"))
+    con.close()
+    db = StateDB(tmp_path / "state.db")
+    assert db.get(st) is None
+    db.put(st, "d" * 32)
+    db.flush()
+    assert StateDB(tmp_path / "state.db").get(st) == "d" * 32
+
+
 def test_corrupt_state_db_is_rebuilt(tmp_path):
     (tmp_path / "state.db").write_bytes(b"not a database at all" * 100)
     db = StateDB(tmp_path / "state.db")

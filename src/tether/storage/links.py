@@ -76,12 +76,12 @@ class Linker:
             tmp = f"{parent}/.{base}.{self._pid}.{next(self._seq)}.tether-tmp"
             try:
                 try:
-                    st = getattr(self, "_" + kind)(digest, tmp, executable, name)
+                    getattr(self, "_" + kind)(digest, tmp, executable, name)
                 except FileNotFoundError:
                     if os.path.isdir(parent):
                         raise
                     os.makedirs(parent, exist_ok=True)  # removed since we made it
-                    st = getattr(self, "_" + kind)(digest, tmp, executable, name)
+                    getattr(self, "_" + kind)(digest, tmp, executable, name)
                 os.replace(tmp, dest)
             except _NotSupported:
                 self._dead.add(kind)
@@ -92,8 +92,8 @@ class Linker:
                 if isinstance(exc, OSError):
                     raise_if_disk_full(exc, dest)
                 raise
-            # a copy's stat was taken before the rename (which keeps inode, size, mtime)
-            self.state.put(st or os.stat(dest), digest)
+            # stat after the rename, which moves the change time
+            self.state.put(os.stat(dest), digest)
             return
         raise UsageError(
             f"none of the link types {self.order} works here", "add copy to cache.link"
@@ -117,7 +117,7 @@ class Linker:
                 raise
         os.chmod(tmp, 0o755 if executable else 0o644)
 
-    def _copy(self, digest: str, tmp: str, executable: bool, name: str) -> os.stat_result:
+    def _copy(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self.odb.file(digest)
         try:
             sfd = os.open(src, os.O_RDONLY)
@@ -134,7 +134,6 @@ class Linker:
                         write_all(dfd, data)
                 else:
                     actual, _ = hashing.hash_fd(sfd, lambda chunk: write_all(dfd, chunk))
-                st = os.fstat(dfd)
             finally:
                 os.close(dfd)
         finally:
@@ -142,7 +141,6 @@ class Linker:
         if actual != digest:
             os.unlink(tmp)
             raise CorruptObjectError(f"{name}: cache object {digest} is corrupt (digest mismatch)")
-        return st
 
     def _hardlink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)

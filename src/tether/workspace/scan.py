@@ -1,7 +1,7 @@
 """Walk tracked paths and learn each file's digest, reading only what changed.
 
 Walking uses ``os.scandir`` and one ``stat`` per file; the state database
-turns (inode, size, mtime) into a digest without reading. Only the files it
+turns (inode, size, mtime, ctime) into a digest without reading. Only the files it
 does not know are read and hashed.
 """
 

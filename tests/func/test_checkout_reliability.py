@@ -5,6 +5,7 @@ the background writer and folder bookkeeping, long names, killed processes."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,56 @@ def test_bit_rot_in_a_linked_object_is_not_checked_out(repo, tether, kind):
     r = tether("checkout")
     assert r.code == 1 and "corrupt" in r.err
     assert not a.exists() and not a.is_symlink()
+
+
+def _fresh_checkout_rounds(repo, tether, layout: dict[str, bytes], rounds: int) -> None:
+    for _ in range(rounds):
+        for top in {rel.split("/")[0] for rel in layout}:
+            shutil.rmtree(repo / top)
+        r = tether("checkout")
+        assert r.code == 0, r.err
+        for rel, data in layout.items():
+            assert (repo / rel).read_bytes() == data, rel
+
+
+def test_folders_and_pruning_are_settled_with_background_writes(repo, tether, monkeypatch):
+    """Every file goes to the background writer (the threshold is lowered), in
+    folders holding only such files, nested, and beside small ones; sizes make
+    some writes slow and some instant, so each round meets other orderings."""
+    from tether.workspace import checkout
+
+    layout: dict[str, bytes] = {}
+    for i in range(4):
+        layout[f"big{i}/only.bin"] = os.urandom((i + 1) << 18)
+        layout[f"nest{i}/a/b/c/deep.bin"] = os.urandom(1 + i)
+        layout[f"nest{i}/a/x.bin"] = os.urandom(3 << 18)
+    for j in range(30):
+        layout[f"mixed/s{j % 5}/f{j}.bin"] = os.urandom(1 + (j * 7919) % (1 << 17))
+    for rel, data in layout.items():
+        write(repo / rel, data)
+    tops = sorted({rel.split("/")[0] for rel in layout})
+    assert tether("add", *tops).code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    monkeypatch.setattr(checkout, "BACKGROUND_MIN", 1 << 17)  # most files, not all
+    _fresh_checkout_rounds(repo, tether, layout, 8)
+    monkeypatch.setattr(checkout, "BACKGROUND_MIN", 0)  # every file
+    _fresh_checkout_rounds(repo, tether, layout, 8)
+
+
+def test_a_folder_of_only_large_files_checks_out(repo, tether):
+    """The case seen in the field, at the real threshold: a folder holding one
+    large file, restored into a workspace where it is missing."""
+    from tether.workspace.checkout import BACKGROUND_MIN
+
+    layout = {
+        "big/one.bin": os.urandom(BACKGROUND_MIN),
+        "big2/sub/two.bin": os.urandom(BACKGROUND_MIN),
+        "small/a.txt": b"a",
+    }
+    for rel, data in layout.items():
+        write(repo / rel, data)
+    assert tether("add", "big", "big2", "small").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    _fresh_checkout_rounds(repo, tether, layout, 3)

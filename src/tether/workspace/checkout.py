@@ -75,9 +75,23 @@ def _need(repo: Repo, p: Pointer, wanted: list[tuple[str, str]]) -> None:
         raise MissingObjectError(f"{p.path}: {_summary(missing)} not in the cache")
 
 
-def _prune_empty(top: Path) -> None:
+def _folders(paths: list[str]) -> list[str]:
+    """Every folder above the relative POSIX ``paths``, parents before children."""
+    out: set[str] = set()
+    for rel in paths:
+        folder = rel.rpartition("/")[0]
+        while folder and folder not in out:
+            out.add(folder)
+            folder = folder.rpartition("/")[0]
+    return sorted(out)  # a prefix sorts before what extends it
+
+
+def _prune_empty(top: Path, keep: set[str]) -> None:
+    """Remove empty folders below ``top`` except those in ``keep`` (relative),
+    which files are still being written into."""
     for dirpath, _dirs, _files in os.walk(top, topdown=False):
-        if dirpath != str(top) and not os.listdir(dirpath):
+        rel = os.path.relpath(dirpath, top)
+        if rel != "." and rel not in keep and not os.listdir(dirpath):
             os.rmdir(dirpath)
 
 
@@ -195,14 +209,19 @@ def _checkout_dir(
     for rel in remove:
         _remove_any(full / rel)
     res.deleted = len(remove)
+    # every folder is made here, before the first write, and only folders no
+    # file goes into are pruned: the background writer never races either
+    keep = _folders(list(wanted))
+    full.mkdir(parents=True, exist_ok=True)
+    for rel in keep:
+        folder = full / rel
+        if not folder.is_dir() or folder.is_symlink():
+            _remove_any(folder)  # a file where a folder must go (its content was guarded)
+            folder.mkdir()
     top = str(full)
     with progress.task(f"checking out {p.path}", total=len(write)) as bar:
         for e in write:
             dest = f"{top}/{e.path}"
-            if have and e.path not in have:
-                for parent in Path(e.path).parents:  # a file where a folder must go
-                    if parent != Path() and (full / parent).is_file():
-                        _remove_any(full / parent)
             if bg is not None and e.size >= BACKGROUND_MIN:
                 bg.link(res, e, dest, f"{p.path}/{e.path}", e.path in have)
                 bar.advance()
@@ -218,10 +237,7 @@ def _checkout_dir(
         os.chmod(full / e.path, 0o755 if e.executable else 0o644)
     res.modified += len(chmod)
     res.unchanged = len(wanted) - len(write) - len(chmod)
-    if full.is_dir():
-        _prune_empty(full)
-    else:
-        full.mkdir(parents=True)
+    _prune_empty(full, set(keep))
     return res
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tether import config as configmod
-from tether import gitscm, yamlio
+from tether import gitscm, tempfiles, yamlio
 from tether.errors import NotARepoError
 from tether.lock import locked
 from tether.storage.odb import ObjectDB
@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 
 DIRNAME = ".tether"
 _GITIGNORE = "/config.local.yaml\n/cache/\n/tmp/\n"
+
+
+def _ignore_temporaries(root: Path) -> None:
+    """Keep the temporaries of a checkout or add (even a killed one's) out of git's view."""
+    gi = root / ".gitignore"
+    lines = gi.read_text(encoding="utf-8").splitlines() if gi.exists() else []
+    if tempfiles.GITIGNORE not in lines:
+        yamlio.write_atomic(gi, "\n".join([*lines, tempfiles.GITIGNORE]) + "\n")
 
 
 class Repo:
@@ -49,8 +57,11 @@ class Repo:
         if not (repo.dir / configmod.PROJECT).exists() or force:
             yamlio.dump_file(repo.dir / configmod.PROJECT, {"schema": 1})
         yamlio.write_atomic(repo.dir / ".gitignore", _GITIGNORE)
+        _ignore_temporaries(root)
         if repo.config.autostage:
-            gitscm.stage(root, [f"{DIRNAME}/{configmod.PROJECT}", f"{DIRNAME}/.gitignore"])
+            gitscm.stage(
+                root, [f"{DIRNAME}/{configmod.PROJECT}", f"{DIRNAME}/.gitignore", ".gitignore"]
+            )
         return repo, created
 
     @cached_property

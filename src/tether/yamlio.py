@@ -101,11 +101,12 @@ def dumps(data: Any) -> str:
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     """Write a file so readers see the old or the new content, never a mix."""
-    import tempfile  # lazily: it costs start-up time that read-only commands never need
+    from tether import tempfiles
 
     raw = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = tempfiles.beside(str(path))  # short: fits beside the longest legal name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)

@@ -118,3 +118,104 @@ def test_a_folder_of_only_large_files_checks_out(repo, tether):
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "data")
     _fresh_checkout_rounds(repo, tether, layout, 3)
+
+
+@pytest.mark.parametrize("what", ["in a folder", "single file"])
+def test_long_names_check_out_and_add(repo, tether, what):
+    """Names near the 255-byte limit: temporaries never make them too long."""
+    if what == "in a folder":
+        layout, target = {"d/" + "n" * 250: b"long", "d/z.txt": b"after it"}, "d"
+    else:
+        layout, target = {"f" * 240: b"single"}, "f" * 240
+    for rel, data in layout.items():
+        write(repo / rel, data)
+    assert tether("add", target).code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "long names")
+    for rel in layout:
+        (repo / rel).unlink()
+    r = tether("checkout")
+    assert r.code == 0, r.err
+    for rel, data in layout.items():
+        assert (repo / rel).read_bytes() == data
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def _leftovers(root: Path) -> list[str]:
+    from tether.tempfiles import is_temporary
+
+    return sorted(p.name for p in root.rglob("*") if is_temporary(p.name))
+
+
+def test_leftover_temporaries_are_hidden_from_git_and_cleaned(repo, tether):
+    """What a killed checkout or add leaves (this version's names and older
+    ones) is invisible to git and deleted by the next command in its folder;
+    a user's own file that merely ends in .tether-tmp is data."""
+    write(repo / "big.bin", b"big")
+    write(repo / "d/a.txt", b"a")
+    assert tether("add", "big.bin", "d").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    names = [
+        ".0123456789ab.tether-tmp",
+        ".big.bin.4242.7.tether-tmp",
+        ".big.bin.tether.k2j_x9aa.tmp",
+    ]
+    for name in names:
+        write(repo / name, b"partial")
+        write(repo / "d/sub" / name, b"partial")
+    assert ".0123456789ab.tether-tmp" not in git(repo, "status", "--porcelain", "-uall")
+    assert tether("checkout").code == 0
+    assert _leftovers(repo) == []
+    assert not (repo / "d/sub").exists()  # nothing but leftovers was in it
+    assert git(repo, "status", "--porcelain") == ""
+    for name in names:
+        write(repo / name, b"partial")
+    assert tether("add", "d").code == 0  # add cleans the folder it writes into
+    assert _leftovers(repo) == []
+    write(repo / "d/notes.tether-tmp", b"mine")
+    r = tether("status", "--exit-code")
+    assert r.code == 1 and "d/notes.tether-tmp" in r.out
+    assert tether("checkout").code == 1  # refuses: the user's file is in no cache
+    assert (repo / "d/notes.tether-tmp").read_bytes() == b"mine"
+
+
+@pytest.mark.slow
+def test_a_killed_checkout_leaves_nothing_the_next_one_keeps(repo, tether):
+    """kill -9 while a large file is being written: its partial temporary is
+    out of git's view, and the next checkout deletes it and restores the file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = os.urandom(1 << 20) * 96
+    big = write(repo / "big.bin", data)
+    assert tether("add", "big.bin").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "big")
+    seen: list[str] = []
+    for _ in range(5):
+        big.unlink(missing_ok=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tether", "checkout"],
+            cwd=repo,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while child.poll() is None and time.monotonic() < deadline:
+            seen = [n for n in os.listdir(repo) if n.endswith(".tether-tmp")]
+            if seen:
+                child.send_signal(signal.SIGKILL)
+                break
+        child.wait()
+        if seen and child.returncode == -signal.SIGKILL:
+            break
+    assert seen, "the checkout always finished before it could be killed"
+    assert _leftovers(repo) == seen
+    assert git(repo, "status", "--porcelain") == ""
+    r = tether("checkout")
+    assert r.code == 0, r.err
+    assert _leftovers(repo) == []
+    assert big.read_bytes() == data

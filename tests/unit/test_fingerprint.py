@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tether.storage import parallel
+from tether.tempfiles import is_temporary
 from tether.workspace import scan
 
 
@@ -54,7 +55,7 @@ def test_quick_walk_agrees_with_the_full_scan(tmp_path, jobs):
 
 names = st.text(
     st.characters(blacklist_categories=["Cs"], blacklist_characters="/\0"), min_size=1, max_size=8
-).filter(lambda n: n not in (".", "..") and not n.endswith(scan.TMP_SUFFIX))
+).filter(lambda n: n not in (".", "..") and not is_temporary(n))
 
 
 @settings(
@@ -104,7 +105,7 @@ def test_every_edit_changes_the_fingerprint(tmp_path, edit):
 def test_tether_temporaries_are_left_out_as_by_the_scan(tmp_path):
     make_tree(tmp_path)
     before = quick(tmp_path, 2)
-    (tmp_path / f"many/5/f{scan.TMP_SUFFIX}").write_bytes(b"half-written")
+    (tmp_path / "many/5/.0123456789ab.tether-tmp").write_bytes(b"half-written")
     assert quick(tmp_path, 2) == before == full(tmp_path)
 
 

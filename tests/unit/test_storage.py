@@ -239,3 +239,15 @@ def test_errors_cross_a_process_boundary_whole():
         back = pickle.loads(pickle.dumps(exc))
         assert type(back) is type(exc) and str(back) == str(exc)
         assert back.__dict__ == exc.__dict__
+
+
+def test_temporary_names_are_short_and_recognised(tmp_path):
+    from tether import tempfiles
+
+    dest = str(tmp_path / ("x" * 255))
+    names = {os.path.basename(tempfiles.beside(dest)) for _ in range(100)}
+    assert len(names) == 100
+    assert all(len(n) == 24 and tempfiles.is_temporary(n) for n in names)
+    assert os.path.dirname(tempfiles.beside(dest)) == str(tmp_path)
+    for mine in ("notes.tether-tmp", ".tether-tmp", "a.tmp", ".0123456789ab.tether-tmp.bak"):
+        assert not tempfiles.is_temporary(mine)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tether import gitscm, progress
+from tether import gitscm, progress, tempfiles
 from tether.errors import ObjectError, PipelineError, StageFailedError, TetherError
 from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, spec
@@ -109,7 +109,7 @@ def _unprotect(path: str) -> None:
             continue
         st = os.lstat(f)
         if os.path.islink(f) or st.st_nlink > 1 or not st.st_mode & 0o200:
-            tmp = f + ".tether-tmp"
+            tmp = tempfiles.beside(f)
             shutil.copyfile(f, tmp)  # follows a symlink to the cached content
             os.chmod(tmp, 0o644 | (st.st_mode & 0o111))
             os.replace(tmp, f)

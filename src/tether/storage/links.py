@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
 from pathlib import Path
 
+from tether import tempfiles
 from tether.errors import (
     ConfigError,
     CorruptObjectError,
@@ -60,20 +60,18 @@ class Linker:
         self.order = validate_order(order)
         self.state = state
         self._dead: set[str] = set()
-        self._seq = itertools.count(1)  # next() is atomic: large files link on threads
-        self._pid = os.getpid()
         self._made: set[str] = set()
 
     def link(self, digest: str, dest: str | Path, executable: bool, name: str) -> None:
         dest = os.fspath(dest)
-        parent, base = os.path.split(dest)
+        parent = os.path.dirname(dest)
         if parent not in self._made:  # one mkdir per folder, not per file
             os.makedirs(parent, exist_ok=True)
             self._made.add(parent)
         for kind in self.order:
             if kind in self._dead:
                 continue
-            tmp = f"{parent}/.{base}.{self._pid}.{next(self._seq)}.tether-tmp"
+            tmp = tempfiles.beside(dest)
             try:
                 try:
                     getattr(self, "_" + kind)(digest, tmp, executable, name)

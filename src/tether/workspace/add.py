@@ -8,9 +8,10 @@ pointer; running ``add`` again finishes the job.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from tether import gitscm, pointer, progress
+from tether import gitscm, pointer, progress, tempfiles
 from tether.errors import PathError, TrackingError
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -101,8 +102,12 @@ def store_path(repo: Repo, rel: str, writer: Writer, jobs: int | None = None) ->
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     source = pointer.source_for(rel)
     jobs = parallel.default_jobs() if jobs is None else jobs
+    tempfiles.remove_leftovers(str(full.parent))  # a killed add's pointer temporary, say
     if full.is_dir() and not full.is_symlink():
-        files = scan.scan(full, rel, roots)
+        leftovers: list[str] = []
+        files = scan.scan(full, rel, roots, leftovers)
+        for path in leftovers:
+            os.unlink(path)
         repo.state.preload()  # one query for all rows beats 20,000 single lookups
         entries = _store_files(repo, writer, files, rel, jobs)
         t = tree.build(entries, trusted=True)

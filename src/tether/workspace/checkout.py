@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tether import progress
+from tether import progress, tempfiles
 from tether.errors import (
     CorruptObjectError,
     MissingObjectError,
@@ -184,7 +184,13 @@ def _checkout_dir(
     wanted = tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
     have: dict[str, tuple[scan.FileStat, str]] = {}
     if full.is_dir() and not full.is_symlink():
-        have = {f.rel: (f, scan.digest_of(f, repo.state)) for f in scan.scan(full, p.path, roots)}
+        leftovers: list[str] = []
+        have = {
+            f.rel: (f, scan.digest_of(f, repo.state))
+            for f in scan.scan(full, p.path, roots, leftovers)
+        }
+        for path in leftovers:  # of a killed checkout or add: nobody else writes under the lock
+            os.unlink(path)
     elif full.exists() or full.is_symlink():
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
         _guard(repo, [(p.path, scan.digest_of(f, repo.state))], force, p.path)
@@ -244,6 +250,8 @@ def _checkout_dir(
 def checkout_pointer(
     repo: Repo, p: Pointer, force: bool, relink: bool = False, bg: _Background | None = None
 ) -> Checked:
+    """Restore one pointer's path (under the repository lock)."""
+    tempfiles.remove_leftovers(str((repo.root / p.path).parent))
     if p.kind == "file":
         return _checkout_file(repo, p, force, relink)
     return _checkout_dir(repo, p, force, relink, bg)

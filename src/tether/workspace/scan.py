@@ -17,8 +17,7 @@ from tether.errors import PathError
 from tether.storage import hashing
 from tether.storage.state import StateDB
 from tether.storage.tree import Entry
-
-TMP_SUFFIX = ".tether-tmp"
+from tether.tempfiles import is_temporary
 
 
 @dataclass(slots=True)
@@ -46,8 +45,11 @@ def _follow(path: str, rel_shown: str, roots: tuple[Path, ...]) -> os.stat_resul
     return st
 
 
-def scan(top: Path, shown: str, roots: tuple[Path, ...]) -> list[FileStat]:
-    """Every regular file below ``top``, sorted by relative path."""
+def scan(
+    top: Path, shown: str, roots: tuple[Path, ...], leftovers: list[str] | None = None
+) -> list[FileStat]:
+    """Every regular file below ``top``, sorted by relative path; tether's own
+    temporaries are left out (their paths go to ``leftovers`` when given)."""
     out: list[FileStat] = []
     stack: list[tuple[str, str]] = [(str(top), "")]
     while stack:
@@ -55,7 +57,9 @@ def scan(top: Path, shown: str, roots: tuple[Path, ...]) -> list[FileStat]:
         with os.scandir(dirpath) as it:
             for entry in it:
                 name = entry.name
-                if name.endswith(TMP_SUFFIX):
+                if is_temporary(name) and not entry.is_dir(follow_symlinks=False):
+                    if leftovers is not None:
+                        leftovers.append(entry.path)
                     continue
                 rel = prefix + name
                 try:
@@ -149,7 +153,7 @@ def _walk_one(path: str, rel: str, out: list[str], totals: list[int]) -> list[tu
             if entry.is_dir(follow_symlinks=False):
                 subs.append((entry.path, f"{rel}/{name}" if rel else name))
                 continue
-            if name.endswith(TMP_SUFFIX):
+            if is_temporary(name):
                 continue
             st = entry.stat(follow_symlinks=False)
             if not statmod.S_ISREG(st.st_mode):

@@ -219,3 +219,18 @@ def test_a_killed_checkout_leaves_nothing_the_next_one_keeps(repo, tether):
     assert r.code == 0, r.err
     assert _leftovers(repo) == []
     assert big.read_bytes() == data
+
+
+def test_a_user_folder_in_place_of_a_tracked_file_is_not_deleted(repo, tether):
+    """Even when all it holds is a file whose name ends like a temporary's."""
+    write(repo / "a.bin", b"tracked")
+    assert tether("add", "a.bin").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a")
+    (repo / "a.bin").unlink()
+    write(repo / "a.bin/notes.tether-tmp", b"mine")
+    r = tether("checkout")
+    assert r.code == 1 and "not in the cache" in r.err
+    assert (repo / "a.bin/notes.tether-tmp").read_bytes() == b"mine"
+    assert tether("checkout", "--force").code == 0
+    assert (repo / "a.bin").read_bytes() == b"tracked"

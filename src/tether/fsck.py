@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tether import progress
 from tether.repo import Repo
@@ -16,15 +19,25 @@ class Report:
     quarantine: str = ""
 
 
+def _digest_of(path: Path) -> str | None:
+    """The digest of an object's content; None when it is no readable file
+    (a folder, a fifo or a link in its place, an I/O error)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        return hashing.hash_file(path)[0]
+    except OSError:
+        return None
+
+
 def fsck(repo: Repo) -> Report:
     report = Report(quarantine=str(repo.cache_dir / "quarantine"))
     with repo.lock("tether fsck"):
         digests = list(repo.odb.all())
         with progress.task("checking objects", total=len(digests)) as bar:
             for digest in digests:
-                actual, _ = hashing.hash_file(repo.odb.path(digest))
                 report.checked += 1
-                if actual != digest:
+                if _digest_of(repo.odb.path(digest)) != digest:
                     repo.odb.quarantine(digest)
                     report.corrupt.append(digest)
                 bar.advance()

@@ -251,9 +251,15 @@ class ObjectDB:
         return size
 
     def quarantine(self, digest: str) -> Path:
-        dest = self.root / "quarantine" / digest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path(digest), dest)
+        """Move an object (or whatever is in its place) to ``quarantine/``,
+        beside, never over, what an earlier run put there."""
+        folder = self.root / "quarantine"
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / digest
+        n = 1
+        while os.path.lexists(dest):
+            dest, n = folder / f"{digest}.{n}", n + 1
+        os.rename(self.path(digest), dest)
         return dest
 
     def _ensure_dir(self, digest: str) -> bool:

@@ -129,6 +129,20 @@ def raise_if_disk_full(exc: OSError, path: object) -> None:
         raise DiskFullError(f"no space left on the device while writing {path}") from exc
 
 
+def raise_if_denied(exc: OSError, name: str, where: object = None) -> None:
+    """Turn EACCES/EPERM/EROFS while writing ``name`` (in the folder ``where``,
+    else at the path the error names) into a :class:`PathError`."""
+    import errno
+
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        place = where or exc.filename
+        where = f" ({place})" if place else ""
+        raise PathError(
+            f"{name}: cannot write it: {exc.strerror}{where}",
+            "make the folder writable (`chmod u+w`), then run it again",
+        ) from None
+
+
 class RemoteError(TetherError):
     default_hint = "check the remote with `tether remote list`"
 

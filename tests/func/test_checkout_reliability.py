@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, write
+from tests.conftest import Result, git, write
 
 
 def _rewrite_keeping_mtime(path: Path, data: bytes) -> None:
@@ -234,3 +234,95 @@ def test_a_user_folder_in_place_of_a_tracked_file_is_not_deleted(repo, tether):
     assert (repo / "a.bin/notes.tether-tmp").read_bytes() == b"mine"
     assert tether("checkout", "--force").code == 0
     assert (repo / "a.bin").read_bytes() == b"tracked"
+
+
+def _one_line_error(r, code: int = 1) -> None:
+    assert r.code == code, (r.out, r.err)
+    assert r.err.startswith("error: ") and r.err.count("\n") == 1, r.err
+    assert "Traceback" not in r.err
+
+
+def test_fsck_quarantines_a_folder_in_place_of_an_object(repo, tether):
+    from tether.storage.hashing import hash_bytes
+
+    write(repo / "d/good.txt", b"good")
+    write(repo / "d/bad.txt", b"bad")
+    write(repo / "d/gone.txt", b"gone")
+    assert tether("add", "d").code == 0
+    objects: Path = repo / ".tether/cache/objects"
+
+    def obj(data: bytes) -> Path:
+        digest = hash_bytes(data)
+        return objects / digest[:2] / digest[2:]
+
+    folder = obj(b"gone")  # a folder, with a file in it, where the object was
+    folder.unlink()
+    write(folder / "x", b"x")
+    obj(b"bad").chmod(0o644)
+    obj(b"bad").write_bytes(b"BAD")
+    r = tether("fsck")
+    assert r.code == 1, r.err
+    assert "Traceback" not in r.err
+    assert r.out.count("corrupt: ") == 2
+    assert obj(b"good").read_bytes() == b"good"
+    assert not folder.exists() and not obj(b"bad").exists()
+    quarantined = sorted(p.name for p in (repo / ".tether/cache/quarantine").iterdir())
+    assert quarantined == sorted([hash_bytes(b"gone"), hash_bytes(b"bad")])
+    assert (repo / ".tether/cache/quarantine" / hash_bytes(b"gone") / "x").read_bytes() == b"x"
+
+
+def _run_unprivileged(cwd: Path, *args: str):
+    """The CLI in a child process that file permissions bind (root drops the
+    capabilities that let it read and write anything)."""
+    import subprocess
+    import sys
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("root without setpriv: permissions cannot bind")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+    r = subprocess.run(
+        [*prefix, sys.executable, "-m", "tether", *args], cwd=cwd, capture_output=True, text=True
+    )
+    return Result(r.returncode, r.stdout, r.stderr)
+
+
+def test_add_of_a_folder_with_an_unreadable_subfolder_is_one_line(repo):
+    write(repo / "d/a.txt", b"a")
+    write(repo / "d/locked/b.txt", b"b")
+    (repo / "d/locked").chmod(0)
+    try:
+        r = _run_unprivileged(repo, "add", "d")
+    finally:
+        (repo / "d/locked").chmod(0o755)
+    _one_line_error(r)
+    assert "d/locked: cannot read the folder: Permission denied" in r.err
+    assert not (repo / "d.tether").exists()
+    assert (repo / "d/locked/b.txt").read_bytes() == b"b"
+
+
+@pytest.mark.parametrize("missing", ["d/a.txt", "d/sub/c.txt"])
+def test_checkout_into_a_read_only_folder_is_one_line(repo, tether, missing):
+    layout = {"d/a.txt": b"a", "d/b.txt": b"b", "d/sub/c.txt": b"c"}
+    for rel, data in layout.items():
+        write(repo / rel, data)
+    assert tether("add", "d").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "d")
+    (repo / missing).unlink()
+    if missing == "d/sub/c.txt":
+        (repo / "d/sub").rmdir()
+    (repo / "d").chmod(0o555)
+    try:
+        r = _run_unprivileged(repo, "checkout")
+        after = sorted(os.listdir(repo / "d"))
+    finally:
+        (repo / "d").chmod(0o755)
+    _one_line_error(r)
+    assert "Permission denied" in r.err and "d" in r.err
+    assert (repo / "d/b.txt").read_bytes() == b"b"
+    assert not [n for n in after if n.endswith(".tether-tmp")]
+    assert tether("checkout").code == 0
+    for rel, data in layout.items():
+        assert (repo / rel).read_bytes() == data

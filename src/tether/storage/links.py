@@ -22,6 +22,7 @@ from tether.errors import (
     CorruptObjectError,
     MissingObjectError,
     UsageError,
+    raise_if_denied,
     raise_if_disk_full,
 )
 from tether.storage import hashing
@@ -89,6 +90,7 @@ class Linker:
                     os.unlink(tmp)
                 if isinstance(exc, OSError):
                     raise_if_disk_full(exc, dest)
+                    raise_if_denied(exc, name, f"in {parent}")
                 raise
             # stat after the rename, which moves the change time
             self.state.put(os.stat(dest), digest)

@@ -21,6 +21,7 @@ from tether.errors import (
     ObjectError,
     TetherError,
     WorkspaceError,
+    raise_if_denied,
 )
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -252,9 +253,13 @@ def checkout_pointer(
 ) -> Checked:
     """Restore one pointer's path (under the repository lock)."""
     tempfiles.remove_leftovers(str((repo.root / p.path).parent))
-    if p.kind == "file":
-        return _checkout_file(repo, p, force, relink)
-    return _checkout_dir(repo, p, force, relink, bg)
+    try:
+        if p.kind == "file":
+            return _checkout_file(repo, p, force, relink)
+        return _checkout_dir(repo, p, force, relink, bg)
+    except OSError as exc:  # making or pruning a folder, deleting a file
+        raise_if_denied(exc, p.path)
+        raise
 
 
 def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked]:

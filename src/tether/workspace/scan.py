@@ -54,7 +54,12 @@ def scan(
     stack: list[tuple[str, str]] = [(str(top), "")]
     while stack:
         dirpath, prefix = stack.pop()
-        with os.scandir(dirpath) as it:
+        try:
+            it = os.scandir(dirpath)
+        except OSError as exc:
+            where = f"{shown}/{prefix.rstrip('/')}" if prefix else shown
+            raise PathError(f"{where}: cannot read the folder: {exc.strerror}") from None
+        with it:
             for entry in it:
                 name = entry.name
                 if is_temporary(name) and not entry.is_dir(follow_symlinks=False):

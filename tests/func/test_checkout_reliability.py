@@ -326,3 +326,69 @@ def test_checkout_into_a_read_only_folder_is_one_line(repo, tether, missing):
     assert tether("checkout").code == 0
     for rel, data in layout.items():
         assert (repo / rel).read_bytes() == data
+
+
+def test_a_bad_pointer_blocks_only_itself_and_can_be_removed(repo, tether):
+    write(repo / "a.txt", b"a")
+    write(repo / "b.txt", b"b")
+    assert tether("add", "a.txt", "b.txt").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "two")
+    (repo / "b.txt.tether").write_text("schema: [not, a, pointer\n")
+    (repo / "a.txt").unlink()
+    r = tether("checkout")
+    _one_line_error(r)
+    assert "b.txt.tether" in r.err
+    assert (repo / "a.txt").read_bytes() == b"a"  # the other pointer still works
+    assert tether("status", "--exit-code", "a.txt").code == 0
+    r = tether("remove", "b.txt")
+    assert r.code == 0, r.err
+    assert not (repo / "b.txt.tether").exists()
+    assert "/b.txt" not in (repo / ".gitignore").read_text().splitlines()
+    assert (repo / "b.txt").read_bytes() == b"b"  # data kept
+    assert tether("status", "--exit-code").code == 0
+
+
+def test_all_objects_are_checked_for_before_the_first_change(repo, tether):
+    """A is not switched when B's objects are missing: nothing changes."""
+    from tether.storage.hashing import hash_bytes
+
+    write(repo / "a.txt", b"a v1")
+    write(repo / "d/b.txt", b"b v1")
+    assert tether("add", "a.txt", "d").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    write(repo / "a.txt", b"a v2")
+    write(repo / "d/b.txt", b"b v2")
+    assert tether("add", "a.txt", "d").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v2")
+    gone = hash_bytes(b"b v1")
+    (repo / ".tether/cache/objects" / gone[:2] / gone[2:]).unlink()
+    git(repo, "checkout", "-q", "HEAD~1", "--", "a.txt.tether", "d.tether")
+    r = tether("checkout")
+    _one_line_error(r)
+    assert "d/b.txt not in the cache" in r.err
+    assert (repo / "a.txt").read_bytes() == b"a v2"
+    assert (repo / "d/b.txt").read_bytes() == b"b v2"
+
+
+def test_a_name_with_a_line_break_is_refused_and_old_lines_are_removed(repo, tether):
+    from tether import pointer
+    from tether.storage.hashing import hash_bytes
+
+    name = "a\nb"
+    write(repo / name, b"x")
+    r = tether("add", name)
+    _one_line_error(r)
+    assert "line break" in r.err
+    assert not (repo / ".gitignore").read_text().count("/a\n")
+    assert not (repo / f"{name}.tether").exists()
+    # what an older version wrote: the pattern split over two lines
+    gitignore = (repo / ".gitignore").read_text()
+    (repo / ".gitignore").write_text(gitignore + "/a\nb\n/other\n")
+    pointer.write(repo, pointer.Pointer(name, "file", hash_bytes(b"x"), 1, None, f"{name}.tether"))
+    r = tether("remove", name)
+    assert r.code == 0, r.err
+    assert (repo / ".gitignore").read_text() == gitignore + "/other\n"
+    assert not (repo / f"{name}.tether").exists()

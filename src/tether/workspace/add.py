@@ -32,6 +32,11 @@ def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
     full = repo.root / rel
     if rel.endswith(pointer.SUFFIX):
         raise PathError(f"{rel}: is a pointer file", "add the path it tracks instead")
+    if any(c in rel.rpartition("/")[2] for c in "\n\r"):
+        raise PathError(
+            f"{rel!r}: a name with a line break cannot be listed in .gitignore",
+            "rename it (or add the folder that holds it)",
+        )
     if not full.exists() and not full.is_symlink():
         raise PathError(f"{rel}: no such file or folder")
     for p in existing:

@@ -29,6 +29,7 @@ from tether.storage import tree
 from tether.workspace import scan, tracked
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import Future
 
 
@@ -68,12 +69,6 @@ def _guard(repo: Repo, doomed: list[tuple[str, str]], force: bool, what: str) ->
     lost = [] if force else _absent(repo, doomed)
     if lost:
         raise WorkspaceError(f"{what}: {_summary(lost)} has changes that are not in the cache")
-
-
-def _need(repo: Repo, p: Pointer, wanted: list[tuple[str, str]]) -> None:
-    missing = _absent(repo, wanted)
-    if missing:
-        raise MissingObjectError(f"{p.path}: {_summary(missing)} not in the cache")
 
 
 def _folders(paths: list[str]) -> list[str]:
@@ -150,11 +145,21 @@ class _Background:
             raise first
 
 
-def _checkout_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked:
+@dataclass
+class _Plan:
+    """What checking out one pointer does, decided before anything changes:
+    the objects it needs, and ``run``, which makes the changes."""
+
+    res: Checked
+    needed: list[tuple[str, str]]  # (path, digest): every object ``run`` writes
+    run: Callable[[_Background | None], None]
+
+
+def _plan_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
     full, res = repo.root / p.path, Checked(p.path)
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
-    _need(repo, p, [(p.path, p.digest)])
-    if full.is_dir() and not full.is_symlink():
+    folder = full.is_dir() and not full.is_symlink()
+    if folder:
         files = scan.scan(full, p.path, roots)
         _guard(
             repo,
@@ -162,40 +167,42 @@ def _checkout_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> Checked
             force,
             p.path,
         )
-        shutil.rmtree(full)
+        res.modified = 1
     elif full.exists():
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
         current = scan.digest_of(f, repo.state)
         if current == p.digest and not relink:
             res.unchanged = 1
-            return res
+            return _Plan(res, [], lambda _bg: None)
         _guard(repo, [(p.path, current)], force, p.path)
         res.modified = 1
     else:
         res.added = 1
-    repo.linker.link(p.digest, full, False, p.path)
-    return res
+
+    def run(_bg: _Background | None) -> None:
+        if folder:
+            shutil.rmtree(full)
+        repo.linker.link(p.digest, full, False, p.path)
+
+    return _Plan(res, [(p.path, p.digest)], run)
 
 
-def _checkout_dir(
-    repo: Repo, p: Pointer, force: bool, relink: bool, bg: _Background | None = None
-) -> Checked:
+def _plan_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
     full, res = repo.root / p.path, Checked(p.path)
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     wanted = tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
     have: dict[str, tuple[scan.FileStat, str]] = {}
+    leftovers: list[str] = []
+    in_the_way = False  # a file where the folder goes
     if full.is_dir() and not full.is_symlink():
-        leftovers: list[str] = []
         have = {
             f.rel: (f, scan.digest_of(f, repo.state))
             for f in scan.scan(full, p.path, roots, leftovers)
         }
-        for path in leftovers:  # of a killed checkout or add: nobody else writes under the lock
-            os.unlink(path)
     elif full.exists() or full.is_symlink():
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
         _guard(repo, [(p.path, scan.digest_of(f, repo.state))], force, p.path)
-        full.unlink()
+        in_the_way = True
     remove = [rel for rel in have if rel not in wanted]
     write = [
         e for e in wanted.values() if relink or e.path not in have or have[e.path][1] != e.digest
@@ -205,7 +212,6 @@ def _checkout_dir(
         for e in wanted.values()
         if e.path in have and e not in write and have[e.path][0].executable != e.executable
     ]
-    _need(repo, p, [(f"{p.path}/{e.path}", e.digest) for e in write])
     _guard(
         repo,
         [(f"{p.path}/{r}", have[r][1]) for r in remove]
@@ -213,69 +219,110 @@ def _checkout_dir(
         force,
         p.path,
     )
-    for rel in remove:
-        _remove_any(full / rel)
-    res.deleted = len(remove)
-    # every folder is made here, before the first write, and only folders no
-    # file goes into are pruned: the background writer never races either
-    keep = _folders(list(wanted))
-    full.mkdir(parents=True, exist_ok=True)
-    for rel in keep:
-        folder = full / rel
-        if not folder.is_dir() or folder.is_symlink():
-            _remove_any(folder)  # a file where a folder must go (its content was guarded)
-            folder.mkdir()
-    top = str(full)
-    with progress.task(f"checking out {p.path}", total=len(write)) as bar:
-        for e in write:
-            dest = f"{top}/{e.path}"
-            if bg is not None and e.size >= BACKGROUND_MIN:
-                bg.link(res, e, dest, f"{p.path}/{e.path}", e.path in have)
+
+    def run(bg: _Background | None) -> None:
+        for path in leftovers:  # of a killed checkout or add: nobody else writes under the lock
+            os.unlink(path)
+        if in_the_way:
+            full.unlink()
+        for rel in remove:
+            _remove_any(full / rel)
+        res.deleted = len(remove)
+        # every folder is made here, before the first write, and only folders no
+        # file goes into are pruned: the background writer never races either
+        keep = _folders(list(wanted))
+        full.mkdir(parents=True, exist_ok=True)
+        for rel in keep:
+            folder = full / rel
+            if not folder.is_dir() or folder.is_symlink():
+                _remove_any(folder)  # a file where a folder must go (its content was guarded)
+                folder.mkdir()
+        top = str(full)
+        with progress.task(f"checking out {p.path}", total=len(write)) as bar:
+            for e in write:
+                dest = f"{top}/{e.path}"
+                if bg is not None and e.size >= BACKGROUND_MIN:
+                    bg.link(res, e, dest, f"{p.path}/{e.path}", e.path in have)
+                    bar.advance()
+                    continue
+                try:
+                    repo.linker.link(e.digest, dest, e.executable, f"{p.path}/{e.path}")
+                except CorruptObjectError:
+                    res.failed.append(f"{p.path}/{e.path}")
+                    continue
+                res.wrote(e.path in have)
                 bar.advance()
-                continue
-            try:
-                repo.linker.link(e.digest, dest, e.executable, f"{p.path}/{e.path}")
-            except CorruptObjectError:
-                res.failed.append(f"{p.path}/{e.path}")
-                continue
-            res.wrote(e.path in have)
-            bar.advance()
-    for e in chmod:
-        os.chmod(full / e.path, 0o755 if e.executable else 0o644)
-    res.modified += len(chmod)
-    res.unchanged = len(wanted) - len(write) - len(chmod)
-    _prune_empty(full, set(keep))
-    return res
+        for e in chmod:
+            os.chmod(full / e.path, 0o755 if e.executable else 0o644)
+        res.modified += len(chmod)
+        res.unchanged = len(wanted) - len(write) - len(chmod)
+        _prune_empty(full, set(keep))
+
+    return _Plan(res, [(f"{p.path}/{e.path}", e.digest) for e in write], run)
+
+
+def _plan(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
+    """Decide what checking out ``p`` does (under the repository lock); changes nothing
+    but deleting tether's own leftover temporaries beside it."""
+    tempfiles.remove_leftovers(str((repo.root / p.path).parent))
+    if p.kind == "file":
+        return _plan_file(repo, p, force, relink)
+    return _plan_dir(repo, p, force, relink)
+
+
+def _run(plan: _Plan, bg: _Background | None) -> Checked:
+    try:
+        plan.run(bg)
+    except OSError as exc:  # making or pruning a folder, deleting a file
+        raise_if_denied(exc, plan.res.path)
+        raise
+    return plan.res
+
+
+def _need(repo: Repo, needed: list[tuple[str, str]]) -> None:
+    """Every object is present, or nothing is changed."""
+    missing = _absent(repo, needed)
+    if missing:
+        raise MissingObjectError(f"{_summary(missing)} not in the cache; nothing was changed")
 
 
 def checkout_pointer(
     repo: Repo, p: Pointer, force: bool, relink: bool = False, bg: _Background | None = None
 ) -> Checked:
     """Restore one pointer's path (under the repository lock)."""
-    tempfiles.remove_leftovers(str((repo.root / p.path).parent))
-    try:
-        if p.kind == "file":
-            return _checkout_file(repo, p, force, relink)
-        return _checkout_dir(repo, p, force, relink, bg)
-    except OSError as exc:  # making or pruning a folder, deleting a file
-        raise_if_denied(exc, p.path)
-        raise
+    plan = _plan(repo, p, force, relink)
+    _need(repo, plan.needed)
+    return _run(plan, bg)
 
 
 def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked]:
-    """Restore every selected pointer; report failures together at the end."""
+    """Restore every selected pointer; report failures together at the end.
+
+    Every object needed by any of them is checked for before the first change:
+    one missing object leaves the whole workspace as it was. A pointer file
+    that does not parse, or a path whose changes are in no cache, is reported
+    and the others are restored."""
     results: list[Checked] = []
     errors: list[TetherError] = []
     with repo.lock("tether checkout"):
+        broken: list[tracked.Broken] = []
+        plans: list[_Plan] = []
+        for p in tracked.select(repo, targets, outputs=True, broken=broken):
+            try:
+                plans.append(_plan(repo, p, force, relink=False))
+            except (ObjectError, WorkspaceError) as exc:
+                if isinstance(exc, MissingObjectError):
+                    raise  # a tree object: the files it names are unknown
+                errors.append(exc)
+        _need(repo, [pair for plan in plans for pair in plan.needed])
+        errors += [b.error for b in broken]
         bg = _Background(repo)
         try:
-            for p in tracked.select(repo, targets, outputs=True):
+            for plan in plans:
                 try:
-                    res = checkout_pointer(repo, p, force, bg=bg)
-                except (ObjectError, WorkspaceError) as exc:
+                    results.append(_run(plan, bg))
+                except ObjectError as exc:  # an object vanished since it was checked for
                     errors.append(exc)
-                    continue
-                results.append(res)
         except BaseException:
             bg.abandon()
             raise

@@ -8,10 +8,13 @@ from tether.repo import Repo
 from tether.workspace import tracked
 
 
-def remove(repo: Repo, targets: list[str]) -> list[Pointer]:
-    """Delete the pointer files of ``targets`` and their .gitignore lines."""
+def remove(repo: Repo, targets: list[str]) -> list[Pointer | tracked.Broken]:
+    """Delete the pointer files of ``targets`` and their .gitignore lines; a
+    pointer file that does not parse is removed too (its name says its path)."""
     with repo.lock("tether remove"):
-        chosen = tracked.select(repo, targets)
+        broken: list[tracked.Broken] = []
+        chosen: list[Pointer | tracked.Broken] = [*tracked.select(repo, targets, broken=broken)]
+        chosen += broken
         for p in chosen:
             (repo.root / p.source).unlink()
             gi = tracked.unignore(repo, p.path)

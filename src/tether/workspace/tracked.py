@@ -4,17 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from tether import gitscm, pointer, yamlio
-from tether.errors import TetherError, TrackingError
+from tether.errors import MetadataError, TetherError, TrackingError
 from tether.pointer import Pointer
 from tether.repo import Repo
 
 
 def all_pointers(repo: Repo) -> list[Pointer]:
+    """Every pointer of the workspace; a pointer file that does not parse is an error."""
     return [pointer.load(repo.root, src) for src in gitscm.list_pointer_files(repo.root)]
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A pointer file that does not parse: ``path`` is what its name says it tracks."""
+
+    source: str
+    error: MetadataError
+
+    @property
+    def path(self) -> str:
+        return self.source.removesuffix(pointer.SUFFIX)
+
+
+def _load_all(repo: Repo) -> tuple[list[Pointer], list[Broken]]:
+    good: list[Pointer] = []
+    bad: list[Broken] = []
+    for src in gitscm.list_pointer_files(repo.root):
+        try:
+            good.append(pointer.load(repo.root, src))
+        except MetadataError as exc:
+            bad.append(Broken(src, exc))
+    return good, bad
 
 
 LOCK = "tether.lock"  # pipeline.lock.FILE, named here to keep history reads import-light
@@ -78,22 +103,40 @@ def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> l
     return found
 
 
-def select(repo: Repo, targets: list[str] | None, outputs: bool = False) -> list[Pointer]:
+def _hit(target: str, path: str, source: str) -> bool:
+    return (
+        target in (path, source)
+        or path.startswith(target.rstrip("/") + "/")
+        or target.startswith(path + "/")
+    )
+
+
+def select(
+    repo: Repo,
+    targets: list[str] | None,
+    outputs: bool = False,
+    broken: list[Broken] | None = None,
+) -> list[Pointer]:
     """The pointers for ``targets`` (data paths or pointer files), or all of them;
-    with ``outputs``, cached stage outputs too."""
-    pointers = all_pointers(repo) + (output_pointers(repo) if outputs else [])
+    with ``outputs``, cached stage outputs too.
+
+    A pointer file that does not parse is an error only when it is selected,
+    and not even then with ``broken``, which collects it instead (so a command
+    can go on with the others, or remove it)."""
+    pointers, bad = _load_all(repo)
+    pointers += output_pointers(repo) if outputs else []
+    if targets:
+        bad = [b for b in bad if any(_hit(t, b.path, b.source) for t in targets)]
+    if bad and broken is None:
+        raise bad[0].error
+    if broken is not None:
+        broken += bad
     if not targets:
         return pointers
     chosen: dict[str, Pointer] = {}
     for t in targets:
-        hits = [
-            p
-            for p in pointers
-            if t in (p.path, p.source)
-            or p.path.startswith(t.rstrip("/") + "/")
-            or t.startswith(p.path + "/")
-        ]
-        if not hits:
+        hits = [p for p in pointers if _hit(t, p.path, p.source)]
+        if not hits and not any(_hit(t, b.path, b.source) for b in bad):
             raise TrackingError(f"{t}: not tracked by tether", "track it with `tether add`")
         chosen.update((p.path, p) for p in hits)
     return sorted(chosen.values(), key=lambda p: p.path)
@@ -116,6 +159,19 @@ def ignore(repo: Repo, path: str) -> str:
     return gi
 
 
+def _without(lines: list[str], run: list[str]) -> list[str]:
+    """``lines`` less every occurrence of the consecutive lines ``run``."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if lines[i : i + len(run)] == run:
+            i += len(run)
+        else:
+            out.append(lines[i])
+            i += 1
+    return out
+
+
 def unignore(repo: Repo, path: str) -> str | None:
     folder, name = posixpath.split(path)
     gi = posixpath.join(folder, ".gitignore")
@@ -123,7 +179,10 @@ def unignore(repo: Repo, path: str) -> str | None:
     if not full.exists():
         return None
     lines = full.read_text(encoding="utf-8").splitlines()
-    kept = [ln for ln in lines if ln != _pattern(name)]
+    # a name with a line break was written as several lines by older versions
+    # (``add`` now refuses such names): those lines go, in order
+    mine = _pattern(name).splitlines()
+    kept = _without(lines, mine) if len(mine) > 1 else [ln for ln in lines if ln != mine[0]]
     if kept == lines:
         return None
     if kept:

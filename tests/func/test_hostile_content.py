@@ -10,6 +10,9 @@ workspace, and no file git tracks, changed."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,3 +169,179 @@ def test_tree_entry_that_is_not_unicode_is_refused(repo, tether, remote, sentine
             continue
         one_line_error(r, "data", "not valid Unicode")
     assert (repo / "data/good.csv").read_text() == "local"
+
+
+# -- files built to hang or crash a parser ------------------------------------------
+
+
+def _bomb(indent: str = "") -> str:
+    """A "billion laughs": nine levels of nine aliases, 9**9 strings once expanded."""
+    lines = [f'{indent}a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        refs = ",".join([f"*a{i - 1}"] * 9)
+        lines.append(f"{indent}a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+PIPELINE = (
+    "schema: 1\nstages:\n  train:\n    cmd: python train.py\n"
+    "    deps: [params.yaml]\n    params: [lr]\n    metrics: [metrics.yaml]\n"
+)
+
+
+def run_bounded(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command in a child process that must end well within ``timeout``."""
+    return subprocess.run(
+        [sys.executable, "-m", "tether", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+
+
+class Done:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code, self.out, self.err = proc.returncode, proc.stdout, proc.stderr
+
+
+def bounded_commands(root: Path, sentinel: Path, *commands: tuple[str, ...]):
+    outside, in_git = snapshot(sentinel), tracked_files(root)
+    for cmd in commands:
+        yield cmd, Done(run_bounded(root, *cmd))
+        assert snapshot(sentinel) == outside, cmd
+        assert tracked_files(root) == in_git, cmd
+
+
+def commit_all(root: Path) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "hostile")
+
+
+@pytest.fixture
+def pipeline_repo(repo):
+    write(repo / "tether.yaml", PIPELINE)
+    write(repo / "params.yaml", "lr: 0.1\n")
+    write(repo / "metrics.yaml", "acc: 0.9\n")
+    write(repo / "tether.lock", "schema: 1\nstages: {}\n")  # so checkout reads tether.yaml
+    return repo
+
+
+ALL_READERS = [
+    ("status",),
+    ("repro", "--dry"),
+    ("dag",),
+    ("checkout",),
+    ("gc", "-f"),
+    ("params", "show"),
+    ("metrics", "show"),
+    ("metrics", "diff", "HEAD"),
+]
+
+
+def test_alias_bomb_in_a_stage_description_is_refused(pipeline_repo, sentinel):
+    root = pipeline_repo
+    text = PIPELINE + "    desc:\n" + _bomb("      ")
+    write(root / "tether.yaml", text)
+    commit_all(root)
+    for _, r in bounded_commands(root, sentinel, *ALL_READERS):
+        one_line_error(r, "tether.yaml", "YAML aliases expand it")
+
+
+@pytest.mark.parametrize(
+    ("file", "commands"),
+    [
+        ("params.yaml", [("status",), ("repro", "--dry"), ("params", "show")]),
+        ("metrics.yaml", [("metrics", "show"), ("metrics", "diff", "HEAD")]),
+        (".tether/config.yaml", [("remote", "list"), ("config", "--list"), ("status",)]),
+        ("tether.lock", [("status",), ("checkout",), ("repro", "--dry")]),
+        ("data.tether", [("status",), ("checkout",), ("gc", "-f")]),
+    ],
+)
+def test_alias_bomb_in_any_yaml_file_is_refused(pipeline_repo, sentinel, file, commands):
+    root = pipeline_repo
+    write(root / file, "schema: 1\n" + _bomb())
+    commit_all(root)
+    for _, r in bounded_commands(root, sentinel, *commands):
+        one_line_error(r, file, "YAML alias")
+
+
+@pytest.mark.parametrize("file", ["tether.lock", "data.tether", ".tether/config.yaml"])
+def test_files_tether_writes_hold_no_aliases(pipeline_repo, tether, sentinel, file):
+    write(pipeline_repo / file, "schema: 1\nx: &x 1\ny: *x\n")
+    for _, r in unchanged_after(pipeline_repo, sentinel, tether, ("checkout",)):
+        one_line_error(r, file, "YAML aliases are not allowed")
+
+
+def test_recursive_alias_is_refused(pipeline_repo, tether, sentinel):
+    write(pipeline_repo / "params.yaml", "lr: &x [1, *x]\n")
+    for _, r in unchanged_after(pipeline_repo, sentinel, tether, ("params", "show"), ("status",)):
+        one_line_error(r, "params.yaml", "refers to a node that contains it")
+
+
+def test_aliases_within_bounds_still_work(pipeline_repo, tether):
+    write(pipeline_repo / "params.yaml", "base: &b {lr: 0.5}\nlr: 0.1\nrun:\n  <<: *b\n  seed: 1\n")
+    r = tether("params", "show")
+    assert r.code == 0, r.err
+    assert "run.lr" in r.out and "run.seed" in r.out
+
+
+@pytest.mark.parametrize(
+    ("file", "text"),
+    [
+        ("metrics.json", "[" * 100_000 + "]" * 100_000),
+        ("metrics.json", '{"a":' * 150 + "1" + "}" * 150),
+        ("metrics.toml", "a = " + "[" * 5000 + "]" * 5000 + "\n"),
+        ("metrics.yaml", "- " * 150 + "x\n"),
+    ],
+)
+def test_deeply_nested_metrics_are_refused(repo, tether, sentinel, file, text):
+    write(repo / file, text)
+    for _, r in unchanged_after(repo, sentinel, tether, ("metrics", "show", "-f", file)):
+        one_line_error(r, file, "nested")
+
+
+def test_deeply_nested_tree_object_is_refused(repo, tether, remote, sentinel):
+    raw = b'{"schema":1,"entries":[' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+    digest = put(remote, raw)
+    commit_pointer(repo, "data.tether", pointer_text("data", digest=digest))
+    for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout",)):
+        one_line_error(r, "data")
+
+
+@pytest.mark.parametrize(
+    ("name", "commands"),
+    [
+        ("params.yaml", [("status",), ("params", "show"), ("repro", "--dry")]),
+        ("tether.yaml", [("checkout",), ("dag",), ("params", "show"), ("repro", "--dry")]),
+        ("tether.lock", [("checkout",), ("repro", "--dry")]),
+        ("metrics.yaml", [("metrics", "show")]),
+        (".tether/config.yaml", [("status",), ("remote", "list")]),
+    ],
+)
+def test_fifo_in_place_of_a_file_is_refused_without_hanging(
+    pipeline_repo, sentinel, name, commands
+):
+    root = pipeline_repo
+    commit_all(root)
+    (root / name).unlink()
+    os.mkfifo(root / name)
+    for _, r in bounded_commands(root, sentinel, *commands):
+        one_line_error(r, name, "not a regular file")
+
+
+def test_device_linked_as_metrics_is_refused(pipeline_repo, sentinel):
+    root = pipeline_repo
+    commit_all(root)
+    (root / "metrics.yaml").unlink()
+    os.symlink("/dev/zero", root / "metrics.yaml")
+    for _, r in bounded_commands(root, sentinel, ("metrics", "show"), ("metrics", "diff")):
+        one_line_error(r, "metrics.yaml", "outside the workspace")
+
+
+def test_oversized_params_file_is_refused(pipeline_repo, tether, sentinel):
+    with open(pipeline_repo / "params.yaml", "ab") as f:
+        f.truncate(64 << 20)  # sparse: nothing is written, the size is what counts
+    for _, r in unchanged_after(pipeline_repo, sentinel, tether, ("params", "show"), ("status",)):
+        one_line_error(r, "params.yaml", "MiB tether reads")

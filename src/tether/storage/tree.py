@@ -84,6 +84,8 @@ def parse(data: bytes, source: str) -> Tree:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise MetadataError(f"{source}: tree object is not valid JSON") from None
+    except RecursionError:  # an entry nested thousands deep
+        raise MetadataError(f"{source}: tree object is nested too deeply") from None
     if (
         not isinstance(doc, dict)
         or doc.get("schema") != 1

@@ -7,7 +7,7 @@ import posixpath
 from pathlib import Path
 from typing import Literal
 
-from tether import gitscm, pointer, yamlio
+from tether import gitscm, pointer, untrusted, yamlio
 from tether.errors import TetherError, TrackingError
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -38,14 +38,15 @@ def output_pointers(repo: Repo) -> list[Pointer]:
     records them): checked out, pushed and pulled like tracked data."""
     from tether.pipeline import lock, spec
 
-    lock_file = repo.root / lock.FILE
-    if not lock_file.is_file():
+    try:
+        text = untrusted.read_text(repo.root / lock.FILE, lock.FILE)
+    except (FileNotFoundError, IsADirectoryError):
         return []
     pipeline = spec.load(repo.root)
     if pipeline is None:
         return []
     cached = {o.path for s in pipeline.stages.values() for o in s.outs if o.cache}
-    return _lock_pointers(lock_file.read_text(encoding="utf-8"), cached)
+    return _lock_pointers(text, cached)
 
 
 def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> list[Pointer]:

@@ -345,3 +345,88 @@ def test_oversized_params_file_is_refused(pipeline_repo, tether, sentinel):
         f.truncate(64 << 20)  # sparse: nothing is written, the size is what counts
     for _, r in unchanged_after(pipeline_repo, sentinel, tether, ("params", "show"), ("status",)):
         one_line_error(r, "params.yaml", "MiB tether reads")
+
+
+# -- paths aimed at what git keeps ------------------------------------------------------
+
+
+def _file_on_remote(remote: Path) -> tuple[str, int]:
+    data = b"#!/bin/sh\necho owned\n"
+    return put(remote, data), len(data)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "README.md",  # tracked by git
+        ".gitignore",  # git's own file, tracked
+        "src/other.tether",  # another pointer file
+        "p.tether",  # the pointer itself
+        "tether.yaml",
+        "params.yaml",
+        "src",  # a folder holding tracked files
+        ".tether/config.yaml",
+        ".TETHER/config.yaml",
+    ],
+)
+def test_pointer_aimed_at_a_file_git_keeps_is_refused(repo, tether, remote, sentinel, path):
+    write(repo / "README.md", "readme\n")
+    write(repo / "src/main.py", "print('hi')\n")
+    write(repo / "src/other.tether", pointer_text("x", "file", DIGEST, 1))
+    write(repo / "tether.yaml", "schema: 1\nstages: {}\n")
+    write(repo / "params.yaml", "lr: 0.1\n")
+    digest, size = _file_on_remote(remote)
+    kind, files = ("dir", 1) if path == "src" else ("file", None)
+    if kind == "dir":  # a tree whose entry would overwrite src/main.py
+        digest, files = hostile_tree(["main.py"], remote)
+    write(repo / "p.tether", pointer_text(path, kind, digest, size, files))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "hostile pointer")
+    commands = [("pull",), ("checkout",), ("checkout", "-f"), ("status",)]
+    for _, r in unchanged_after(repo, sentinel, tether, *commands):
+        one_line_error(r, "p.tether")
+    assert (repo / "README.md").read_text() == "readme\n"
+    assert (repo / "src/main.py").read_text() == "print('hi')\n"
+
+
+@pytest.mark.parametrize("out", ["README.md", "src", ".gitignore", "data.tether", "tether.lock"])
+def test_stage_output_aimed_at_a_file_git_keeps_is_refused(repo, tether, remote, sentinel, out):
+    write(repo / "README.md", "readme\n")
+    write(repo / "src/main.py", "print('hi')\n")
+    write(repo / "data.tether", pointer_text("data", "file", DIGEST, 1))
+    digest, size = _file_on_remote(remote)
+    kind = "dir" if out == "src" else "file"
+    files = None
+    if kind == "dir":
+        digest, files = hostile_tree(["main.py"], remote)
+    write(repo / "tether.yaml", f"schema: 1\nstages:\n  s:\n    cmd: 'true'\n    outs: [{out}]\n")
+    lock_out = {"path": out, "kind": kind, "digest": digest, "size": size}
+    if files is not None:
+        lock_out["files"] = files
+    lock = {"schema": 1, "stages": {"s": {"cmd": "true", "outs": [lock_out]}}}
+    write(repo / "tether.lock", json.dumps(lock))  # JSON is YAML too
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "hostile stage")
+    for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout", "-f")):
+        one_line_error(r, "tether")
+    assert (repo / "README.md").read_text() == "readme\n"
+
+
+def test_pointer_at_a_tracked_file_on_s3_is_refused(repo, tether, s3_remote, sentinel, tmp_path):
+    """The same through a real S3 remote: the content is there, the path is not ours."""
+    url, endpoint, key, secret = s3_remote
+    write(repo / "README.md", "readme\n")
+    write(repo / "blob.bin", "remote bytes\n")
+    assert tether("add", "blob.bin").code == 0
+    assert tether("remote", "add", "s3", url, "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    assert tether("remote", "modify", "--local", "s3", "access_key_id", key).code == 0
+    assert tether("remote", "modify", "--local", "s3", "secret_access_key", secret).code == 0
+    assert tether("push").code == 0
+    text = (repo / "blob.bin.tether").read_text().replace("path: blob.bin", "path: README.md")
+    write(repo / "blob.bin.tether", text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "hostile pointer")
+    for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout", "-f")):
+        one_line_error(r, "blob.bin.tether", "tracked by git")
+    assert (repo / "README.md").read_text() == "readme\n"

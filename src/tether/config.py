@@ -68,7 +68,7 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        data = yamlio.load_file(path, f".tether/{path.name}")
+        data = yamlio.load_file(path, f".tether/{path.name}", aliases=False)
     except MetadataError as exc:
         raise ConfigError(exc.message) from None
     if data is None:

@@ -55,12 +55,21 @@ def list_pointer_files(root: Path) -> list[str]:
 
 
 def tracked(root: Path, paths: Iterable[str]) -> list[str]:
-    """Those of ``paths`` (or files below them) that git already tracks."""
-    args = list(paths)
-    if not args:
-        return []
-    out = _git(root, "ls-files", "-z", "--cached", "--", *args)
-    return _split_z(out)
+    """Those of ``paths`` (or files below them) that git already tracks. Names
+    are literal (a ``*`` in one is no wildcard); many paths take a few calls."""
+    found: list[str] = []
+    batch: list[str] = []
+    size = 0
+    for path in paths:
+        spec = ":(literal)" + path
+        batch.append(spec)
+        size += len(spec) + 1
+        if size > 64 << 10:  # far below any system's limit on a command line
+            found += _split_z(_git(root, "ls-files", "-z", "--cached", "--", *batch))
+            batch, size = [], 0
+    if batch:
+        found += _split_z(_git(root, "ls-files", "-z", "--cached", "--", *batch))
+    return found
 
 
 def stage(root: Path, paths: Iterable[str]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tether import gitscm
+from tether import gitscm, untrusted
 from tether import params as paramsmod
 from tether.errors import MetadataError, TetherError, UsageError
 from tether.repo import Repo
@@ -65,7 +65,7 @@ class Source:
             out: dict[str, bytes | None] = {}
             for p in paths:
                 try:
-                    out[p] = (self.repo.root / p).read_bytes()
+                    out[p] = untrusted.read_bytes(self.repo.root / p, p)
                 except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                     out[p] = None
             return out

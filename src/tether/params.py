@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tether import untrusted
 from tether.errors import MetadataError, PipelineError
 
 
@@ -21,19 +22,10 @@ def parse_data(name: str, data: bytes) -> Any:
         raise MetadataError(f"{name}: not UTF-8 text", "") from None
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix == "json":
-        import json
-
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise MetadataError(f"{name}: not valid JSON: {exc}", "") from None
+        return untrusted.json_loads(text, name)
     if suffix == "toml":
-        import tomllib
-
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise MetadataError(f"{name}: not valid TOML: {exc}", "") from None
+        return untrusted.toml_loads(text, name)
+    untrusted.check_size(len(data), name)
     if suffix in ("csv", "tsv"):
         return _last_row(name, text, "\t" if suffix == "tsv" else ",")
     from tether import yamlio
@@ -70,9 +62,8 @@ def _last_row(name: str, text: str, sep: str) -> dict[str, Any]:
 
 
 def read_params_file(root: Path, rel: str) -> dict[str, Any]:
-    path = root / rel
     try:
-        data = path.read_bytes()
+        data = untrusted.read_bytes(root / rel, rel)
     except FileNotFoundError:
         raise PipelineError(f"{rel}: params file not found", "create it or fix the name") from None
     return parse_mapping(rel, data)

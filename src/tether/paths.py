@@ -16,12 +16,55 @@ from tether.errors import PathError
 
 RESERVED = (".git", ".tether")
 _DRIVE = re.compile(r"[A-Za-z]:/")
+# Code points HFS+ ignores when it compares names, so ".g\u200cit" is ".git" there
+# (the list git checks in is_hfs_dotgit).
+_IGNORABLE = dict.fromkeys(
+    [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)
+# One component of a clean relative path that is plain ASCII and cannot name
+# ``.git`` on any filesystem: not ``.``/``..``; not ``.git`` followed by the end,
+# a dot, a space or a colon (NTFS drops trailing dots and spaces, and ``:``
+# starts a stream name); not the NTFS short name ``git~…``. Anything else,
+# non-ASCII names included, goes through :func:`tree_entry`, which decides.
+_SEGMENT = (
+    r"(?!\.\.?(?:/|\Z))(?!\.[gG][iI][tT](?:[. :/]|\Z))(?![gG][iI][tT]~)"
+    r"[\x01-\x2e\x30-\x5b\x5d-\x7f]+"
+)
+CLEAN_ENTRY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
+
+
+def _folded(name: str) -> str:
+    """``name`` as a case-insensitive NTFS or HFS+ volume compares it."""
+    return name.translate(_IGNORABLE).lower().split(":", 1)[0].rstrip(" .")
+
+
+def is_git_name(name: str) -> bool:
+    """Whether a file or folder called ``name`` would be ``.git`` on some
+    filesystem (git refuses the same names in its own trees)."""
+    if name[:1] not in ".gG" and name.isascii():  # folding keeps an ASCII name's first letter
+        return False
+    return _folded(name) in (".git", "git~1")
+
+
+def _check_names(parts: tuple[str, ...] | list[str], shown: str) -> None:
+    """Refuse names that are not valid Unicode or that stand for ``.git``."""
+    for part in parts:
+        try:
+            part.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PathError(f"{shown}: the name {part!r} is not valid Unicode") from None
+        if is_git_name(part):
+            raise PathError(
+                f"{shown}: the name {part!r} stands for .git, which tether never writes",
+                "a .git folder inside tracked data would let it run commands through git",
+            )
 
 
 def _check_inside(root: Path, rel: str, shown: str) -> str:
     parts = PurePosixPath(rel).parts
-    if parts and parts[0] in RESERVED:
+    if parts and _folded(parts[0]) in RESERVED:
         raise PathError(f"{shown}: inside {parts[0]}/, which tether does not track")
+    _check_names(parts, shown)
     full = root / rel
     real_root = root.resolve()
     real = full.resolve()
@@ -79,4 +122,5 @@ def tree_entry(value: object, source: str) -> str:
         or any(p in ("..", ".", "") for p in value.split("/"))  # also a leading "/"
     ):
         raise PathError(f"{source}: entry path {value!r} is not a clean relative path")
+    _check_names(value.split("/"), f"{source}: entry path {value!r}")
     return value

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tether import paths, yamlio
+from tether import paths, untrusted, yamlio
 from tether.errors import MetadataError, PathError
 from tether.storage import hashing
 
@@ -58,7 +58,7 @@ def source_for(path: str) -> str:
 
 
 def parse(root: Path, source: str, text: str) -> Pointer:
-    data = yamlio.loads(text, source)
+    data = yamlio.loads(text, source, aliases=False)
     if not isinstance(data, dict):
         raise MetadataError(f"{source}: expected a mapping of pointer fields")
     unknown = sorted(set(map(str, data)) - set(_KEYS))
@@ -93,11 +93,11 @@ def parse(root: Path, source: str, text: str) -> Pointer:
 
 def load(root: Path, source: str) -> Pointer:
     try:
-        text = (root / source).read_text(encoding="utf-8")
+        text = untrusted.read_text(root / source, source)
     except FileNotFoundError:
         raise MetadataError(f"{source}: no such pointer file", "") from None
-    except UnicodeDecodeError:
-        raise MetadataError(f"{source}: not UTF-8 text") from None
+    except IsADirectoryError:
+        raise MetadataError(f"{source}: a folder where a pointer file should be") from None
     return parse(root, source, text)
 
 

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tether import untrusted
 from tether.errors import MetadataError, raise_if_disk_full
 
 _LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)")
@@ -60,34 +61,95 @@ def _flat(text: str) -> dict[str, int | str] | None:
 def _yaml() -> tuple[Any, type[Any], type[Any]]:
     import yaml
 
+    loader: type[Any]
+    base: type[Any]
     try:  # the C loader is ~10x faster; fall back where libyaml is missing
-        return yaml, yaml.CSafeLoader, yaml.CSafeDumper
+        loader, base = yaml.CSafeLoader, yaml.CSafeDumper
     except AttributeError:  # pragma: no cover - depends on the PyYAML build
-        return yaml, yaml.SafeLoader, yaml.SafeDumper
+        loader, base = yaml.SafeLoader, yaml.SafeDumper
+
+    class Dumper(base):  # type: ignore[misc]
+        """Never writes an anchor: tether's own files hold no aliases."""
+
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml, loader, Dumper
 
 
-def loads(text: str, source: str) -> Any:
-    """Parse YAML text; ``source`` names the file in the error message."""
+def _children(node: Any) -> list[Any]:
+    value = node.value
+    if isinstance(value, list):  # a sequence's items, or a mapping's (key, value) pairs
+        return [n for item in value for n in (item if isinstance(item, tuple) else (item,))]
+    return []
+
+
+def _check_aliases(root: Any, source: str, allowed: bool) -> None:
+    """Refuse aliases (``allowed`` False), or aliases that would expand the
+    document by more than ``untrusted.MAX_ALIAS_NODES`` nodes, or that refer to
+    a node that contains them. The composed graph shares each anchored node,
+    so this costs one visit per node written in the file, not per expansion."""
+    sizes: dict[int, int] = {}  # node -> nodes once aliases are expanded
+    open_: set[int] = set()  # nodes whose children are being counted
+    distinct = 0
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        kids = _children(node)
+        if done:
+            open_.discard(key)
+            sizes[key] = min(1 + sum(sizes[id(k)] for k in kids), 1 << 62)
+            continue
+        if key in sizes:  # met again: an alias to a finished node
+            if not allowed:
+                raise MetadataError(f"{source}: YAML aliases are not allowed in this file")
+            continue
+        if key in open_:
+            raise MetadataError(f"{source}: a YAML alias refers to a node that contains it")
+        distinct += 1
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids)
+    if sizes[id(root)] - distinct > untrusted.MAX_ALIAS_NODES:
+        raise MetadataError(
+            f"{source}: YAML aliases expand it to {sizes[id(root)]:,} values, "
+            f"more than {untrusted.MAX_ALIAS_NODES:,} beyond those written",
+            "a file that small should not grow that much; remove the aliases",
+        )
+
+
+def loads(text: str, source: str, aliases: bool = True) -> Any:
+    """Parse YAML text; ``source`` names the file in the error message.
+    ``aliases`` False: the file is one tether writes, which never holds any."""
     flat = _flat(text)
     if flat is not None:
         return flat
-    yaml, loader, _ = _yaml()
+    untrusted.check_size(len(text), source)
+    yaml, loader_class, _ = _yaml()
+    loader = loader_class(text)
     try:
-        return yaml.load(text, Loader=loader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_aliases(node, source, aliases)
+        return untrusted.check_depth(loader.construct_document(node), source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise MetadataError(f"{source}: not valid YAML{where}: {problem}") from None
+    except RecursionError:  # the pure-Python parser, where libyaml is missing
+        raise MetadataError(
+            f"{source}: nested more than {untrusted.MAX_DEPTH} levels deep"
+        ) from None
+    finally:
+        loader.dispose()
 
 
-def load_file(path: Path, source: str | None = None) -> Any:
+def load_file(path: Path, source: str | None = None, aliases: bool = True) -> Any:
     name = source or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise MetadataError(f"{name}: not UTF-8 text") from None
-    return loads(text, name)
+    return loads(untrusted.read_text(path, name), name, aliases)
 
 
 def dumps(data: Any) -> str:

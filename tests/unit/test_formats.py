@@ -8,14 +8,14 @@ from hypothesis import strategies as st
 
 from tether import pointer
 from tether.errors import MetadataError, PathError
-from tether.paths import from_metadata
+from tether.paths import from_metadata, is_git_name
 from tether.storage import tree
 
 name = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/\\\x00"),
     min_size=1,
     max_size=12,
-).filter(lambda s: s not in (".", ".."))
+).filter(lambda s: s not in (".", "..") and not is_git_name(s))
 relpath = st.lists(name, min_size=1, max_size=4).map("/".join)
 digest = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 

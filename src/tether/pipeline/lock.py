@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether import yamlio
+from tether import untrusted, yamlio
 from tether.errors import MetadataError
 from tether.storage import hashing
 
@@ -96,7 +96,7 @@ def _artifact(raw: Any, where: str) -> Artifact:
 
 
 def parse(text: str) -> dict[str, Entry]:
-    doc = yamlio.loads(text, FILE)
+    doc = yamlio.loads(text, FILE, aliases=False)
     if doc is None:
         return {}
     if not isinstance(doc, dict) or doc.get("schema") != 1:
@@ -122,10 +122,10 @@ def parse(text: str) -> dict[str, Entry]:
 
 
 def load(root: Path) -> dict[str, Entry]:
-    path = root / FILE
-    if not path.is_file():
+    try:
+        return parse(untrusted.read_text(root / FILE, FILE))
+    except (FileNotFoundError, IsADirectoryError):
         return {}
-    return parse(path.read_text(encoding="utf-8"))
 
 
 def dumps(entries: dict[str, Entry]) -> str:

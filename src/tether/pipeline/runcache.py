@@ -44,7 +44,7 @@ def _encode(outs: list[Artifact]) -> bytes:
 def _decode(data: bytes, where: str) -> list[Artifact]:
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise MetadataError(f"{where}: run-cache entry is not valid JSON") from None
     if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("outs"), list):
         raise MetadataError(f"{where}: run-cache entry has no schema 1 outs list")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether import paths
+from tether import paths, untrusted
 from tether.errors import MetadataError, PathError, PipelineError
 from tether.pipeline import FILE as _FILE
 
@@ -313,16 +313,19 @@ def _stage(root: Path, name: str, body: dict[str, Any], lines: _Lines, line_key:
 
 def load(root: Path) -> Pipeline | None:
     """The pipeline of the workspace, or None when there is no tether.yaml."""
-    path = root / FILE
-    if not path.is_file():
+    try:
+        text = untrusted.read_text(root / FILE, FILE)
+    except (FileNotFoundError, IsADirectoryError):
         return None
-    return parse(root, path.read_text(encoding="utf-8"))
+    except MetadataError as exc:
+        raise PipelineError(exc.message, exc.hint) from None
+    return parse(root, text)
 
 
 def _workspace_reader(root: Path) -> Reader:
     def read(rel: str) -> bytes | None:
         try:
-            return (root / rel).read_bytes()
+            return untrusted.read_bytes(root / rel, rel)
         except (FileNotFoundError, IsADirectoryError):
             return None
 

@@ -13,17 +13,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from dataclasses import dataclass
 
 from tether.errors import MetadataError, PathError
-from tether.paths import tree_entry
+from tether.paths import CLEAN_ENTRY, tree_entry
 from tether.storage import hashing
-
-# One regular expression per path instead of a split and a scan: a clean
-# relative path is segments without NUL, backslash or "/", none "." or "..".
-_SEGMENT = r"(?!\.\.?(?:/|\Z))[^/\\\x00]+"
-_CLEAN = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +84,8 @@ def parse(data: bytes, source: str) -> Tree:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise MetadataError(f"{source}: tree object is not valid JSON") from None
+    except RecursionError:  # an entry nested thousands deep
+        raise MetadataError(f"{source}: tree object is nested too deeply") from None
     if (
         not isinstance(doc, dict)
         or doc.get("schema") != 1
@@ -102,12 +98,13 @@ def parse(data: bytes, source: str) -> Tree:
         if type(row) is not list or len(row) != 4:
             raise MetadataError(f"{source}: malformed tree entry {row!r}")
         path, digest, size, exe = row
-        if type(path) is not str or not _CLEAN.fullmatch(path):
+        # one regular expression per path for the common ASCII names; the rest
+        # (and every refusal, with its reason) through the confinement helper
+        if type(path) is not str or not CLEAN_ENTRY.fullmatch(path):
             try:
-                tree_entry(path, source)  # names what is wrong
+                tree_entry(path, source)
             except PathError as exc:
-                raise MetadataError(exc.message) from None
-            raise MetadataError(f"{source}: entry path {path!r} is not a clean relative path")
+                raise MetadataError(exc.message, exc.hint or None) from None
         if not is_digest(digest) or type(size) is not int or size < 0:
             raise MetadataError(f"{source}: bad digest or size in entry {path!r}")
         if type(exe) is not bool:

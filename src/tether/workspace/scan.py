@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tether.errors import PathError
+from tether.paths import is_git_name
 from tether.storage import hashing
 from tether.storage.state import StateDB
 from tether.storage.tree import Entry
@@ -71,6 +72,11 @@ def scan(
                     rel.encode("utf-8")
                 except UnicodeEncodeError:
                     raise PathError(f"{shown}/{rel!r}: file name is not valid UTF-8") from None
+                if is_git_name(name):  # every clone would refuse the tree
+                    raise PathError(
+                        f"{shown}/{rel}: a .git inside tracked data",
+                        "move the nested git repository out of the folder, then add it",
+                    )
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((entry.path, rel + "/"))
                     continue

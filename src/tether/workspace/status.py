@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tether.errors import TetherError
+from tether.errors import ObjectError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import tree
@@ -79,11 +79,12 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     if digest == p.digest:
         return same
     try:
-        old = tree.parse(repo.odb.read(p.digest, p.source), p.source)
-    except TetherError:
+        data = repo.odb.read(p.digest, p.source)
+    except ObjectError:  # missing or damaged here; a tree that reads but is malformed is refused
         return PathStatus(
             p.path, p.source, p.kind, "modified", note="tree not in cache: per-file changes unknown"
         )
+    old = tree.parse(data, p.source)
     return PathStatus(p.path, p.source, p.kind, "modified", diff_entries(p.path, old, entries))
 
 

@@ -8,15 +8,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tether import gitscm, pointer, yamlio
+from tether import gitscm, pointer, untrusted, yamlio
 from tether.errors import MetadataError, TetherError, TrackingError
 from tether.pointer import Pointer
 from tether.repo import Repo
 
+# files git or tether keep in git by name: checkout must never write them
+_KEPT_IN_GIT = (".gitignore", ".gitattributes", ".gitmodules")
+
+
+def _not_in_git(repo: Repo, pointers: list[Pointer]) -> list[Pointer]:
+    """``pointers``, once none of them names a file git tracks (or a folder
+    holding one), a pointer file, or a file git or tether keep in git by name:
+    checking it out would overwrite what git holds. (A cloned repository
+    chooses these paths.)"""
+    for p in pointers:
+        name = posixpath.basename(p.path)
+        if name.endswith(pointer.SUFFIX) or name in _KEPT_IN_GIT or p.path in (LOCK, PIPELINE):
+            raise MetadataError(
+                f"{p.source}: path {p.path!r} is a file git keeps, which tether never writes",
+                "fix or remove the pointer (or the stage output)",
+            )
+    in_git = gitscm.tracked(repo.root, [p.path for p in pointers])
+    if in_git:
+        hit = next(p for p in pointers if in_git[0] == p.path or in_git[0].startswith(p.path + "/"))
+        raise MetadataError(
+            f"{hit.source}: path {hit.path!r} is tracked by git ({in_git[0]}),"
+            " which tether never overwrites",
+            f"remove the pointer, or stop tracking it in git: `git rm -r --cached {hit.path}`",
+        )
+    return pointers
+
 
 def all_pointers(repo: Repo) -> list[Pointer]:
     """Every pointer of the workspace; a pointer file that does not parse is an error."""
-    return [pointer.load(repo.root, src) for src in gitscm.list_pointer_files(repo.root)]
+    found = [pointer.load(repo.root, src) for src in gitscm.list_pointer_files(repo.root)]
+    return _not_in_git(repo, found)
 
 
 @dataclass(frozen=True)
@@ -39,10 +66,11 @@ def _load_all(repo: Repo) -> tuple[list[Pointer], list[Broken]]:
             good.append(pointer.load(repo.root, src))
         except MetadataError as exc:
             bad.append(Broken(src, exc))
-    return good, bad
+    return _not_in_git(repo, good), bad
 
 
 LOCK = "tether.lock"  # pipeline.lock.FILE, named here to keep history reads import-light
+PIPELINE = "tether.yaml"  # pipeline.spec.FILE
 
 
 def _lock_pointers(text: str, cached: set[str] | None) -> list[Pointer]:
@@ -63,14 +91,15 @@ def output_pointers(repo: Repo) -> list[Pointer]:
     records them): checked out, pushed and pulled like tracked data."""
     from tether.pipeline import lock, spec
 
-    lock_file = repo.root / lock.FILE
-    if not lock_file.is_file():
+    try:
+        text = untrusted.read_text(repo.root / lock.FILE, lock.FILE)
+    except (FileNotFoundError, IsADirectoryError):
         return []
     pipeline = spec.load(repo.root)
     if pipeline is None:
         return []
     cached = {o.path for s in pipeline.stages.values() for o in s.outs if o.cache}
-    return _lock_pointers(lock_file.read_text(encoding="utf-8"), cached)
+    return _not_in_git(repo, _lock_pointers(text, cached))
 
 
 def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> list[Pointer]:

@@ -1,0 +1,110 @@
+"""Read and parse files a cloned repository or a remote controls, within bounds.
+
+Every such file (pointers, tether.yaml, tether.lock, config, params and metrics
+files, in the workspace or read from git) goes through here before it is
+parsed, so none can hang or crash a command:
+
+* only regular files are opened: a FIFO would block the read forever, a device
+  (``/dev/zero``, a symlink to one) never ends; both are refused from ``stat``
+  before anything is opened;
+* at most :data:`MAX_BYTES` are read;
+* a parsed document may nest at most :data:`MAX_DEPTH` deep (a 100,000-deep
+  JSON file would otherwise exhaust the stack), and YAML aliases may not
+  expand it by more than :data:`MAX_ALIAS_NODES` nodes (a "billion laughs" file
+  is a few hundred bytes that expand to a billion strings; see ``yamlio``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from tether.errors import MetadataError
+
+MAX_BYTES = 32 << 20
+MAX_DEPTH = 100
+MAX_ALIAS_NODES = 100_000
+_HINT = "tether reads only regular files of sensible size and depth; fix or remove it"
+
+
+def check_size(size: int, source: str) -> None:
+    if size > MAX_BYTES:
+        raise MetadataError(
+            f"{source}: {size:,} bytes, more than the {MAX_BYTES >> 20} MiB tether reads", _HINT
+        )
+
+
+def _refuse_special(mode: int, source: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{source}: is a folder")
+    if not stat.S_ISREG(mode):
+        raise MetadataError(f"{source}: not a regular file (a FIFO, socket or device)", _HINT)
+
+
+def read_bytes(path: Path, source: str) -> bytes:
+    """The bytes of a regular file (symlinks followed); FileNotFoundError and
+    IsADirectoryError as ``open`` raises them, MetadataError for anything else."""
+    _refuse_special(os.stat(path).st_mode, source)  # before opening: no side effects
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)  # what was opened, should the path have changed meanwhile
+        _refuse_special(st.st_mode, source)
+        check_size(st.st_size, source)
+        data = f.read(MAX_BYTES + 1)
+    check_size(len(data), source)
+    return data
+
+
+def read_text(path: Path, source: str) -> str:
+    try:
+        return read_bytes(path, source).decode("utf-8")
+    except UnicodeDecodeError:
+        raise MetadataError(f"{source}: not UTF-8 text") from None
+
+
+def check_depth(doc: Any, source: str) -> Any:
+    """``doc`` itself, once it is known to nest no deeper than :data:`MAX_DEPTH`
+    (walked iteratively, so neither a deep document nor a cycle overflows the stack)."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise _too_deep(source)
+        stack.extend((child, depth + 1) for child in children)
+    return doc
+
+
+def _too_deep(source: str) -> MetadataError:
+    return MetadataError(f"{source}: nested more than {MAX_DEPTH} levels deep", _HINT)
+
+
+def json_loads(text: str | bytes, source: str) -> Any:
+    import json
+
+    check_size(len(text), source)
+    try:
+        return check_depth(json.loads(text), source)
+    except RecursionError:
+        raise _too_deep(source) from None
+    except ValueError as exc:
+        raise MetadataError(f"{source}: not valid JSON: {exc}", "") from None
+
+
+def toml_loads(text: str, source: str) -> Any:
+    import tomllib
+
+    check_size(len(text), source)
+    try:
+        return check_depth(tomllib.loads(text), source)
+    except RecursionError:
+        raise _too_deep(source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MetadataError(f"{source}: not valid TOML: {exc}", "") from None

@@ -18,6 +18,11 @@ RESERVED = (".git", ".tether")
 _DRIVE = re.compile(r"[A-Za-z]:/")
 
 
+def overlaps(a: str, b: str) -> bool:
+    """Workspace paths ``a`` and ``b`` are one path, or one is inside the other."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 def _check_inside(root: Path, rel: str, shown: str) -> str:
     parts = PurePosixPath(rel).parts
     if parts and parts[0] in RESERVED:

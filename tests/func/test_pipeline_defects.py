@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import write
+from tests.conftest import git, write
+from tests.func.test_pipeline import PY
 
 # -- tether.lock is validated like any clone input ------------------------------
 
@@ -51,3 +52,85 @@ def test_lock_with_unknown_keys_or_shared_outputs_is_refused(repo, tether, text,
         assert r.code == 1, (command, r.out)
         assert message in r.err, (command, r.err)
         assert len(r.err.strip().splitlines()) == 1
+
+
+# -- overlapping outputs: the message says what the rule is ------------------------
+
+
+def test_two_stages_declaring_one_output_says_by_both(repo, tether):
+    write(
+        repo / "tether.yaml",
+        "stages:\n  prepare: {cmd: 'true', outs: [data/prepared]}\n"
+        "  dup: {cmd: 'true', outs: [data/prepared]}\n",
+    )
+    r = tether("repro")
+    assert r.code == 1
+    assert "output data/prepared is declared by both prepare and dup" in r.err
+
+
+EVAL = """
+import json, pathlib, sys
+out = pathlib.Path("eval")
+(out / "plots").mkdir(parents=True, exist_ok=True)
+(out / "metrics.json").write_text(json.dumps({"accuracy": float(sys.argv[1])}))
+(out / "plots" / "roc.csv").write_text("fpr,tpr\\n0,0\\n1,1\\n")
+"""
+
+
+def test_metrics_inside_a_cached_output_folder_of_the_same_stage(repo, tether):
+    write(repo / "evaluate.py", EVAL)
+    write(repo / "params.yaml", "acc: 0.5\n")
+    write(
+        repo / "tether.yaml",
+        f"""stages:
+  evaluate:
+    cmd: {PY} evaluate.py ${{acc}}
+    outs: [eval]
+    metrics: [eval/metrics.json]
+    plots: [eval/plots/roc.csv]
+""",
+    )
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert (repo / ".gitignore").read_text().splitlines() == ["/eval"]
+    assert not (repo / "eval" / ".gitignore").exists()  # the folder holds only what ran wrote
+    lock = (repo / "tether.lock").read_text()
+    assert "path: eval/metrics.json" in lock
+    assert tether("status", "--exit-code").code == 0
+    assert "accuracy" in tether("metrics", "show").out
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "acc 0.5")
+    write(repo / "params.yaml", "acc: 0.75\n")
+    assert tether("repro").code == 0
+    r = tether("metrics", "diff", "HEAD")
+    assert r.code == 0, r.err
+    assert "0.5" in r.out
+    assert "0.75" in r.out  # the old value came from the cache through the lock
+    (repo / "eval" / "metrics.json").unlink()
+    r = tether("checkout")
+    assert r.code == 0, r.err
+    assert (repo / "eval" / "metrics.json").exists()
+    assert tether("status", "--exit-code").code == 0
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        (
+            "{cmd: 'true', outs: [eval], metrics: [{eval/m.json: {cache: false}}]}",
+            "eval/m.json lies in the output folder eval and goes where it goes (the cache)",
+        ),
+        (
+            "{cmd: 'true', outs: [eval, eval/model.bin]}",
+            "stage s: output eval/model.bin lies in its output folder eval",
+        ),
+        ("{cmd: 'true', outs: [a.txt], metrics: [a.txt]}", "output a.txt is declared twice"),
+    ],
+    ids=["cache-option", "nested-outs", "twice"],
+)
+def test_overlaps_inside_one_stage_explain_the_rule(repo, tether, stage, message):
+    write(repo / "tether.yaml", f"stages:\n  s: {stage}\n")
+    r = tether("repro")
+    assert r.code == 1
+    assert message in r.err, r.err
+    assert "one stage only" not in r.err

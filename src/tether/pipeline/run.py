@@ -149,7 +149,7 @@ def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
             p = store_path(repo, o.path, writer)
         relink(repo, p)  # like `tether add`: hardlink/symlink configs point at the cache
         arts.append(lock.Artifact(p.path, p.kind, p.digest, p.size, p.files))
-        if o.cache:
+        if o.cache and o.inside is None:  # a file inside an ignored folder needs no line
             to_stage.append(tracked.ignore(repo, o.path))
     if to_stage and repo.config.autostage:
         gitscm.stage(repo.root, to_stage)

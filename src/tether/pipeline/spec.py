@@ -58,6 +58,7 @@ class Out:
     cache: bool = True  # False: git keeps it (not gitignored)
     persist: bool = False  # not removed before the stage runs
     kind: str = "out"  # out | metrics | plots
+    inside: str | None = None  # metrics/plots in an output folder of the stage: stored with it
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ def _path(root: Path, wdir: str, value: Any, lines: _Lines, *keys: str) -> str:
 
 
 def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str) -> tuple[Out, ...]:
-    result = []
+    declared: list[tuple[str, str, dict[str, Any]]] = []  # (path, kind, options)
     for kind in ("outs", "metrics", "plots"):
         for entry in _str_list(body.get(kind), lines, "stages", name, kind):
             opts: dict[str, Any] = {}
@@ -256,9 +257,27 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
                     raise _err(lines, f"unknown output option(s) {bad}", "stages", name, kind)
                 if not all(isinstance(v, bool) for v in opts.values()):
                     raise _err(lines, "cache and persist must be true or false", "stages", name)
-            path = _path(root, wdir, entry, lines, "stages", name, kind)
-            cache = opts.get("cache", kind == "outs")
-            result.append(Out(path, cache, opts.get("persist", False), kind.rstrip("s")))
+            declared.append((_path(root, wdir, entry, lines, "stages", name, kind), kind, opts))
+    folders = {p: o.get("cache", True) for p, k, o in declared if k == "outs"}
+    result = []
+    for path, kind, opts in declared:
+        cache = opts.get("cache", kind == "outs")
+        inside = None
+        if kind != "outs":  # metrics or plots written into one of the stage's output folders
+            inside = next((f for f in folders if path.startswith(f + "/")), None)
+        if inside is not None:
+            if opts.get("cache", folders[inside]) != folders[inside]:
+                raise _err(
+                    lines,
+                    f"{path} lies in the output folder {inside} and goes where it goes "
+                    f"({'the cache' if folders[inside] else 'git'}): drop its `cache:` "
+                    f"option, or write it outside {inside}",
+                    "stages",
+                    name,
+                    kind,
+                )
+            cache = folders[inside]
+        result.append(Out(path, cache, opts.get("persist", False), kind.rstrip("s"), inside))
     return tuple(result)
 
 

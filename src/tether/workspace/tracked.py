@@ -44,7 +44,12 @@ def output_pointers(repo: Repo) -> list[Pointer]:
     pipeline = spec.load(repo.root)
     if pipeline is None:
         return []
-    cached = {o.path for s in pipeline.stages.values() for o in s.outs if o.cache}
+    cached = {
+        o.path
+        for s in pipeline.stages.values()
+        for o in s.outs
+        if o.cache and o.inside is None  # a file inside a cached folder comes with the folder
+    }
     return _lock_pointers(lock_file.read_text(encoding="utf-8"), cached)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import git, write
-from tests.func.test_pipeline import PY
+from tests.func.test_pipeline import PY, STEP
 
 # -- tether.lock is validated like any clone input ------------------------------
 
@@ -134,3 +134,53 @@ def test_overlaps_inside_one_stage_explain_the_rule(repo, tether, stage, message
     assert r.code == 1
     assert message in r.err, r.err
     assert "one stage only" not in r.err
+
+
+# -- a path is tracked by `tether add` or produced by a stage, not both ----------
+
+
+def test_stage_output_tracked_by_a_pointer_is_refused(repo, tether):
+    write(repo / "a.txt", "hi\n")
+    assert tether("add", "a.txt").code == 0
+    r = tether("stage", "add", "ovl", "-o", "a.txt", "echo changed > a.txt")
+    assert r.code == 1
+    assert "a.txt is an output of stage ovl and tracked by a.txt.tether" in r.err
+    assert not (repo / "tether.yaml").exists()
+    # the same pipeline written by hand is refused when it is loaded
+    write(repo / "tether.yaml", "stages:\n  ovl: {cmd: 'echo changed > a.txt', outs: [a.txt]}\n")
+    for command in (["repro"], ["status"], ["checkout"]):
+        r = tether(*command)
+        assert r.code == 1, command
+        assert "a.txt is an output of stage ovl and tracked by a.txt.tether" in r.err
+        assert len(r.err.strip().splitlines()) == 1
+    assert (repo / "a.txt").read_text() == "hi\n"  # nothing ran
+
+
+def test_adding_a_stage_output_is_refused_and_remove_keeps_its_ignore_line(repo, tether):
+    write(repo / "step.py", STEP)
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  prepare: {{cmd: {PY} step.py prepare data/prepared/ x, "
+        "outs: [data/prepared]}\n",
+    )
+    assert tether("repro").code == 0
+    for target in ("data/prepared", "data/prepared/part.txt"):
+        r = tether("add", target)
+        assert r.code == 1, target
+        assert "the output data/prepared of stage prepare" in r.err
+    assert not (repo / "data" / "prepared.tether").exists()
+    # a pointer written before the stage was declared (or by an older version)
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  prepare: {{cmd: {PY} step.py prepare data/prepared/ x}}\n",
+    )
+    assert tether("add", "data/prepared").code == 0
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  prepare: {{cmd: {PY} step.py prepare data/prepared/ x, "
+        "outs: [data/prepared]}\n",
+    )
+    r = tether("remove", "data/prepared")
+    assert r.code == 0, r.err
+    assert "/prepared" in (repo / "data" / ".gitignore").read_text().splitlines()
+    assert tether("repro").code == 0

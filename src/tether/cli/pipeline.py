@@ -45,7 +45,7 @@ def stage_add(
 
     repo = Repo.find()
     add_stage(
-        repo.root,
+        repo,
         name,
         " ".join(command),
         deps or [],

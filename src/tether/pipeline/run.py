@@ -37,13 +37,21 @@ class Outcome:
     seconds: float = 0.0
 
 
-def load(repo: Repo) -> graphmod.Graph:
+def load(repo: Repo, pointers: list[Pointer] | None = None) -> graphmod.Graph:
+    """The stage graph, checked; ``pointers``: the workspace's (read when not given),
+    none of which may track a stage's output."""
+    from tether.workspace import tracked
+
     pipeline = spec.load(repo.root)
     if pipeline is None:
         raise PipelineError(
             f"no {spec.FILE} in {repo.root}", "declare a stage with `tether stage add`"
         )
-    return graphmod.build(pipeline)
+    graph = graphmod.build(pipeline)
+    tracked.check_overlap(
+        tracked.all_pointers(repo) if pointers is None else pointers, pipeline.outputs()
+    )
+    return graph
 
 
 def select(

@@ -89,6 +89,10 @@ class Pipeline:
     source: str = FILE
     checks: tuple[str, ...] = ()  # rules for `tether metrics check`
 
+    def outputs(self) -> list[tuple[str, Out]]:
+        """(stage name, output) for every output of every stage."""
+        return [(s.name, o) for s in self.stages.values() for o in s.outs]
+
 
 class _Lines:
     """Line numbers of mapping keys, from the YAML node tree."""

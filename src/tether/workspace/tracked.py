@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tether import gitscm, pointer, yamlio
 from tether.errors import TetherError, TrackingError
+from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
+
+if TYPE_CHECKING:
+    from tether.pipeline.spec import Out
 
 
 def all_pointers(repo: Repo) -> list[Pointer]:
@@ -31,6 +36,34 @@ def _lock_pointers(text: str, cached: set[str] | None) -> list[Pointer]:
                 kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
                 out.append(Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE))
     return out
+
+
+def stage_outputs(repo: Repo) -> list[tuple[str, Out]]:
+    """(stage, output) for every output tether.yaml declares; none when there is
+    no tether.yaml or it cannot be read (``repro`` reports that, and checks
+    overlaps with tracked paths itself)."""
+    from tether.pipeline import spec
+
+    try:
+        pipeline = spec.load(repo.root)
+    except TetherError:
+        return []
+    return [] if pipeline is None else pipeline.outputs()
+
+
+def check_overlap(pointers: Iterable[Pointer], outputs: Iterable[tuple[str, Out]]) -> None:
+    """A path is tracked by a pointer file or produced by a stage, never both:
+    both would store it, gitignore it and check it out, each its own way."""
+    pointers = list(pointers)
+    for stage, o in outputs:
+        for p in pointers:
+            if overlaps(o.path, p.path):
+                where = "" if o.path == p.path else f" (overlapping {p.path})"
+                raise TrackingError(
+                    f"{o.path}{where} is an output of stage {stage} and tracked by {p.source}",
+                    "a path is tracked with `tether add` or produced by a stage, not both: "
+                    f"`tether remove {p.path}`, or drop {o.path} from the stage's outputs",
+                )
 
 
 def output_pointers(repo: Repo) -> list[Pointer]:
@@ -86,7 +119,10 @@ def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> l
 def select(repo: Repo, targets: list[str] | None, outputs: bool = False) -> list[Pointer]:
     """The pointers for ``targets`` (data paths or pointer files), or all of them;
     with ``outputs``, cached stage outputs too."""
-    pointers = all_pointers(repo) + (output_pointers(repo) if outputs else [])
+    pointers = all_pointers(repo)
+    if outputs:
+        check_overlap(pointers, stage_outputs(repo))
+        pointers += output_pointers(repo)
     if not targets:
         return pointers
     chosen: dict[str, Pointer] = {}

@@ -4,10 +4,12 @@ remote failures during a restore, and what a stage's environment holds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import git, write
-from tests.func.test_pipeline import PY, STEP
+from tests.func.test_pipeline import PY, STEP, runs
 
 # -- tether.lock is validated like any clone input ------------------------------
 
@@ -184,3 +186,89 @@ def test_adding_a_stage_output_is_refused_and_remove_keeps_its_ignore_line(repo,
     assert r.code == 0, r.err
     assert "/prepared" in (repo / "data" / ".gitignore").read_text().splitlines()
     assert tether("repro").code == 0
+
+
+# -- data a run reads is stored before the lock names it --------------------------
+
+
+@pytest.fixture
+def sourced(repo: Path, tether) -> Path:
+    """prepare reads data/data.xml, tracked by data/data.xml.tether; train reads prepare's output."""
+    write(repo / "step.py", STEP)
+    write(repo / "data" / "data.xml", "<v1/>\n")
+    assert tether("add", "data/data.xml").code == 0
+    write(
+        repo / "tether.yaml",
+        f"""stages:
+  prepare:
+    cmd: {PY} step.py prepare data/prepared/ x data/data.xml
+    deps: [step.py, data/data.xml]
+    outs: [data/prepared]
+  train:
+    cmd: {PY} step.py train model.bin x data/prepared/part.txt
+    deps: [data/prepared]
+    outs: [model.bin]
+""",
+    )
+    (repo / ".gitignore").write_text("runs.log\n")
+    assert tether("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    return repo
+
+
+def test_changed_tracked_dependency_is_stored_before_the_run(
+    sourced, tether, tmp_path, monkeypatch
+):
+    write(sourced / "data" / "data.xml", "<v2/>\n")
+    r = tether("repro", "--dry")
+    assert "data/data.xml changed: would store it and update data/data.xml.tether" in r.out
+    assert "<v1/>" not in (sourced / "data" / "data.xml").read_text()
+    assert tether("status", "--exit-code").code == 1  # --dry stored nothing
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert "data/data.xml changed: stored and pointer updated (data/data.xml.tether)" in r.out
+    assert r.out.index("stored and pointer updated") < r.out.index("running prepare")
+    assert runs(sourced)[-2:] == ["prepare", "train"]
+    assert tether("status", "--exit-code").code == 0
+    staged = git(sourced, "diff", "--cached", "--name-only").split()
+    assert "data/data.xml.tether" in staged
+    # the lock names only data that is stored: a clone gets the new data back
+    remote = tmp_path / "remote"
+    assert tether("remote", "add", "store", str(remote), "--default").code == 0
+    git(sourced, "add", "-A")
+    git(sourced, "commit", "-qm", "v2")
+    assert tether("push").code == 0
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(sourced), str(clone))
+    monkeypatch.chdir(clone)
+    r = tether("pull")
+    assert r.code == 0, r.err
+    assert (clone / "data" / "data.xml").read_text() == "<v2/>\n"
+    assert "up to date" in tether("repro").out
+
+
+def test_repro_says_which_stages_it_skipped(sourced, tether):
+    r = tether("repro")
+    assert r.code == 0
+    assert "stage prepare unchanged, skipped" in r.out
+    assert "stage train unchanged, skipped" in r.out
+
+
+def test_stage_is_not_run_on_an_output_edited_by_hand(sourced, tether):
+    write(sourced / "data" / "prepared" / "part.txt", "edited by hand\n")
+    before = runs(sourced)
+    r = tether("repro", "-s", "train")
+    assert r.code == 1
+    assert (
+        "stage train reads data/prepared, an output of prepare that differs from what "
+        "tether.lock records" in r.err
+    )
+    assert "tether checkout -f data/prepared" in r.err
+    assert runs(sourced) == before
+    assert "edited by hand" in (sourced / "data" / "prepared" / "part.txt").read_text()
+    r = tether("repro")  # prepare is stale (output changed) and brings it back
+    assert r.code == 0, r.err
+    assert "restored prepare from the run-cache (output changed: data/prepared)" in r.out
+    assert runs(sourced) == before
+    assert "edited by hand" not in (sourced / "data" / "prepared" / "part.txt").read_text()

@@ -127,6 +127,7 @@ def repro(
         keep_going=keep_going,
         use_run_cache=not no_run_cache,
         on_start=started,
+        on_note=render.info,
     )
     if as_json:
         render.emit_json("repro", outcomes)

@@ -22,7 +22,7 @@ from typing import Literal
 from tether import gitscm, progress
 from tether.errors import ObjectError, PipelineError, StageFailedError, TetherError
 from tether.pipeline import graph as graphmod
-from tether.pipeline import lock, runcache, spec
+from tether.pipeline import lock, runcache, sources, spec
 from tether.pipeline.status import dep_artifacts, param_values, stage_status
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -175,8 +175,15 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     keep_going: bool = False,
     use_run_cache: bool = True,
     on_start: Callable[[str, list[str]], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    graph = load(repo)
+    """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
+    the user (a data source stored, a stage skipped)."""
+    from tether.workspace import tracked
+
+    note = on_note or (lambda _: None)
+    pointers = tracked.all_pointers(repo)
+    graph = load(repo, pointers)
     names = select(graph, targets, single_item, downstream)
     entries = lock.load(repo.root)
     outcomes: list[Outcome] = []
@@ -185,6 +192,13 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     memo = Memo()
     lock_name = "repro" if not dry else "repro --dry"
     with repo.lock(lock_name):
+        changed = sources.changed(repo, pointers, [graph.stages[n] for n in names], memo)
+        if dry:
+            for p in changed:
+                note(f"{p.path} changed: would store it and update {p.source}")
+        else:
+            for p in sources.store(repo, changed):
+                note(f"{p.path} changed: stored and pointer updated ({p.source})")
         for name in names:
             stage = graph.stages[name]
             blocked = graph.upstream[name] & failed
@@ -194,8 +208,10 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 continue
             st = stage_status(repo, graph, stage, entries.get(name), running, memo)
             if not st.stale and not force:
+                note(f"stage {name} unchanged, skipped")
                 outcomes.append(Outcome(name, "skipped"))
                 continue
+            sources.check_upstream(repo, graph, stage, entries, running, memo)
             reasons = st.reasons or ["forced"]
             running.add(name)
             if dry:
@@ -256,8 +272,8 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             lock.save(repo.root, entries)
             runcache.save(repo, runcache.key(stage, deps_after, params), outs)
             outcomes.append(Outcome(name, "ran", reasons, time.monotonic() - start))
-        changed = any(o.action in ("ran", "restored") for o in outcomes)
-        if not dry and changed and repo.config.autostage:
+        wrote = any(o.action in ("ran", "restored") for o in outcomes)
+        if not dry and wrote and repo.config.autostage:
             gitscm.stage(repo.root, [lock.FILE])
     if failed:
         first = next(o for o in outcomes if o.action == "failed")

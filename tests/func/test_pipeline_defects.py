@@ -272,3 +272,73 @@ def test_stage_is_not_run_on_an_output_edited_by_hand(sourced, tether):
     assert "restored prepare from the run-cache (output changed: data/prepared)" in r.out
     assert runs(sourced) == before
     assert "edited by hand" not in (sourced / "data" / "prepared" / "part.txt").read_text()
+
+
+# -- whole params files and partial imports --------------------------------------
+
+DUMP = "import shutil, sys; shutil.copy(sys.argv[1], 'used.txt')"
+
+
+@pytest.mark.parametrize(
+    "declared",
+    ["params:\n    - params.yaml:", "params: [{other.yaml: }]", "params: [{other.yaml: []}]"],
+)
+def test_whole_params_file_is_tracked_key_by_key(repo, tether, declared):
+    name = "params.yaml" if "params.yaml" in declared else "other.yaml"
+    write(repo / name, "lr: 0.1\nmodel: {depth: 2}\n")
+    write(repo / "dump.py", DUMP)
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  train:\n    cmd: {PY} dump.py {name}\n    {declared}\n    outs: [used.txt]\n",
+    )
+    assert tether("repro").code == 0
+    lock = (repo / "tether.lock").read_text()
+    assert f"{name}:" in lock
+    assert "lr: 0.1" in lock
+    assert tether("status", "--exit-code").code == 0
+    r = tether("params", "show")
+    assert "model.depth" in r.out, r.out
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "p1")
+    write(repo / name, "lr: 0.1\nmodel: {depth: 3}\n")
+    r = tether("status")
+    assert "params changed (model.depth 2 -> 3)" in r.out, r.out
+    assert "model.depth" in tether("params", "diff").out
+    assert tether("repro").code == 0
+    assert "depth: 3" in (repo / "used.txt").read_text()
+    write(repo / name, "model: {depth: 3}\nseed: 1\n")
+    out = tether("status").out
+    assert "lr deleted" in out
+    assert "seed new" in out
+
+
+def test_stage_add_takes_a_whole_params_file(repo, tether):
+    write(repo / "params.yaml", "lr: 0.1\n")
+    r = tether("stage", "add", "train", "-p", "params.yaml:", "-o", "out.txt", "echo x > out.txt")
+    assert r.code == 0, r.err
+    assert tether("repro").code == 0
+    assert "lr: 0.1" in (repo / "tether.lock").read_text()
+
+
+def test_vars_imports_the_named_keys_of_a_params_file(repo, tether):
+    write(repo / "params.yaml", "n: 1\n")
+    write(repo / "conf.yaml", "train: {epochs: 3, lr: 0.5}\nprepare: {split: 0.2}\nother: 9\n")
+    write(
+        repo / "tether.yaml",
+        """vars:
+- conf.yaml:train,prepare.split
+stages:
+  s:
+    cmd: echo ${train.epochs} ${prepare.split} ${n} > out.txt
+    outs: [out.txt]
+""",
+    )
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert (repo / "out.txt").read_text().split() == ["3", "0.2", "1"]
+    write(repo / "tether.yaml", "vars: ['conf.yaml:other,nokey']\nstages:\n  s: {cmd: 'true'}\n")
+    r = tether("repro")
+    assert r.code == 1
+    assert "tether.yaml:1: vars: key 'nokey' is not in conf.yaml" in r.err
+    write(repo / "tether.yaml", "vars: [conf.yaml:other]\nstages:\n  s: {cmd: 'echo ${train}'}\n")
+    assert "unknown variable ${train}" in tether("repro").err  # only the named keys came in

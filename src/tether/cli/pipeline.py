@@ -25,7 +25,9 @@ def stage_add(
     params: Annotated[
         Multi,
         typer.Option(
-            "--params", "-p", help="Params keys: a.b,c or FILE:key1,key2 (default params.yaml)."
+            "--params",
+            "-p",
+            help="Params keys: a.b,c or FILE:key1,key2 (default params.yaml); FILE: every key.",
         ),
     ] = None,
     outs: Annotated[Multi, typer.Option("--outs", "-o", help="An output, cached.")] = None,

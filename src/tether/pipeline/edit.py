@@ -45,7 +45,7 @@ def add_stage(
         for p in params:
             if ":" in p:
                 file, _, names = p.partition(":")
-                keys.append({file: names.split(",")})
+                keys.append({file: names.split(",") if names else None})  # FILE: every key
             else:
                 keys += p.split(",")
         body["params"] = keys

@@ -4,6 +4,7 @@ remote failures during a restore, and what a stage's environment holds."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -342,3 +343,86 @@ stages:
     assert "tether.yaml:1: vars: key 'nokey' is not in conf.yaml" in r.err
     write(repo / "tether.yaml", "vars: [conf.yaml:other]\nstages:\n  s: {cmd: 'echo ${train}'}\n")
     assert "unknown variable ${train}" in tether("repro").err  # only the named keys came in
+
+
+# -- a restore that fails because of the remote says so ----------------------------
+
+MAKE = "stages:\n  make: {cmd: 'echo made > out.txt', outs: [out.txt]}\n"
+
+
+def _run_then_empty_cache(repo: Path, tether) -> None:
+    """A run whose outputs are only on the remote (as in a fresh CI clone)."""
+    write(repo / "tether.yaml", MAKE)
+    assert tether("repro").code == 0
+    assert tether("push").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "run")
+    _empty_cache(repo)
+
+
+def _empty_cache(repo: Path) -> None:
+    (repo / "out.txt").unlink()
+    shutil.rmtree(repo / ".tether" / "cache" / "objects")
+
+
+def test_restore_from_a_working_remote_or_a_plain_miss_is_quiet(repo, tether, tmp_path):
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    _run_then_empty_cache(repo, tether)
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert "restored make from the run-cache" in r.out
+    assert r.err == ""
+    _empty_cache(repo)
+    assert tether("remote", "modify", "store", "url", str(tmp_path / "empty")).code == 0
+    r = tether("repro")  # neither the cache nor the remote has it: it runs, nothing to warn about
+    assert r.code == 0, r.err
+    assert "running make (output missing: out.txt)" in r.out
+    assert r.err == ""
+
+
+def test_restore_failing_on_a_broken_local_remote_warns(repo, tether, tmp_path):
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    _run_then_empty_cache(repo, tether)
+    write(tmp_path / "afile", "not a folder\n")
+    assert tether("remote", "modify", "store", "url", str(tmp_path / "afile")).code == 0
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert "running make (output missing: out.txt)" in r.out
+    assert "warning: could not restore make from the run-cache, running it: " in r.err
+    assert "remote 'store'" in r.err
+    assert "Not a directory" in r.err
+
+
+@pytest.mark.s3
+def test_restore_failing_on_a_missing_bucket_warns(repo, tether, tmp_path, s3_remote):
+    url, endpoint, key, secret = s3_remote
+    assert tether("remote", "add", "s3", url, "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    assert tether("remote", "modify", "--local", "s3", "access_key_id", key).code == 0
+    assert tether("remote", "modify", "--local", "s3", "secret_access_key", secret).code == 0
+    _run_then_empty_cache(repo, tether)
+    assert tether("remote", "modify", "s3", "url", "s3://no-such-bucket-tether/x").code == 0
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert "running make" in r.out
+    assert "warning: could not restore make from the run-cache, running it: " in r.err
+    assert "remote 's3' (s3://no-such-bucket-tether/x): no such bucket" in r.err
+
+
+def test_repro_pull_fails_on_a_broken_remote_and_warns_about_missing_objects(
+    repo, tether, tmp_path
+):
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    _run_then_empty_cache(repo, tether)
+    assert tether("remote", "modify", "store", "url", str(tmp_path / "empty")).code == 0
+    r = tether("repro", "--pull")
+    assert r.code == 0, r.err
+    assert "warning: fetch store: 1 path(s) not fetched, first out.txt: object" in r.err
+    assert "is missing on the remote; the stages that need them run again" in r.err
+    assert "running make" in r.out
+    _empty_cache(repo)
+    write(tmp_path / "afile", "not a folder\n")
+    assert tether("remote", "modify", "store", "url", str(tmp_path / "afile")).code == 0
+    r = tether("repro", "--pull")
+    assert r.code == 1
+    assert "remote 'store'" in r.err

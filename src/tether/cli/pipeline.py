@@ -114,7 +114,7 @@ def repro(
     if pull:
         from tether.pipeline.prefetch import prefetch
 
-        render.info(prefetch(repo))
+        render.info(prefetch(repo, render.warn))
 
     def started(name: str, reasons: list[str]) -> None:
         render.info(f"running {name} ({'; '.join(reasons)})")
@@ -130,6 +130,7 @@ def repro(
         use_run_cache=not no_run_cache,
         on_start=started,
         on_note=render.info,
+        on_warn=render.warn,
     )
     if as_json:
         render.emit_json("repro", outcomes)

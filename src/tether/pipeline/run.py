@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tether import gitscm, progress
-from tether.errors import ObjectError, PipelineError, StageFailedError, TetherError
+from tether.errors import (
+    ConfigError,
+    CorruptObjectError,
+    MissingObjectError,
+    PipelineError,
+    RemoteError,
+    StageFailedError,
+    TransferError,
+)
 from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, sources, spec
 from tether.pipeline.status import dep_artifacts, param_values, stage_status
@@ -78,19 +86,23 @@ def _pointer(a: lock.Artifact) -> Pointer:
     return Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE)
 
 
-def _restore(repo: Repo, outs: list[lock.Artifact]) -> bool:
+def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[str], None]) -> bool:
+    """Check out a recorded run's outputs; False when they cannot be had. Objects
+    that neither the cache nor the default remote hold are a plain miss; any other
+    failure (the remote refused, a corrupt object) is a warning: the stage then
+    runs, and the user learns why."""
     from tether.storage.transfer import Root
     from tether.workspace.checkout import checkout_pointer
     from tether.workspace.sync import fetch_from_default
 
     try:  # a run-cache hit made elsewhere: its objects come from the default remote
         fetch_from_default(repo, [Root(a.digest, a.kind, a.size, a.path) for a in outs])
-    except TetherError:
-        return False
-    try:
         for a in outs:
             checkout_pointer(repo, _pointer(a), force=True)
-    except ObjectError:
+    except MissingObjectError:
+        return False
+    except (RemoteError, TransferError, ConfigError, CorruptObjectError) as exc:
+        warn(f"could not restore {name} from the run-cache, running it: {exc}")
         return False
     return True
 
@@ -176,12 +188,15 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     use_run_cache: bool = True,
     on_start: Callable[[str, list[str]], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    on_warn: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
     """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
-    the user (a data source stored, a stage skipped)."""
+    the user (a data source stored, a stage skipped); ``on_warn``: something the
+    user must see (why a restore failed)."""
     from tether.workspace import tracked
 
     note = on_note or (lambda _: None)
+    warn = on_warn or (lambda _: None)
     pointers = tracked.all_pointers(repo)
     graph = load(repo, pointers)
     names = select(graph, targets, single_item, downstream)
@@ -243,7 +258,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 if (
                     hit
                     and {a.path for a in hit} == {o.path for o in stage.outs}
-                    and _restore(repo, hit)
+                    and _restore(repo, name, hit, warn)
                 ):
                     entries[name] = lock.Entry(stage.cmd_text, tuple(deps), params, tuple(hit))
                     lock.save(repo.root, entries)

@@ -4,7 +4,11 @@ remote failures during a restore, and what a stage's environment holds."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import venv
 from pathlib import Path
 
 import pytest
@@ -426,3 +430,39 @@ def test_repro_pull_fails_on_a_broken_remote_and_warns_about_missing_objects(
     r = tether("repro", "--pull")
     assert r.code == 1
     assert "remote 'store'" in r.err
+
+
+# -- what a stage's commands see -------------------------------------------------
+
+
+def test_stage_tells_dvclive_a_pipeline_runs_it(repo, tether):
+    write(
+        repo / "tether.yaml",
+        "stages:\n  s: {cmd: 'echo \"$DVC_ROOT|$TETHER_STAGE\" > env.txt', outs: [env.txt]}\n",
+    )
+    assert tether("repro").code == 0
+    assert (repo / "env.txt").read_text().strip() == f"{repo}|s"
+
+
+def test_stage_runs_with_the_python_of_a_project_venv_not_activated(repo, tmp_path):
+    """`.venv/bin/tether repro` without `source .venv/bin/activate`."""
+    venv.create(repo / ".venv", with_pip=False)
+    write(repo / ".gitignore", "/.venv\n")
+    write(
+        repo / "tether.yaml",
+        "stages:\n  s: {cmd: 'python -c \"import sys; print(sys.prefix)\" > where.txt', "
+        "outs: [where.txt]}\n",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/bin:/bin"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
+    r = subprocess.run(
+        [str(repo / ".venv" / "bin" / "python"), "-m", "tether", "repro"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert Path((repo / "where.txt").read_text().strip()) == repo / ".venv"

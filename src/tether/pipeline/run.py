@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from tether.errors import (
 )
 from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, sources, spec
+from tether.pipeline.execute import execute
 from tether.pipeline.status import dep_artifacts, param_values, stage_status
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -133,23 +132,6 @@ def _unprotect(path: str) -> None:
             shutil.copyfile(f, tmp)  # follows a symlink to the cached content
             os.chmod(tmp, 0o644 | (st.st_mode & 0o111))
             os.replace(tmp, f)
-
-
-def _execute(repo: Repo, stage: spec.Stage) -> None:
-    cwd = repo.root / stage.wdir
-    env = {**os.environ, "TETHER_STAGE": stage.name}
-    for cmd in stage.cmd:
-        sys.stdout.flush()
-        try:
-            proc = subprocess.run(cmd, shell=True, cwd=cwd, env=env, check=False)  # noqa: S602
-        except OSError as exc:
-            raise PipelineError(f"stage {stage.name}: cannot start {cmd!r}: {exc}") from None
-        if proc.returncode == 127:
-            raise StageFailedError(f"stage {stage.name}: command not found: {cmd}", proc.returncode)
-        if proc.returncode != 0:
-            raise StageFailedError(
-                f"stage {stage.name} failed (exit code {proc.returncode}): {cmd}", proc.returncode
-            )
 
 
 def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
@@ -273,7 +255,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                     _remove(o.path, repo.root)
                 (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                _execute(repo, stage)
+                execute(repo.root, stage)
             except StageFailedError:
                 if not keep_going:
                     raise

@@ -60,6 +60,11 @@ def _check_names(parts: tuple[str, ...] | list[str], shown: str) -> None:
             )
 
 
+def overlaps(a: str, b: str) -> bool:
+    """Workspace paths ``a`` and ``b`` are one path, or one is inside the other."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
 def _check_inside(root: Path, rel: str, shown: str) -> str:
     parts = PurePosixPath(rel).parts
     if parts and _folded(parts[0]) in RESERVED:

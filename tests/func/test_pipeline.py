@@ -331,7 +331,7 @@ BAD = [
     ),
     (
         "stages:\n  a: {cmd: echo, outs: [o.txt]}\n  b: {cmd: echo, outs: [o.txt]}\n",
-        "output o.txt is declared both",
+        "output o.txt is declared by both a and b",
     ),
     (
         "stages:\n  a: {cmd: echo, deps: [o.txt], outs: [o.txt]}\n",

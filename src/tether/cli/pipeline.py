@@ -25,7 +25,9 @@ def stage_add(
     params: Annotated[
         Multi,
         typer.Option(
-            "--params", "-p", help="Params keys: a.b,c or FILE:key1,key2 (default params.yaml)."
+            "--params",
+            "-p",
+            help="Params keys: a.b,c or FILE:key1,key2 (default params.yaml); FILE: every key.",
         ),
     ] = None,
     outs: Annotated[Multi, typer.Option("--outs", "-o", help="An output, cached.")] = None,
@@ -45,7 +47,7 @@ def stage_add(
 
     repo = Repo.find()
     add_stage(
-        repo.root,
+        repo,
         name,
         " ".join(command),
         deps or [],
@@ -112,7 +114,7 @@ def repro(
     if pull:
         from tether.pipeline.prefetch import prefetch
 
-        render.info(prefetch(repo))
+        render.info(prefetch(repo, render.warn))
 
     def started(name: str, reasons: list[str]) -> None:
         render.info(f"running {name} ({'; '.join(reasons)})")
@@ -127,6 +129,8 @@ def repro(
         keep_going=keep_going,
         use_run_cache=not no_run_cache,
         on_start=started,
+        on_note=render.info,
+        on_warn=render.warn,
     )
     if as_json:
         render.emit_json("repro", outcomes)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from tether import yamlio
 from tether.errors import PipelineError
 from tether.pipeline import graph, spec
+from tether.repo import Repo
+from tether.workspace import tracked
 
 
 def add_stage(
-    root: Path,
+    repo: Repo,
     name: str,
     cmd: str,
     deps: list[str],
@@ -23,6 +24,7 @@ def add_stage(
     wdir: str | None,
     force: bool,
 ) -> None:
+    root = repo.root
     path = root / spec.FILE
     doc: dict[str, Any] = {"schema": 1, "stages": {}}
     if path.exists():
@@ -43,7 +45,7 @@ def add_stage(
         for p in params:
             if ":" in p:
                 file, _, names = p.partition(":")
-                keys.append({file: names.split(",")})
+                keys.append({file: names.split(",") if names else None})  # FILE: every key
             else:
                 keys += p.split(",")
         body["params"] = keys
@@ -56,5 +58,7 @@ def add_stage(
         body["plots"] = plots
     doc["stages"][name] = body
     text = yamlio.dumps(doc)
-    graph.build(spec.parse(root, text))  # refuse a stage that breaks the pipeline
+    pipeline = spec.parse(root, text)
+    graph.build(pipeline)  # refuse a stage that breaks the pipeline
+    tracked.check_overlap(tracked.all_pointers(repo), pipeline.outputs())
     yamlio.write_atomic(path, text)

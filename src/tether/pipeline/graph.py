@@ -6,11 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tether.errors import PipelineError
-from tether.pipeline.spec import Pipeline, Stage
-
-
-def _overlaps(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+from tether.paths import overlaps as _overlaps
+from tether.pipeline.spec import Out, Pipeline, Stage
 
 
 @dataclass
@@ -72,13 +69,7 @@ def build(pipeline: Pipeline) -> Graph:
         for o in s.outs:
             for path, owner in owners:
                 if _overlaps(path, o.path):
-                    what = "both" if owner != s.name else "twice by"
-                    raise PipelineError(
-                        f"output {o.path} is declared {what} {owner} and {s.name}"
-                        if owner != s.name
-                        else f"stage {s.name}: output {o.path} overlaps {path}",
-                        "each path is produced by one stage only",
-                    )
+                    _check_overlap(s, o, path, owner)
             owners.append((o.path, s.name))
         for d in s.deps:
             for o in s.outs:
@@ -100,6 +91,28 @@ def build(pipeline: Pipeline) -> Graph:
     graph = Graph(stages, upstream)
     _check_cycles(graph)
     return graph
+
+
+def _check_overlap(stage: Stage, out: Out, path: str, owner: str) -> None:
+    """``out`` of ``stage`` overlaps ``path``, an output of ``owner``: allowed only
+    for a metrics or plots file inside an output folder of the same stage."""
+    if owner != stage.name:
+        where = "" if path == out.path else f" (overlapping {path})"
+        raise PipelineError(
+            f"output {out.path}{where} is declared by both {owner} and {stage.name}",
+            "each path is produced by one stage only",
+        )
+    if path == out.path:
+        raise PipelineError(f"stage {stage.name}: output {out.path} is declared twice")
+    other = next(o for o in stage.outs if o.path == path)
+    inner, outer = (out, other) if len(out.path) > len(path) else (other, out)
+    if inner.inside == outer.path:
+        return
+    raise PipelineError(
+        f"stage {stage.name}: output {inner.path} lies in its output folder {outer.path}",
+        "a folder output is stored whole: declare it once; only metrics and plots files "
+        "may be named inside it",
+    )
 
 
 def _check_cycles(graph: Graph) -> None:

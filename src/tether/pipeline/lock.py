@@ -25,9 +25,13 @@ from typing import Any
 
 from tether import untrusted, yamlio
 from tether.errors import MetadataError
+from tether.paths import overlaps
 from tether.storage import hashing
 
 FILE = "tether.lock"
+_TOP_KEYS = ("schema", "stages")
+_ENTRY_KEYS = ("cmd", "deps", "params", "outs")
+_ARTIFACT_KEYS = ("path", "kind", "hash", "digest", "size", "files")
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,18 @@ class Entry:
         return d
 
 
+def _unknown(raw: dict[Any, Any], known: tuple[str, ...], where: str) -> None:
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise MetadataError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (expected {', '.join(known)})"
+        )
+
+
 def _artifact(raw: Any, where: str) -> Artifact:
     if not isinstance(raw, dict):
         raise MetadataError(f"{where}: expected a mapping")
+    _unknown(raw, _ARTIFACT_KEYS, where)
     path, kind, digest, size = (raw.get(k) for k in ("path", "kind", "digest", "size"))
     files = raw.get("files")
     if (
@@ -101,6 +114,7 @@ def parse(text: str) -> dict[str, Entry]:
         return {}
     if not isinstance(doc, dict) or doc.get("schema") != 1:
         raise MetadataError(f"{FILE}: expected `schema: 1` and `stages:`")
+    _unknown(doc, _TOP_KEYS, FILE)
     stages = doc.get("stages") or {}
     if not isinstance(stages, dict):
         raise MetadataError(f"{FILE}: stages must be a mapping")
@@ -109,6 +123,7 @@ def parse(text: str) -> dict[str, Entry]:
         where = f"{FILE}: stages.{name}"
         if not isinstance(raw, dict) or not isinstance(raw.get("cmd"), str):
             raise MetadataError(f"{where}: needs cmd")
+        _unknown(raw, _ENTRY_KEYS, where)
         params = raw.get("params") or {}
         if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
             raise MetadataError(f"{where}.params: expected FILE: {{KEY: VALUE}}")
@@ -118,7 +133,24 @@ def parse(text: str) -> dict[str, Entry]:
             {str(f): dict(v) for f, v in params.items()},
             tuple(_artifact(a, f"{where}.outs") for a in raw.get("outs") or []),
         )
+    _check_owners(out)
     return out
+
+
+def _check_owners(entries: dict[str, Entry]) -> None:
+    """Each output path belongs to one stage: two stages recording one path (or
+    one inside the other) would make ``checkout`` switch it back and forth."""
+    owners: list[tuple[str, str]] = []  # (path, stage)
+    for name in sorted(entries):
+        for a in entries[name].outs:
+            for path, owner in owners:
+                if owner != name and overlaps(path, a.path):
+                    what = a.path if path == a.path else f"{a.path} (overlapping {path})"
+                    raise MetadataError(
+                        f"{FILE}: output {what} is recorded by both {owner} and {name}",
+                        "restore tether.lock from git, or delete it and run `tether repro`",
+                    )
+            owners.append((a.path, name))
 
 
 def load(root: Path) -> dict[str, Entry]:

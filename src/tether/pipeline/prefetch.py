@@ -1,8 +1,12 @@
 """``repro --pull``: fetch from the default remote whatever the decision needs —
 run-cache entries, the data of tracked dependencies, and the outputs the lock
-records — so a fresh CI clone restores instead of re-running."""
+records — so a fresh CI clone restores instead of re-running. A remote that
+fails is an error (it was asked for); objects that did not arrive are a warning,
+since the stages that need them run again."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from tether.pipeline import lock, runcache
 from tether.repo import Repo
@@ -10,7 +14,7 @@ from tether.storage.transfer import Root, fetch
 from tether.workspace import checkout, sync, tracked
 
 
-def prefetch(repo: Repo) -> str:
+def prefetch(repo: Repo, warn: Callable[[str], None]) -> str:
     entries = runcache.pull(repo, None)
     remote = sync.open_for(repo, None)
     roots = sync.roots(tracked.all_pointers(repo))
@@ -18,6 +22,12 @@ def prefetch(repo: Repo) -> str:
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in entry.outs]
     with repo.lock("repro --pull"):
         stats = fetch(repo.odb, remote, roots, remote.spec.jobs)
+    if stats.failed:
+        first = sorted(stats.failed)[0]
+        warn(
+            f"fetch {stats.remote}: {len(stats.failed)} path(s) not fetched, first {first}: "
+            f"{stats.failed[first]}; the stages that need them run again"
+        )
     ready = [p.path for p in tracked.select(repo, None, outputs=True) if repo.odb.exists(p.digest)]
     if ready:
         checkout.checkout(repo, ready, force=False)

@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from tether import gitscm, progress, tempfiles
-from tether.errors import ObjectError, PipelineError, StageFailedError, TetherError
+from tether.errors import (
+    ConfigError,
+    CorruptObjectError,
+    MissingObjectError,
+    PipelineError,
+    RemoteError,
+    StageFailedError,
+    TransferError,
+)
 from tether.pipeline import graph as graphmod
-from tether.pipeline import lock, runcache, spec
+from tether.pipeline import lock, runcache, sources, spec
+from tether.pipeline.execute import execute
 from tether.pipeline.status import dep_artifacts, param_values, stage_status
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -37,13 +44,21 @@ class Outcome:
     seconds: float = 0.0
 
 
-def load(repo: Repo) -> graphmod.Graph:
+def load(repo: Repo, pointers: list[Pointer] | None = None) -> graphmod.Graph:
+    """The stage graph, checked; ``pointers``: the workspace's (read when not given),
+    none of which may track a stage's output."""
+    from tether.workspace import tracked
+
     pipeline = spec.load(repo.root)
     if pipeline is None:
         raise PipelineError(
             f"no {spec.FILE} in {repo.root}", "declare a stage with `tether stage add`"
         )
-    return graphmod.build(pipeline)
+    graph = graphmod.build(pipeline)
+    tracked.check_overlap(
+        tracked.all_pointers(repo) if pointers is None else pointers, pipeline.outputs()
+    )
+    return graph
 
 
 def select(
@@ -70,19 +85,23 @@ def _pointer(a: lock.Artifact) -> Pointer:
     return Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE)
 
 
-def _restore(repo: Repo, outs: list[lock.Artifact]) -> bool:
+def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[str], None]) -> bool:
+    """Check out a recorded run's outputs; False when they cannot be had. Objects
+    that neither the cache nor the default remote hold are a plain miss; any other
+    failure (the remote refused, a corrupt object) is a warning: the stage then
+    runs, and the user learns why."""
     from tether.storage.transfer import Root
     from tether.workspace.checkout import checkout_pointer
     from tether.workspace.sync import fetch_from_default
 
     try:  # a run-cache hit made elsewhere: its objects come from the default remote
         fetch_from_default(repo, [Root(a.digest, a.kind, a.size, a.path) for a in outs])
-    except TetherError:
-        return False
-    try:
         for a in outs:
             checkout_pointer(repo, _pointer(a), force=True)
-    except ObjectError:
+    except MissingObjectError:
+        return False
+    except (RemoteError, TransferError, ConfigError, CorruptObjectError) as exc:
+        warn(f"could not restore {name} from the run-cache, running it: {exc}")
         return False
     return True
 
@@ -115,23 +134,6 @@ def _unprotect(path: str) -> None:
             os.replace(tmp, f)
 
 
-def _execute(repo: Repo, stage: spec.Stage) -> None:
-    cwd = repo.root / stage.wdir
-    env = {**os.environ, "TETHER_STAGE": stage.name}
-    for cmd in stage.cmd:
-        sys.stdout.flush()
-        try:
-            proc = subprocess.run(cmd, shell=True, cwd=cwd, env=env, check=False)  # noqa: S602
-        except OSError as exc:
-            raise PipelineError(f"stage {stage.name}: cannot start {cmd!r}: {exc}") from None
-        if proc.returncode == 127:
-            raise StageFailedError(f"stage {stage.name}: command not found: {cmd}", proc.returncode)
-        if proc.returncode != 0:
-            raise StageFailedError(
-                f"stage {stage.name} failed (exit code {proc.returncode}): {cmd}", proc.returncode
-            )
-
-
 def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
     from tether.workspace import tracked
     from tether.workspace.add import relink, store_path
@@ -149,7 +151,7 @@ def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
             p = store_path(repo, o.path, writer)
         relink(repo, p)  # like `tether add`: hardlink/symlink configs point at the cache
         arts.append(lock.Artifact(p.path, p.kind, p.digest, p.size, p.files))
-        if o.cache:
+        if o.cache and o.inside is None:  # a file inside an ignored folder needs no line
             to_stage.append(tracked.ignore(repo, o.path))
     if to_stage and repo.config.autostage:
         gitscm.stage(repo.root, to_stage)
@@ -167,8 +169,18 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     keep_going: bool = False,
     use_run_cache: bool = True,
     on_start: Callable[[str, list[str]], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+    on_warn: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    graph = load(repo)
+    """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
+    the user (a data source stored, a stage skipped); ``on_warn``: something the
+    user must see (why a restore failed)."""
+    from tether.workspace import tracked
+
+    note = on_note or (lambda _: None)
+    warn = on_warn or (lambda _: None)
+    pointers = tracked.all_pointers(repo)
+    graph = load(repo, pointers)
     names = select(graph, targets, single_item, downstream)
     entries = lock.load(repo.root)
     outcomes: list[Outcome] = []
@@ -177,6 +189,13 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     memo = Memo()
     lock_name = "repro" if not dry else "repro --dry"
     with repo.lock(lock_name):
+        changed = sources.changed(repo, pointers, [graph.stages[n] for n in names], memo)
+        if dry:
+            for p in changed:
+                note(f"{p.path} changed: would store it and update {p.source}")
+        else:
+            for p in sources.store(repo, changed):
+                note(f"{p.path} changed: stored and pointer updated ({p.source})")
         for name in names:
             stage = graph.stages[name]
             blocked = graph.upstream[name] & failed
@@ -186,8 +205,10 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 continue
             st = stage_status(repo, graph, stage, entries.get(name), running, memo)
             if not st.stale and not force:
+                note(f"stage {name} unchanged, skipped")
                 outcomes.append(Outcome(name, "skipped"))
                 continue
+            sources.check_upstream(repo, graph, stage, entries, running, memo)
             reasons = st.reasons or ["forced"]
             running.add(name)
             if dry:
@@ -219,7 +240,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 if (
                     hit
                     and {a.path for a in hit} == {o.path for o in stage.outs}
-                    and _restore(repo, hit)
+                    and _restore(repo, name, hit, warn)
                 ):
                     entries[name] = lock.Entry(stage.cmd_text, tuple(deps), params, tuple(hit))
                     lock.save(repo.root, entries)
@@ -234,7 +255,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                     _remove(o.path, repo.root)
                 (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                _execute(repo, stage)
+                execute(repo.root, stage)
             except StageFailedError:
                 if not keep_going:
                     raise
@@ -248,8 +269,8 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             lock.save(repo.root, entries)
             runcache.save(repo, runcache.key(stage, deps_after, params), outs)
             outcomes.append(Outcome(name, "ran", reasons, time.monotonic() - start))
-        changed = any(o.action in ("ran", "restored") for o in outcomes)
-        if not dry and changed and repo.config.autostage:
+        wrote = any(o.action in ("ran", "restored") for o in outcomes)
+        if not dry and wrote and repo.config.autostage:
             gitscm.stage(repo.root, [lock.FILE])
     if failed:
         first = next(o for o in outcomes if o.action == "failed")

@@ -1,13 +1,14 @@
 """``tether.yaml``: parse, interpolate, expand and validate the declared stages.
 
     schema: 1
-    vars: [params.yaml, {models: [small, base]}]   # values for ${...}
+    vars: [params.yaml, other.yaml:train, {models: [small, base]}]   # values for ${...}
     stages:
       prepare:
         cmd: python src/prepare.py                  # or a list, run in order
         wdir: .                                     # paths below are relative to it
         deps: [src/prepare.py, data/raw]
         params: [prepare.max_len, {other.yaml: [seed]}]   # keys or whole sections
+                                                    # ({all.yaml: } or `- all.yaml:`: every key)
         outs: [data/prepared, {models/x.pt: {cache: false, persist: true}}]
         metrics: [metrics.json]                     # outputs kept in git (cache: false)
         plots: [plots/curve.csv]
@@ -58,12 +59,13 @@ class Out:
     cache: bool = True  # False: git keeps it (not gitignored)
     persist: bool = False  # not removed before the stage runs
     kind: str = "out"  # out | metrics | plots
+    inside: str | None = None  # metrics/plots in an output folder of the stage: stored with it
 
 
 @dataclass(frozen=True)
 class ParamRef:
     file: str  # workspace-relative
-    key: str  # dotted key or a whole top-level section
+    key: str | None  # dotted key or a whole top-level section; None: every key of the file
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class Pipeline:
     stages: dict[str, Stage] = field(default_factory=dict)
     source: str = FILE
     checks: tuple[str, ...] = ()  # rules for `tether metrics check`
+
+    def outputs(self) -> list[tuple[str, Out]]:
+        """(stage name, output) for every output of every stage."""
+        return [(s.name, o) for s in self.stages.values() for o in s.outs]
 
 
 class _Lines:
@@ -166,16 +172,35 @@ def _vars(root: Path, doc: dict[str, Any], lines: _Lines, read: Reader) -> dict[
         raw = [raw]
     for item in raw:
         if isinstance(item, str):
+            file, _, keys = item.partition(":")  # `file:key1,key2` imports those keys only
             try:
-                rel = paths.from_metadata(root, "", item, FILE)
+                rel = paths.from_metadata(root, "", file, FILE)
             except PathError as exc:
                 raise _err(lines, exc.message, "vars") from None
-            ctx.update(read_params_file(root, rel))
+            doc = read_params_file(root, rel)
+            if not keys:
+                ctx.update(doc)
+            for key in filter(None, (k.strip() for k in keys.split(","))):
+                try:
+                    _set_key(ctx, key, _lookup(doc, key))
+                except KeyError:
+                    raise _err(lines, f"key {key!r} is not in {rel}", "vars") from None
         elif isinstance(item, dict):
             ctx.update(item)
         else:
             raise _err(lines, "each entry must be a params file name or a mapping", "vars")
     return ctx
+
+
+def _set_key(ctx: dict[str, Any], dotted: str, value: Any) -> None:
+    """``ctx[a][b] = value`` for ``a.b``, keeping what ``ctx[a]`` already holds."""
+    *parents, last = dotted.split(".")
+    node = ctx
+    for part in parents:
+        child = node.get(part)
+        node[part] = child = dict(child) if isinstance(child, dict) else {}
+        node = child
+    node[last] = value
 
 
 def _expand(
@@ -242,7 +267,7 @@ def _path(root: Path, wdir: str, value: Any, lines: _Lines, *keys: str) -> str:
 
 
 def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str) -> tuple[Out, ...]:
-    result = []
+    declared: list[tuple[str, str, dict[str, Any]]] = []  # (path, kind, options)
     for kind in ("outs", "metrics", "plots"):
         for entry in _str_list(body.get(kind), lines, "stages", name, kind):
             opts: dict[str, Any] = {}
@@ -256,9 +281,27 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
                     raise _err(lines, f"unknown output option(s) {bad}", "stages", name, kind)
                 if not all(isinstance(v, bool) for v in opts.values()):
                     raise _err(lines, "cache and persist must be true or false", "stages", name)
-            path = _path(root, wdir, entry, lines, "stages", name, kind)
-            cache = opts.get("cache", kind == "outs")
-            result.append(Out(path, cache, opts.get("persist", False), kind.rstrip("s")))
+            declared.append((_path(root, wdir, entry, lines, "stages", name, kind), kind, opts))
+    folders = {p: o.get("cache", True) for p, k, o in declared if k == "outs"}
+    result = []
+    for path, kind, opts in declared:
+        cache = opts.get("cache", kind == "outs")
+        inside = None
+        if kind != "outs":  # metrics or plots written into one of the stage's output folders
+            inside = next((f for f in folders if path.startswith(f + "/")), None)
+        if inside is not None:
+            if opts.get("cache", folders[inside]) != folders[inside]:
+                raise _err(
+                    lines,
+                    f"{path} lies in the output folder {inside} and goes where it goes "
+                    f"({'the cache' if folders[inside] else 'git'}): drop its `cache:` "
+                    f"option, or write it outside {inside}",
+                    "stages",
+                    name,
+                    kind,
+                )
+            cache = folders[inside]
+        result.append(Out(path, cache, opts.get("persist", False), kind.rstrip("s"), inside))
     return tuple(result)
 
 
@@ -275,6 +318,9 @@ def _params(
             raise _err(lines, "entries are keys or {FILE: [keys]}", "stages", name, "params")
         for file, keys in entry.items():
             rel = _path(root, wdir, file, lines, "stages", name, "params")
+            if keys is None or keys == []:  # `- params.yaml:` names every key of the file
+                refs.append(ParamRef(rel, None))
+                continue
             for key in _str_list(keys, lines, "stages", name, "params"):
                 if not isinstance(key, str):
                     raise _err(lines, f"param key {key!r} must be text", "stages", name, "params")

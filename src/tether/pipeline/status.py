@@ -41,6 +41,9 @@ def param_values(repo: Repo, stage: Stage) -> dict[str, dict[str, Any]]:
                 docs[ref.file] = paramsmod.read_params_file(repo.root, ref.file)
             except PipelineError as exc:
                 raise PipelineError(f"stage {stage.name}: {exc.message}", exc.hint) from None
+        if ref.key is None:  # the whole file: each of its keys, as DVC records them
+            out.setdefault(ref.file, {}).update(docs[ref.file])
+            continue
         try:
             value = paramsmod.get_key(docs[ref.file], ref.key)
         except KeyError:
@@ -66,13 +69,19 @@ def dep_artifacts(
     return found, missing
 
 
-def _param_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
+def _param_changes(
+    old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]], whole: set[str]
+) -> list[str]:
+    """What changed in the params a stage uses; ``whole``: files it uses every key
+    of, where a key that is gone is a change too."""
     changes = []
     for file in sorted(set(old) | set(new)):
         before, after = old.get(file, {}), new.get(file, {})
         for key in sorted(set(before) | set(after)):
             if key not in after:
-                continue  # no longer used: not a reason to run
+                if file in whole:
+                    changes.append(f"{key} deleted")
+                continue  # else no longer used: not a reason to run
             if key not in before:
                 changes.append(f"{key} new")
             elif before[key] != after[key]:
@@ -117,7 +126,8 @@ def stage_status(
                 st.reasons.append(f"new dependency: {a.path}")
             elif before[a.path] != a.digest and graph.producer(a.path) not in running:
                 st.reasons.append(f"dependency changed: {a.path}")
-        changes = _param_changes(entry.params, param_values(repo, stage))
+        whole = {ref.file for ref in stage.params if ref.key is None}
+        changes = _param_changes(entry.params, param_values(repo, stage), whole)
         if changes:
             st.reasons.append(f"params changed ({', '.join(changes)})")
         recorded = {a.path: a for a in entry.outs}

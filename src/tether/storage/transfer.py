@@ -65,6 +65,7 @@ class Stats:
     bytes: int = 0
     seconds: float = 0.0
     failed: dict[str, str] = field(default_factory=dict)  # name -> reason
+    absent: set[str] = field(default_factory=set)  # of failed: the remote has no such object
 
     def moved_one(self, count: int, nbytes: int) -> None:
         """Count objects that arrived (called from many transfer threads)."""
@@ -201,6 +202,7 @@ class _Mover:
                     self.stats.failed[name] = exc.message
                 except FileNotFoundError:
                     self.stats.failed[name] = f"object {digest} is missing on the remote"
+                    self.stats.absent.add(name)
                 else:
                     done.add(digest)
                     self.stats.moved_one(1, size)

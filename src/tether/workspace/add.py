@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tether import gitscm, pointer, progress, tempfiles
 from tether.errors import PathError, TrackingError
+from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import hashing, parallel, tree
@@ -49,6 +50,14 @@ def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
             raise TrackingError(
                 f"{rel}: contains {p.path}, which tether tracks on its own",
                 f"run `tether remove {p.path}` first",
+            )
+    for stage, o in tracked.stage_outputs(repo):
+        if overlaps(rel, o.path):
+            raise TrackingError(
+                f"{rel}: {'is' if rel == o.path else 'overlaps'} the output {o.path} "
+                f"of stage {stage}",
+                "`tether repro` stores stage outputs; to track it with `tether add` instead, "
+                "drop it from the stage's outputs in tether.yaml first",
             )
     in_git = gitscm.tracked(repo.root, [rel])
     if in_git:

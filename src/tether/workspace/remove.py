@@ -15,9 +15,11 @@ def remove(repo: Repo, targets: list[str]) -> list[Pointer | tracked.Broken]:
         broken: list[tracked.Broken] = []
         chosen: list[Pointer | tracked.Broken] = [*tracked.select(repo, targets, broken=broken)]
         chosen += broken
+        produced = {o.path for _, o in tracked.stage_outputs(repo) if o.cache}
         for p in chosen:
             (repo.root / p.source).unlink()
-            gi = tracked.unignore(repo, p.path)
+            # a stage's output keeps its line: the stage still writes the path
+            gi = None if p.path in produced else tracked.unignore(repo, p.path)
             if repo.config.autostage:
                 gitscm.unstage_removed(repo.root, [p.source])
                 if gi is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tether.config import check_url
-from tether.errors import ConfigError, TransferError
+from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage.remotes import Remote, RemoteSpec, open_remote
@@ -45,12 +45,17 @@ def roots(pointers: list[Pointer]) -> list[Root]:
 
 def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
     """Fetch ``wanted`` from the default remote when any is missing from the cache
-    (a no-op without a default remote); raises a TetherError when that fails.
+    (a no-op without a default remote). Raises MissingObjectError when the remote
+    simply lacks objects, another TetherError (naming the remote) when it failed.
     A Root of kind ``file`` fetches that one object, even a tree."""
     if not repo.config.remote or all(repo.odb.exists(r.digest) for r in wanted):
         return
     remote = open_for(repo, None)
-    _raise_failures(fetch(repo.odb, remote, wanted, remote.spec.jobs))
+    stats = fetch(repo.odb, remote, wanted, remote.spec.jobs)
+    if stats.failed and set(stats.failed) <= stats.absent:
+        first = sorted(stats.failed)[0]
+        raise MissingObjectError(f"fetch {stats.remote}: {first}: {stats.failed[first]}")
+    _raise_failures(stats)
 
 
 def _pointers(repo: Repo, targets: list[str] | None, all_commits: bool) -> list[Pointer]:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tether import gitscm, pointer, untrusted, yamlio
 from tether.errors import MetadataError, TetherError, TrackingError
+from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
+
+if TYPE_CHECKING:
+    from tether.pipeline.spec import Out
 
 # files git or tether keep in git by name: checkout must never write them
 _KEPT_IN_GIT = (".gitignore", ".gitattributes", ".gitmodules")
@@ -86,6 +91,34 @@ def _lock_pointers(text: str, cached: set[str] | None) -> list[Pointer]:
     return out
 
 
+def stage_outputs(repo: Repo) -> list[tuple[str, Out]]:
+    """(stage, output) for every output tether.yaml declares; none when there is
+    no tether.yaml or it cannot be read (``repro`` reports that, and checks
+    overlaps with tracked paths itself)."""
+    from tether.pipeline import spec
+
+    try:
+        pipeline = spec.load(repo.root)
+    except TetherError:
+        return []
+    return [] if pipeline is None else pipeline.outputs()
+
+
+def check_overlap(pointers: Iterable[Pointer], outputs: Iterable[tuple[str, Out]]) -> None:
+    """A path is tracked by a pointer file or produced by a stage, never both:
+    both would store it, gitignore it and check it out, each its own way."""
+    pointers = list(pointers)
+    for stage, o in outputs:
+        for p in pointers:
+            if overlaps(o.path, p.path):
+                where = "" if o.path == p.path else f" (overlapping {p.path})"
+                raise TrackingError(
+                    f"{o.path}{where} is an output of stage {stage} and tracked by {p.source}",
+                    "a path is tracked with `tether add` or produced by a stage, not both: "
+                    f"`tether remove {p.path}`, or drop {o.path} from the stage's outputs",
+                )
+
+
 def output_pointers(repo: Repo) -> list[Pointer]:
     """The workspace's cached stage outputs (tether.yaml ``outs``, as tether.lock
     records them): checked out, pushed and pulled like tracked data."""
@@ -98,7 +131,12 @@ def output_pointers(repo: Repo) -> list[Pointer]:
     pipeline = spec.load(repo.root)
     if pipeline is None:
         return []
-    cached = {o.path for s in pipeline.stages.values() for o in s.outs if o.cache}
+    cached = {
+        o.path
+        for s in pipeline.stages.values()
+        for o in s.outs
+        if o.cache and o.inside is None  # a file inside a cached folder comes with the folder
+    }
     return _not_in_git(repo, _lock_pointers(text, cached))
 
 
@@ -153,7 +191,9 @@ def select(
     and not even then with ``broken``, which collects it instead (so a command
     can go on with the others, or remove it)."""
     pointers, bad = _load_all(repo)
-    pointers += output_pointers(repo) if outputs else []
+    if outputs:
+        check_overlap(pointers, stage_outputs(repo))
+        pointers += output_pointers(repo)
     if targets:
         bad = [b for b in bad if any(_hit(t, b.path, b.source) for t in targets)]
     if bad and broken is None:

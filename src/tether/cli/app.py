@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Annotated
 
+import click
 import typer
 
 from tether import __version__, errors, progress, render
@@ -101,6 +103,26 @@ def _bug_report(exc: BaseException) -> str:
     return path
 
 
+class _HelpFormatter(click.HelpFormatter):
+    """Plain help text: Typer escapes ``[`` for Rich markup even when help is
+    not drawn by Rich, which would show ``\\[required]``."""
+
+    def write_dl(
+        self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2
+    ) -> None:
+        super().write_dl([(k, v.replace("\\[", "[")) for k, v in rows], col_max, col_spacing)
+
+
+class _Context(click.Context):
+    formatter_class = _HelpFormatter
+
+
+def _plain_help(command: click.Command) -> None:
+    command.context_class = _Context
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
 def run(argv: list[str] | None = None) -> None:
     sys.exit(invoke(argv))
 
@@ -114,6 +136,7 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
 
     _register(argv)
     command = typer.main.get_command(app)
+    _plain_help(command)
     try:
         rc = command.main(args=argv, prog_name="tether", standalone_mode=False)
         if rc == errors.EXIT_INTERRUPTED:  # Typer itself turns Ctrl-C into Exit(130)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Annotated
 
 import click
@@ -108,7 +108,7 @@ class _HelpFormatter(click.HelpFormatter):
     not drawn by Rich, which would show ``\\[required]``."""
 
     def write_dl(
-        self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2
+        self, rows: Iterable[tuple[str, str]], col_max: int = 30, col_spacing: int = 2
     ) -> None:
         super().write_dl([(k, v.replace("\\[", "[")) for k, v in rows], col_max, col_spacing)
 

@@ -51,10 +51,20 @@ def root(
     render.set_quiet(quiet)
     progress.enable(not quiet)
     if directory is not None:
-        try:
-            os.chdir(directory)
-        except OSError as exc:
-            raise errors.UsageError(f"-C {directory}: {exc.strerror}", "") from None
+        _chdir(directory)
+
+
+def _chdir(directory: str) -> None:
+    try:
+        os.chdir(directory)
+    except FileNotFoundError:
+        raise errors.UsageError(
+            f"-C {directory}: the folder does not exist", "check the path"
+        ) from None
+    except NotADirectoryError:
+        raise errors.UsageError(f"-C {directory} is not a folder", "pass a folder") from None
+    except OSError as exc:
+        raise errors.UsageError(f"-C {directory}: {exc.strerror}", "") from None
 
 
 # command -> the module that defines it: a run imports and builds only the one

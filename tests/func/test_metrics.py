@@ -196,7 +196,9 @@ def test_data_diff_fetches_trees_from_the_remote(repo, tether, tmp_path):
     shutil.rmtree(repo / ".tether" / "cache")
     r = tether("diff", "HEAD~1", "HEAD", "--json")
     changes = json.loads(r.out)["tether.diff/v1"]["changes"]
-    assert changes == [{"change": "added", "path": "data/b.txt", "old_size": None, "new_size": 1}]
+    assert changes == [
+        {"change": "added", "path": "data/b.txt", "old_size": None, "new_size": 1, "stage": None}
+    ]
     assert tether("remote", "remove", "store").code == 0
     shutil.rmtree(repo / ".tether" / "cache")
     r = tether("diff", "HEAD~1", "HEAD")
@@ -231,3 +233,53 @@ def test_cached_metrics_file_read_through_the_lock_and_the_remote(repo, tether, 
     shutil.rmtree(repo / ".tether" / "cache")
     r = tether("metrics", "diff", "HEAD~1", "HEAD", "--md")
     assert "| m.json | acc | 0.5 | 0.8 | +0.3 |" in r.out, r.out + r.err
+
+
+def _two_trainings(repo, tether, sizes=(3, 5)):
+    """Commits where a stage's cached outputs (a file and a folder) change."""
+    import sys
+
+    write(
+        repo / "train.py",
+        "import sys, pathlib\n"
+        "n = int(sys.argv[1])\n"
+        "pathlib.Path('model.bin').write_bytes(b'w' * n)\n"
+        "d = pathlib.Path('feats'); d.mkdir(exist_ok=True)\n"
+        "(d / 'a.txt').write_text(str(n))\n"
+        "(d / 'keep.txt').write_text('same')\n",
+    )
+    for n in sizes:
+        write(
+            repo / "tether.yaml",
+            f"stages:\n  train:\n    cmd: {sys.executable} train.py {n}\n"
+            "    outs: [model.bin, feats]\n",
+        )
+        assert tether("repro").code == 0
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"n={n}")
+
+
+def test_data_diff_includes_stage_outputs(repo, tether):
+    _two_trainings(repo, tether)
+    r = tether("diff", "HEAD~1", "HEAD", "--json")
+    changes = json.loads(r.out)["tether.diff/v1"]["changes"]
+    assert [(c["change"], c["path"], c["stage"]) for c in changes] == [
+        ("modified", "feats/a.txt", "train"),
+        ("modified", "model.bin", "train"),
+    ]
+    assert changes[1]["old_size"] == 3 and changes[1]["new_size"] == 5
+    r = tether("diff", "HEAD~1", "HEAD", "--md")
+    assert "| modified | model.bin (stage train) | 3 B | 5 B |" in r.out, r.out
+    # the workspace side reads the workspace's tether.lock
+    assert tether("diff", "HEAD").out.startswith("no tracked data changed")
+    write(repo / "tether.yaml", (repo / "tether.yaml").read_text().replace(" 5\n", " 7\n"))
+    assert tether("repro").code == 0
+    r = tether("diff", "HEAD", "--json")
+    changes = json.loads(r.out)["tether.diff/v1"]["changes"]
+    assert [(c["path"], c["new_size"]) for c in changes] == [("feats/a.txt", 1), ("model.bin", 7)]
+    # the first commit with a pipeline: outputs appear as added
+    r = tether("diff", "HEAD~2", "HEAD", "--json")
+    changes = json.loads(r.out)["tether.diff/v1"]["changes"]
+    assert ("added", "model.bin", "train") in [
+        (c["change"], c["path"], c["stage"]) for c in changes
+    ]

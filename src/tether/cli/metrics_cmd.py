@@ -190,7 +190,8 @@ def diff(
     md: Md = False,
 ) -> None:
     """Tracked data that changed: added / modified / deleted paths, with sizes,
-    down to files inside tracked folders."""
+    down to files inside tracked folders. Cached stage outputs recorded in
+    tether.lock count as tracked data and name their stage."""
     from tether import diff as core
     from tether.repo import Repo
 
@@ -203,7 +204,11 @@ def diff(
     if not result.changes:
         render.info(f"no tracked data changed between {result.old} and {result.new}")
         return
-    rows = [[c.change, c.path, _size(c.old_size), _size(c.new_size)] for c in result.changes]
+    rows = [
+        [c.change, c.path + (f" (stage {c.stage})" if c.stage else ""),
+         _size(c.old_size), _size(c.new_size)]
+        for c in result.changes
+    ]  # fmt: skip
     render.table(["Change", "Path", "Old size", "New size"], rows, [True] * len(rows), md)
     counts = {
         k: sum(1 for c in result.changes if c.change == k) for k in ("added", "modified", "deleted")

@@ -127,7 +127,7 @@ def collect(repo: Repo, rev: str | None, files: list[str] | None, kind: str) -> 
     out: Files = {}
     for f in files:
         data = raw.get(f)
-        if data is None and f in digests and rev is not None:
+        if data is None and f in digests:  # a cached output not checked out here
             data = _from_cache(repo, f, digests[f])
         if data is None:
             out[f] = {}

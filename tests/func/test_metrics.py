@@ -283,3 +283,33 @@ def test_data_diff_includes_stage_outputs(repo, tether):
     assert ("added", "model.bin", "train") in [
         (c["change"], c["path"], c["stage"]) for c in changes
     ]
+
+
+def test_metrics_show_in_a_clone_reads_cached_metrics_like_diff(
+    repo, tether, tmp_path, monkeypatch
+):
+    """Without a pull, show reads a cached metrics file through tether.lock from
+    the default remote, as diff does; the workspace file wins when present."""
+    import sys
+
+    write(repo / "score.py", "import json; json.dump({'acc': 0.8}, open('m.json', 'w'))\n")
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  s:\n    cmd: {sys.executable} score.py\n"
+        "    metrics: [{m.json: {cache: true}}]\n",
+    )
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    assert tether("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "scored")
+    assert tether("push").code == 0
+    git(tmp_path, "clone", "-q", str(repo), "clone")
+    monkeypatch.chdir(tmp_path / "clone")
+    assert not (tmp_path / "clone" / "m.json").exists()
+    r = tether("metrics", "show", "--json")
+    assert json.loads(r.out)["tether.metrics-show/v1"]["workspace"] == {"m.json": {"acc": 0.8}}
+    r = tether("metrics", "show")
+    assert "no metrics found" not in r.out and "0.8" in r.out
+    write(tmp_path / "clone" / "m.json", '{"acc": 0.9}')
+    r = tether("metrics", "show", "--json")
+    assert json.loads(r.out)["tether.metrics-show/v1"]["workspace"] == {"m.json": {"acc": 0.9}}

@@ -189,9 +189,11 @@ class Verdict:
     rule: str
     file: str
     metric: str
-    value: float | None
+    value: float | None  # what the rule bounds: the new value, or the change
     ok: bool
     note: str = ""
+    old: float | None = None  # with a baseline: its value, and the new one
+    new: float | None = None
 
 
 def parse_rule(text: str, baseline: bool) -> Rule:
@@ -230,7 +232,12 @@ def check(old: Files | None, new: Files, rules: list[Rule]) -> list[Verdict]:
                 if not (isinstance(before, int | float) and _is_number(value)):
                     verdicts.append(Verdict(rule.text, f, k, None, False, "no baseline value"))
                     continue
-                value = float(value) - float(before)
+                change = float(value) - float(before)
+                ok = _OPS[rule.op](change, rule.limit)
+                verdicts.append(
+                    Verdict(rule.text, f, k, change, ok, "", float(before), float(value))
+                )
+                continue
             if not _is_number(value):
                 verdicts.append(Verdict(rule.text, f, k, None, False, "not a number"))
                 continue

@@ -101,6 +101,21 @@ def signed(value: float | None, precision: int) -> str:
     return text if text.startswith("-") or text == "0" else "+" + text
 
 
+def verdict(v: Any) -> str:
+    """One `metrics check` line: the rule, and the value it was held to (with a
+    baseline: both values and the change)."""
+    mark = "ok  " if v.ok else "FAIL"
+    where = f"{v.file}:{v.metric}" if v.file else v.metric
+    if v.value is None:
+        shown = f"{where}: {v.note}"
+    elif v.old is not None and v.new is not None:
+        old, new = number(v.old, 5), number(v.new, 5)
+        shown = f"{where} {old} → {new}, change {signed(v.value, 5)}"
+    else:
+        shown = f"{where} = {number(v.value, 5)}"
+    return f"{mark} {v.rule}   ({shown})"
+
+
 def table(headers: list[str], rows: list[list[str]], highlight: list[bool], md: bool) -> None:
     """Rows as Markdown (``md``), a Rich table on a terminal, or plain columns."""
     if md:

@@ -313,3 +313,17 @@ def test_metrics_show_in_a_clone_reads_cached_metrics_like_diff(
     write(tmp_path / "clone" / "m.json", '{"acc": 0.9}')
     r = tether("metrics", "show", "--json")
     assert json.loads(r.out)["tether.metrics-show/v1"]["workspace"] == {"m.json": {"acc": 0.9}}
+
+
+def test_metrics_check_shows_both_values_and_the_change(history, tether):
+    r = tether("metrics", "check", "v2", "--rule", "m/b.yaml:loss <= 0.05")
+    assert r.code == 0, r.out + r.err
+    assert r.out.strip() == "ok   m/b.yaml:loss <= 0.05   (m/b.yaml:loss 0.7 → 0.5, change -0.2)"
+    r = tether("metrics", "check", "v2", "--rule", "m/b.yaml:loss < -0.3")
+    assert r.code == 1
+    assert "FAIL m/b.yaml:loss < -0.3   (m/b.yaml:loss 0.7 → 0.5, change -0.2)" in r.out
+    r = tether("metrics", "check", "--rule", "m/b.yaml:loss < 0.6")  # no baseline: the value
+    assert r.out.strip() == "ok   m/b.yaml:loss < 0.6   (m/b.yaml:loss = 0.5)"
+    r = tether("metrics", "check", "v2", "--rule", "m/b.yaml:loss <= 0.05", "--json")
+    (verdict,) = json.loads(r.out)["tether.metrics-check/v1"]["rules"]
+    assert (verdict["old"], verdict["new"], verdict["value"]) == (0.7, 0.5, pytest.approx(-0.2))

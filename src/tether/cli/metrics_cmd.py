@@ -144,10 +144,7 @@ def metrics_check(
         render.emit_json("metrics-check", {"ok": all(v.ok for v in verdicts), "rules": verdicts})
     else:
         for v in verdicts:
-            mark = "ok  " if v.ok else "FAIL"
-            value = render.number(v.value, 5) if v.value is not None else v.note
-            where = f"{v.file}:{v.metric}" if v.file else v.metric
-            render.out(f"{mark} {v.rule}   ({where} = {value})")
+            render.out(render.verdict(v))
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
 

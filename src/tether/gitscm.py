@@ -141,10 +141,23 @@ def rev_parse(root: Path, rev: str) -> str:
             root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
         )
     except GitError:
+        if not has_commits(root):
+            raise GitError(
+                f"unknown revision {rev!r}: the repository has no commits yet",
+                "commit first (`git commit`), then compare against it",
+            ) from None
         raise GitError(
             f"unknown revision {rev!r}", "check `git log --oneline` or `git tag`"
         ) from None
     return out.decode().strip()
+
+
+def has_commits(root: Path) -> bool:
+    try:
+        _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except GitError:
+        return False
+    return True
 
 
 def read_objects(root: Path, specs: list[str]) -> dict[str, tuple[str, bytes] | None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tether import gitscm
 from tether import params as paramsmod
-from tether.errors import MetadataError, TetherError, UsageError
+from tether.errors import MetadataError, PathError, TetherError, UsageError
 from tether.repo import Repo
 
 WORKSPACE = "workspace"
@@ -119,36 +119,72 @@ def _from_cache(repo: Repo, path: str, digest: str) -> bytes | None:
 
 def collect(repo: Repo, rev: str | None, files: list[str] | None, kind: str) -> Files:
     """Flattened values of each file at ``rev``; a file missing there maps to {}."""
+    return _collect(repo, rev, files, kind)[0]
+
+
+def _collect(
+    repo: Repo, rev: str | None, files: list[str] | None, kind: str
+) -> tuple[Files, set[str]]:
+    """:func:`collect`, and which of the files do not exist at ``rev``."""
     src = Source(repo, rev)
     digests: dict[str, str] = {}
     if not files:
         files, digests = src.pipeline_files(kind)
     raw = src.read(files)
     out: Files = {}
+    missing = set()
     for f in files:
         data = raw.get(f)
         if data is None and f in digests:  # a cached output not checked out here
             data = _from_cache(repo, f, digests[f])
         if data is None:
             out[f] = {}
+            missing.add(f)
             continue
         try:
             doc = paramsmod.parse_data(f, data)
         except MetadataError as exc:
             raise MetadataError(f"{exc.message} (at {src.label})", "fix or regenerate it") from None
         out[f] = paramsmod.flatten(doc) if isinstance(doc, dict | list) else {"": doc}
-    return out
+    return out, missing
+
+
+def _named_files_exist(files: list[str] | None, missing: list[set[str]], where: str) -> None:
+    """Files named on the command line must exist somewhere they were looked for."""
+    nowhere = sorted(set(files or []).intersection(*missing))
+    if nowhere:
+        raise PathError(
+            f"{', '.join(nowhere)}: not found {where}",
+            "check the name (-f takes paths from the repository root)",
+        )
 
 
 def collect_refs(
     repo: Repo, files: list[str] | None, kind: str, all_refs: bool
 ) -> dict[str, Files]:
     """The workspace's values and, with ``all_refs``, every branch's and tag's."""
-    result = {WORKSPACE: collect(repo, None, files, kind)}
+    found = {WORKSPACE: _collect(repo, None, files, kind)}
     if all_refs:
         for ref in sorted(gitscm.ref_names(repo.root)):
-            result[ref] = collect(repo, ref, files, kind)
-    return result
+            found[ref] = _collect(repo, ref, files, kind)
+    where = "in the workspace" + (" or any branch or tag" if all_refs else "")
+    _named_files_exist(files, [m for _, m in found.values()], where)
+    return {label: values for label, (values, _) in found.items()}
+
+
+def compare(
+    repo: Repo,
+    old_rev: str,
+    new_rev: str | None,
+    files: list[str] | None,
+    kind: str,
+    show_all: bool,
+) -> list[Row]:
+    """``metrics diff`` / ``params diff``: the rows between two revisions."""
+    old, old_missing = _collect(repo, old_rev, files, kind)
+    new, new_missing = _collect(repo, new_rev, files, kind)
+    _named_files_exist(files, [old_missing, new_missing], f"at {old_rev} or {new_rev or WORKSPACE}")
+    return diff(old, new, show_all)
 
 
 def diff(old: Files, new: Files, show_all: bool) -> list[Row]:

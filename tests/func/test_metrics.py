@@ -327,3 +327,31 @@ def test_metrics_check_shows_both_values_and_the_change(history, tether):
     r = tether("metrics", "check", "v2", "--rule", "m/b.yaml:loss <= 0.05", "--json")
     (verdict,) = json.loads(r.out)["tether.metrics-check/v1"]["rules"]
     assert (verdict["old"], verdict["new"], verdict["value"]) == (0.7, 0.5, pytest.approx(-0.2))
+
+
+def test_a_named_file_found_nowhere_is_an_error(history, tether):
+    r = tether("metrics", "diff", "HEAD", "-f", "nosuch.json")
+    assert r.code == 1
+    assert "nosuch.json" in r.err and "not found" in r.err
+    assert "no metrics changed" not in r.out
+    r = tether("metrics", "show", "-f", "nosuch.json")
+    assert r.code == 1 and "nosuch.json" in r.err
+    r = tether("params", "diff", "v1", "v3", "-f", "nosuch.yaml")
+    assert r.code == 1 and "nosuch.yaml" in r.err
+    # a file on one side only is a difference, not an error
+    write(history / "m" / "new.json", '{"x": 1}')
+    r = tether("metrics", "diff", "HEAD", "-f", "m/new.json", "--md")
+    assert r.code == 0 and "| m/new.json | x | - | 1 | - |" in r.out
+
+
+def test_metrics_diff_without_commits_says_so(tmp_path, monkeypatch, tether):
+    git(tmp_path, "init", "-q", "-b", "main")
+    monkeypatch.chdir(tmp_path)
+    assert tether("init").code == 0
+    write(tmp_path / "m.json", '{"acc": 1}')
+    for args in (("metrics", "diff", "-f", "m.json"), ("diff",), ("params", "diff")):
+        r = tether(*args)
+        assert r.code == 1, args
+        assert "no commits yet" in r.err, (args, r.err)
+    r = tether("metrics", "diff", "nosuch-branch")
+    assert "no commits yet" in r.err

@@ -70,11 +70,13 @@ def _diff_out(kind: str, rows: list[Row], old: str, new: str, opts: tuple[bool, 
     render.table(headers, table, [r.changed for r in rows], md)
 
 
-def _collect(kind: str, rev: str | None, files: list[str] | None) -> Files:
+def _compare(
+    kind: str, old: str, new: str | None, files: list[str] | None, all_: bool
+) -> list[Row]:
     from tether import metrics
     from tether.repo import Repo
 
-    return metrics.collect(Repo.find(), rev, files, kind)
+    return metrics.compare(Repo.find(), old, new, files, kind, all_)
 
 
 @metrics_app.command("show")
@@ -109,9 +111,7 @@ def metrics_diff(
     precision: Precision = 5,
 ) -> None:
     """Old value, new value and change for each metric that differs."""
-    from tether import metrics
-
-    rows = metrics.diff(_collect("metric", old, files), _collect("metric", new, files), show_all)
+    rows = _compare("metric", old, new, files, show_all)
     _diff_out("metrics", rows, old, new or "workspace", (as_json, md, precision))
 
 
@@ -174,9 +174,7 @@ def params_diff(
     precision: Precision = 5,
 ) -> None:
     """Which params changed between two revisions (default: HEAD vs the workspace)."""
-    from tether import metrics
-
-    rows = metrics.diff(_collect("params", old, files), _collect("params", new, files), show_all)
+    rows = _compare("params", old, new, files, show_all)
     _diff_out("params", rows, old, new or "workspace", (as_json, md, precision))
 
 

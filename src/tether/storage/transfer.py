@@ -234,8 +234,10 @@ def _push_packs(
     odb: ObjectDB, remote: Remote, items: dict[str, tuple[int, str]], stats: Stats, jobs: int
 ) -> set[str]:
     """Upload small objects in packs, ordered by path so a folder's files share
-    packs (a later partial pull reads fewer, closer ranges)."""
-    order = sorted(items, key=lambda d: items[d][1])
+    packs (a later partial pull reads fewer, closer ranges), then by digest
+    (``push -A`` has several objects per path): the same objects always make
+    the same packs, under the same names."""
+    order = sorted(items, key=lambda d: (items[d][1], d))
     batches = list(packs.groups([(d, items[d][0]) for d in order]))
     done: set[str] = set()
     total = sum(size for size, _ in items.values())

@@ -1,0 +1,48 @@
+"""What push and pull report and produce: stable pack names, counts in one
+unit, and which side is to blame when a transfer fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import git, run_cli, write
+
+
+def _history(root: Path, tether, versions: int = 3, files: int = 12) -> None:
+    """Small files that change in every commit: several objects per path."""
+    for v in range(versions):
+        for i in range(files):
+            write(root / "data" / f"f{i:02}.txt", f"version {v} of file {i}\n")
+        assert tether("add", "data").code == 0
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", f"v{v}")
+
+
+def _packs(remote: Path) -> set[str]:
+    return {p.name for p in (remote / "packs").iterdir()} if (remote / "packs").exists() else set()
+
+
+def test_identical_pushes_write_identical_packs(repo, tether, tmp_path):
+    _history(repo, tether)
+    for name in ("one", "two"):
+        assert tether("remote", "add", name, str(tmp_path / name)).code == 0
+        assert tether("remote", "modify", name, "pack", "true").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "remotes")
+    # separate processes with different hash seeds: set order differs between them
+    for name, seed in (("one", "1"), ("two", "2")):
+        r = run_cli(repo, "push", "-A", "-r", name, env={"PYTHONHASHSEED": seed})
+        assert r.returncode == 0, r.stderr
+    one, two = _packs(tmp_path / "one"), _packs(tmp_path / "two")
+    assert one and one == two
+    # a push cut short after its packs (no index, no trees) is rerun in
+    # another process: it writes the same packs again, not duplicates
+    import shutil
+
+    remote = tmp_path / "one"
+    for idx in (remote / "packs").glob("*.idx"):
+        idx.unlink()
+    shutil.rmtree(remote / "objects")
+    r = run_cli(repo, "push", "-A", "-r", "one", env={"PYTHONHASHSEED": "5"})
+    assert r.returncode == 0, r.stderr
+    assert _packs(remote) == one

@@ -46,3 +46,19 @@ def test_identical_pushes_write_identical_packs(repo, tether, tmp_path):
     r = run_cli(repo, "push", "-A", "-r", "one", env={"PYTHONHASHSEED": "5"})
     assert r.returncode == 0, r.stderr
     assert _packs(remote) == one
+
+
+def test_push_counts_objects_the_same_way_every_time(repo, tether, tmp_path):
+    for i in range(20):
+        write(repo / "data" / f"f{i}.txt", f"file {i}\n")
+    write(repo / "w.bin", "weights")
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    assert tether("add", "data", "w.bin").code == 0
+    r = tether("push")
+    assert "push store: 22 uploaded, 0 already there" in r.out  # 20 files, the tree, w.bin
+    r = tether("push")
+    assert "push store: 0 uploaded, 22 already there" in r.out
+    write(repo / "data" / "f0.txt", "changed\n")
+    assert tether("add", "data").code == 0
+    r = tether("push")
+    assert "push store: 2 uploaded, 20 already there" in r.out  # the file and the new tree

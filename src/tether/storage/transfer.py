@@ -73,6 +73,8 @@ class Stats:
             self.bytes += nbytes
 
     def summary(self) -> str:
+        """Counted in objects (files and folder trees) both ways, so a second
+        push reports as already there what the first uploaded."""
         verb = "uploaded" if self.direction == "push" else "downloaded"
         mb = self.bytes / 1e6
         line = (
@@ -175,6 +177,13 @@ def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> dict[str, packs.Loca
 
 def _tree_entries(odb: ObjectDB, root: Root) -> list[tree.Entry]:
     return list(tree.parse(odb.read(root.digest, root.name), root.name).entries)
+
+
+def _entry_digests(odb: ObjectDB, root: Root) -> set[str]:
+    try:
+        return {e.digest for e in _tree_entries(odb, root)}
+    except TetherError:
+        return set()
 
 
 class _Mover:
@@ -307,7 +316,7 @@ def push(
         else:
             blobs[r.digest] = (r.size, r.name)
     lacking = missing(remote, [*blobs, *trees], jobs, packed)
-    stats.present += len(blobs) + len(trees) - len(lacking)
+    needed = set(blobs) | set(trees)  # every object the roots use, to count what is there
     blobs = {d: v for d, v in blobs.items() if d in lacking}
     children: dict[str, dict[str, tuple[int, str]]] = {}
     for digest, r in trees.items():
@@ -315,14 +324,17 @@ def push(
             children[digest] = {
                 e.digest: (e.size, f"{r.name}/{e.path}") for e in _tree_entries(odb, r)
             }
+        else:  # on the remote, so are its files: read locally, only to count them
+            needed.update(_entry_digests(odb, r))
     wanted = {d: v for kids in children.values() for d, v in kids.items()}
+    needed.update(wanted)
     known: set[str] = set()
     for digest in children:
         known |= _known_on_remote(odb, remote, previous or {}, trees[digest], jobs, packed)
     to_check = set(wanted) - set(blobs) - known
     wanted_missing = missing(remote, to_check, jobs, packed) if to_check else set()
-    stats.present += len(set(wanted) - set(blobs) - wanted_missing)
     todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
+    stats.present = len(needed - set(todo) - set(children))
     small = _take_small(odb, remote, todo, stats)
     mover = _Mover(remote, stats, jobs)
 

@@ -12,6 +12,8 @@ import sys
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from tether.units import size as size  # re-exported: one size format for every command
+
 _quiet = False
 
 
@@ -45,14 +47,6 @@ def emit_json(kind: str, data: Any) -> None:
         raise TypeError(type(o).__name__)
 
     print(json.dumps({f"tether.{kind}/v1": data}, indent=2, sort_keys=True, default=default))
-
-
-def size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
 
 
 def config_value(value: Any) -> str:

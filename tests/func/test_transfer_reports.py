@@ -62,3 +62,15 @@ def test_push_counts_objects_the_same_way_every_time(repo, tether, tmp_path):
     assert tether("add", "data").code == 0
     r = tether("push")
     assert "push store: 2 uploaded, 20 already there" in r.out  # the file and the new tree
+
+
+def test_add_and_push_print_the_same_size(repo, tether, tmp_path):
+    write(repo / "w.bin", b"x" * 1_500_000)
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    r = tether("add", "w.bin")
+    assert "1.5 MB" in r.out, r.out
+    r = tether("push")
+    assert "1.5 MB in" in r.out, r.out
+    write(repo / "small.txt", "x" * 2_000)
+    assert "2.0 KB" in tether("add", "small.txt").out
+    assert "2.0 KB in" in tether("push").out

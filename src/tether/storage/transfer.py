@@ -75,11 +75,12 @@ class Stats:
     def summary(self) -> str:
         """Counted in objects (files and folder trees) both ways, so a second
         push reports as already there what the first uploaded."""
+        from tether.units import size
+
         verb = "uploaded" if self.direction == "push" else "downloaded"
-        mb = self.bytes / 1e6
         line = (
             f"{self.direction} {self.remote}: {self.moved} {verb}, {self.present} already there, "
-            f"{mb:.1f} MB in {self.seconds:.1f} s"
+            f"{size(self.bytes)} in {self.seconds:.1f} s"
         )
         if self.failed:
             line += f", {len(self.failed)} failed"

@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from tether.units import size as size  # re-exported: one size format for every command
+from tether import units
 
 _quiet = False
 
@@ -47,6 +47,9 @@ def emit_json(kind: str, data: Any) -> None:
         raise TypeError(type(o).__name__)
 
     print(json.dumps({f"tether.{kind}/v1": data}, indent=2, sort_keys=True, default=default))
+
+
+size = units.size  # one size format for every command
 
 
 def config_value(value: Any) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, run_cli, write
 
 
@@ -74,3 +76,71 @@ def test_add_and_push_print_the_same_size(repo, tether, tmp_path):
     write(repo / "small.txt", "x" * 2_000)
     assert "2.0 KB" in tether("add", "small.txt").out
     assert "2.0 KB in" in tether("push").out
+
+
+def test_full_local_disk_during_pull_is_blamed_on_the_local_disk(repo, tether, tiny_disk, tmp_path):
+    import os
+
+    write(repo / "w.bin", os.urandom(600_000))  # more than the 256 KiB disk
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    assert tether("add", "w.bin").code == 0
+    assert tether("push").code == 0
+    assert tether("config", "--local", "cache.dir", str(tiny_disk / "cache")).code == 0
+    (repo / "w.bin").unlink()
+    r = tether("pull")
+    assert r.code == 1
+    assert r.err.startswith("error: no space left on the device"), r.err
+    assert str(tiny_disk / "cache") in r.err
+    assert "remote" not in r.err.split("—")[0]
+
+
+def test_full_remote_says_the_remote_is_full(repo, tether, tiny_disk):
+    import os
+
+    write(repo / "w.bin", os.urandom(600_000))
+    assert tether("remote", "add", "store", str(tiny_disk / "remote"), "--default").code == 0
+    assert tether("add", "w.bin").code == 0
+    r = tether("push")
+    assert r.code == 1
+    assert "remote 'store'" in r.err and "full" in r.err, r.err
+    assert "tether gc" not in r.err
+
+
+def _s3(tether, s3_remote, credentials: bool = True) -> None:
+    url, endpoint, key, secret = s3_remote
+    assert tether("remote", "add", "s3", url, "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    if credentials:
+        assert tether("remote", "modify", "--local", "s3", "access_key_id", key).code == 0
+        assert tether("remote", "modify", "--local", "s3", "secret_access_key", secret).code == 0
+
+
+@pytest.mark.s3
+def test_s3_without_any_credentials_says_none_were_found(repo, tether, s3_remote, monkeypatch):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    _s3(tether, s3_remote, credentials=False)
+    write(repo / "w.bin", "data")
+    assert tether("add", "w.bin").code == 0
+    r = tether("push")
+    assert r.code == 1
+    assert "no credentials found" in r.err, r.err
+    assert "wrong credentials" not in r.err
+    assert "access_key_id" in r.err  # how to give them
+    assert len(r.err.strip().splitlines()) == 1
+
+
+@pytest.mark.s3
+def test_full_local_disk_during_an_s3_pull(repo, tether, s3_remote, tiny_disk):
+    import os
+
+    write(repo / "w.bin", os.urandom(5 << 20))  # streamed to a temporary, then verified
+    _s3(tether, s3_remote)
+    assert tether("add", "w.bin").code == 0
+    assert tether("push").code == 0
+    assert tether("config", "--local", "cache.dir", str(tiny_disk / "cache")).code == 0
+    (repo / "w.bin").unlink()
+    r = tether("pull")
+    assert r.code == 1
+    assert r.err.startswith("error: no space left on the device"), r.err
+    assert str(tiny_disk / "cache") in r.err

@@ -489,6 +489,10 @@ class Writer:
         os.close(fd)
         try:
             yield tmp
+        except OSError as exc:  # the downloader writes to this disk: a full one says so
+            self._unlink(tmp)
+            raise_if_disk_full(exc, self.odb.root)
+            raise
         except BaseException:
             self._unlink(tmp)
             raise

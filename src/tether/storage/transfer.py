@@ -97,9 +97,11 @@ def retrying(remote: Remote, fn: Callable[[], T]) -> T:
             if is_bucket_missing(exc):
                 raise classify(remote.spec, exc) from exc
             raise
-        except (CorruptObjectError, KeyboardInterrupt):
+        except KeyboardInterrupt:
             raise
         except Exception as exc:
+            if isinstance(exc, TetherError) and not isinstance(exc, TransientRemoteError):
+                raise  # says what failed already: a full local disk is not the remote's fault
             err = classify(remote.spec, exc)
             if not isinstance(err, TransientRemoteError):
                 raise err from exc

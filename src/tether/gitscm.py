@@ -69,6 +69,18 @@ def stage(root: Path, paths: Iterable[str]) -> None:
         _git(root, "add", "--", *args)
 
 
+def ignored(root: Path, paths: Iterable[str]) -> set[str]:
+    """Those of ``paths`` that a .gitignore (or git's excludes) leaves out."""
+    args = sorted(set(paths))
+    if not args:
+        return set()
+    try:
+        out = _git(root, "check-ignore", "-z", "--stdin", stdin="\0".join(args).encode() + b"\0")
+    except GitError:  # exit 1: none of them is ignored
+        return set()
+    return set(_split_z(out))
+
+
 def unstage_removed(root: Path, paths: Iterable[str]) -> None:
     """Record in the index that these files were removed (``git rm --cached``)."""
     args = [p for p in sorted(set(paths)) if tracked(root, [p])]

@@ -8,8 +8,8 @@ import re
 import subprocess
 import sys
 
-from tether import progress
 from tests.conftest import write
+from tether import progress
 
 
 def _on_a_terminal(cwd, *args: str) -> tuple[int, str]:

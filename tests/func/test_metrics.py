@@ -355,3 +355,30 @@ def test_metrics_diff_without_commits_says_so(tmp_path, monkeypatch, tether):
         assert "no commits yet" in r.err, (args, r.err)
     r = tether("metrics", "diff", "nosuch-branch")
     assert "no commits yet" in r.err
+
+
+def test_cached_metrics_that_cannot_be_fetched_are_named(repo, tether, tmp_path, monkeypatch):
+    """A cached metrics file neither checked out, cached nor on a remote is
+    reported with the reason, not shown as if there were no metrics."""
+    import sys
+
+    write(repo / "score.py", "import json; json.dump({'acc': 0.8}, open('m.json', 'w'))\n")
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  s:\n    cmd: {sys.executable} score.py\n"
+        "    metrics: [{m.json: {cache: true}}]\n",
+    )
+    assert tether("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "scored")
+    r = tether("metrics", "diff", "HEAD", "HEAD", "-f", "m.json", "--json")  # named: via the lock
+    assert r.code == 0, r.err
+    git(tmp_path, "clone", "-q", str(repo), "clone")  # no remote: nothing to fetch from
+    monkeypatch.chdir(tmp_path / "clone")
+    r = tether("metrics", "show")
+    assert r.code == 0
+    assert "warning: m.json at workspace: a cached output" in r.err, r.err
+    r = tether("metrics", "diff", "HEAD", "-f", "m.json")
+    assert r.code == 1
+    assert "m.json: not found at HEAD or workspace" in r.err and "cached output" in r.err
+    assert "tether pull" in r.err

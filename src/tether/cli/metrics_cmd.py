@@ -76,7 +76,11 @@ def _compare(
     from tether import metrics
     from tether.repo import Repo
 
-    return metrics.compare(Repo.find(), old, new, files, kind, all_)
+    notes: list[str] = []
+    rows = metrics.compare(Repo.find(), old, new, files, kind, all_, notes)
+    for note in notes:
+        render.warn(note)
+    return rows
 
 
 @metrics_app.command("show")
@@ -97,7 +101,11 @@ def _at_refs(kind: str, files: list[str] | None, all_refs: bool) -> dict[str, Fi
     from tether import metrics
     from tether.repo import Repo
 
-    return metrics.collect_refs(Repo.find(), files, kind, all_refs)
+    notes: list[str] = []
+    found = metrics.collect_refs(Repo.find(), files, kind, all_refs, notes)
+    for note in notes:
+        render.warn(note)
+    return found
 
 
 @metrics_app.command("diff")

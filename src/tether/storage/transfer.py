@@ -54,6 +54,7 @@ class Root:
     kind: str  # "file" | "dir"
     size: int
     name: str
+    files: int | None = None  # a directory's file count, when its pointer says
 
 
 @dataclass
@@ -320,6 +321,7 @@ def push(
             blobs[r.digest] = (r.size, r.name)
     lacking = missing(remote, [*blobs, *trees], jobs, packed)
     needed = set(blobs) | set(trees)  # every object the roots use, to count what is there
+    present_files = 0
     blobs = {d: v for d, v in blobs.items() if d in lacking}
     children: dict[str, dict[str, tuple[int, str]]] = {}
     for digest, r in trees.items():
@@ -327,7 +329,9 @@ def push(
             children[digest] = {
                 e.digest: (e.size, f"{r.name}/{e.path}") for e in _tree_entries(odb, r)
             }
-        else:  # on the remote, so are its files: read locally, only to count them
+        elif r.files is not None:  # on the remote, so are its files (counted, not read)
+            present_files += r.files
+        else:
             needed.update(_entry_digests(odb, r))
     wanted = {d: v for kids in children.values() for d, v in kids.items()}
     needed.update(wanted)
@@ -337,7 +341,7 @@ def push(
     to_check = set(wanted) - set(blobs) - known
     wanted_missing = missing(remote, to_check, jobs, packed) if to_check else set()
     todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
-    stats.present = len(needed - set(todo) - set(children))
+    stats.present = len(needed - set(todo) - set(children)) + present_files
     small = _take_small(odb, remote, todo, stats)
     mover = _Mover(remote, stats, jobs)
 

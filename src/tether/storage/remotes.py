@@ -502,8 +502,8 @@ def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRem
         return RemoteError(
             f"{where}: access denied, and no credentials found "
             "(none in the remote's options, AWS_* variables or ~/.aws)",
-            f"give them: `tether remote modify --local {spec.name} access_key_id KEY` and "
-            "`... secret_access_key SECRET`, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            f"give them: `tether remote modify --local {spec.name} access_key_id KEY`, then "
+            "the same for secret_access_key; or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
         )
     if denied:
         creds = any(

@@ -54,3 +54,25 @@ def test_help_does_not_import_heavy_modules(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
     ).stdout
     assert "HEAVY []" in out
+
+
+def _all_commands(tether, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and subcommand, found by reading the help itself."""
+    found = [prefix]
+    text = tether(*prefix, "--help").out
+    if "Commands:" in text:
+        for name in re.findall(r"^\s{2}(\w[\w-]*)\s", text.split("Commands:", 1)[1], re.M):
+            found += _all_commands(tether, (*prefix, name))
+    return found
+
+
+def test_help_shows_brackets_unescaped(tether):
+    commands = _all_commands(tether)
+    assert ("remote", "add") in commands and ("metrics", "check") in commands
+    for cmd in commands:
+        r = tether(*cmd, "--help")
+        assert r.code == 0, cmd
+        assert "\\[" not in r.out, f"tether {' '.join(cmd)} --help:\n{r.out}"
+    assert "PATHS...  [required]" in tether("add", "--help").out
+    assert "[default: HEAD]" in tether("diff", "--help").out
+    assert "[x>=1]" in tether("add", "--help").out

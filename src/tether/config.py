@@ -292,14 +292,19 @@ def remote_modify(tether_dir: Path, name: str, option: str, text: str | None, lo
     yamlio.dump_file(path, data)
 
 
-def remote_default(tether_dir: Path, name: str | None) -> None:
+def remote_default(tether_dir: Path, name: str | None, local: bool = False) -> None:
+    """Set the default remote in the project (or ``local``) file; ``None`` unsets it
+    there (without ``local``: in both files)."""
     if name is not None and name not in load(tether_dir).remotes:
         raise ConfigError(f"no remote named {name!r}", "see `tether remote list`")
-    set_value(tether_dir, "core.remote", name, local=False) if name else _unset_default(tether_dir)
+    if name:
+        set_value(tether_dir, "core.remote", name, local=local)
+    else:
+        _unset_default(tether_dir, (True,) if local else (False, True))
 
 
-def _unset_default(tether_dir: Path) -> None:
-    for local in (False, True):
+def _unset_default(tether_dir: Path, files: tuple[bool, ...]) -> None:
+    for local in files:
         path, data = _edit(tether_dir, local)
         if path.exists() and data.get("core", {}).pop("remote", None) is not None:
             yamlio.dump_file(path, data)

@@ -1,11 +1,15 @@
 """``tether diff A [B]``: which tracked data changed between two revisions
-(B defaults to the workspace's pointer files), per pointer and per file inside
-tracked directories, by digest. Trees missing from the cache are fetched from
-the default remote; when that fails the directory is reported as a whole."""
+(B defaults to the workspace), per pointer and per file inside tracked
+directories, by digest. Tracked data is what the pointer files name and the
+cached stage outputs that tether.lock records (each change names its stage).
+Trees missing from the cache are fetched from the default remote; when that
+fails the directory is reported as a whole."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tether import gitscm, pointer
 from tether.errors import TetherError
@@ -20,6 +24,7 @@ class Change:
     change: str  # added | modified | deleted
     old_size: int | None
     new_size: int | None
+    stage: str | None = None  # for a stage output: the stage that produces it
 
 
 @dataclass
@@ -30,20 +35,68 @@ class DataDiff:
     notes: list[str] = field(default_factory=list)
 
 
-def _pointers(repo: Repo, rev: str | None) -> dict[str, Pointer]:
+Tracked = dict[str, tuple[Pointer, str | None]]  # path -> (what it names, stage)
+Reader = Callable[[list[str]], dict[str, bytes | None]]
+
+
+def _tracked(repo: Repo, rev: str | None, notes: list[str]) -> Tracked:
+    """Pointer files and cached stage outputs at ``rev`` (None: the workspace)."""
     if rev is None:
         from tether.workspace import tracked
 
-        return {p.path: p for p in tracked.all_pointers(repo)}
+        found: Tracked = {p.path: (p, None) for p in tracked.all_pointers(repo)}
+        return {**_outputs(repo, "workspace", _workspace_reader(repo), notes), **found}
     commit = gitscm.rev_parse(repo.root, rev)
     sources = gitscm.list_at(repo.root, commit, pointer.SUFFIX)
-    found: dict[str, Pointer] = {}
+    found = {}
     for src, data in gitscm.read_at(repo.root, commit, sources).items():
         if data is None or src.startswith(".tether/"):
             continue
         p = pointer.parse(repo.root, src, data.decode("utf-8", "replace"))
-        found[p.path] = p
-    return found
+        found[p.path] = (p, None)
+
+    def read(paths: list[str]) -> dict[str, bytes | None]:
+        return gitscm.read_at(repo.root, commit, paths)
+
+    return {**_outputs(repo, rev, read, notes), **found}
+
+
+def _workspace_reader(repo: Repo) -> Reader:
+    def read(paths: list[str]) -> dict[str, bytes | None]:
+        out: dict[str, bytes | None] = {}
+        for p in paths:
+            try:
+                out[p] = (repo.root / p).read_bytes()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                out[p] = None
+        return out
+
+    return read
+
+
+def _outputs(repo: Repo, label: str, read: Reader, notes: list[str]) -> Tracked:
+    """The cached outputs tether.lock records, as pointers, with their stage."""
+    from tether.pipeline import lock, spec
+
+    found = read([spec.FILE, lock.FILE])
+    spec_text, lock_text = found[spec.FILE], found[lock.FILE]
+    if spec_text is None or lock_text is None:
+        return {}
+    try:
+        pipeline = spec.parse(repo.root, spec_text.decode("utf-8"), lambda p: read([p])[p])
+        entries = lock.parse(lock_text.decode("utf-8"))
+    except (TetherError, UnicodeDecodeError) as exc:
+        what = exc.message if isinstance(exc, TetherError) else "not UTF-8"
+        notes.append(f"{label}: stage outputs left out ({what})")
+        return {}
+    cached = {o.path for s in pipeline.stages.values() for o in s.outs if o.cache}
+    out: Tracked = {}
+    for name, entry in entries.items():
+        for a in entry.outs:
+            if a.path in cached:
+                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
+                out[a.path] = (Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE), name)
+    return out
 
 
 def _tree(repo: Repo, p: Pointer, notes: list[str]) -> dict[str, tree.Entry] | None:
@@ -73,11 +126,13 @@ def _files(repo: Repo, p: Pointer | None, notes: list[str]) -> dict[str, tree.En
 
 def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
     result = DataDiff(old_rev, new_rev or "workspace")
-    old, new = _pointers(repo, old_rev), _pointers(repo, new_rev)
+    old = _tracked(repo, old_rev, result.notes)
+    new = _tracked(repo, new_rev, result.notes)
     for path in sorted(set(old) | set(new)):
-        a, b = old.get(path), new.get(path)
+        (a, sa), (b, sb) = old.get(path, (None, None)), new.get(path, (None, None))
         if a is not None and b is not None and a.digest == b.digest:
             continue
+        stage = sb or sa
         dirs = (a is None or a.kind == "dir") and (b is None or b.kind == "dir")
         ta = _files(repo, a, result.notes) if dirs else None
         tb = _files(repo, b, result.notes) if dirs else None
@@ -88,9 +143,17 @@ def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
                     continue
                 kind = "added" if ea is None else "deleted" if eb is None else "modified"
                 result.changes.append(
-                    Change(f"{path}/{rel}", kind, ea.size if ea else None, eb.size if eb else None)
+                    Change(
+                        f"{path}/{rel}",
+                        kind,
+                        ea.size if ea else None,
+                        eb.size if eb else None,
+                        stage,
+                    )
                 )
             continue
         kind = "added" if a is None else "deleted" if b is None else "modified"
-        result.changes.append(Change(path, kind, a.size if a else None, b.size if b else None))
+        result.changes.append(
+            Change(path, kind, a.size if a else None, b.size if b else None, stage)
+        )
     return result

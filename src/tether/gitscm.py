@@ -78,6 +78,18 @@ def stage(root: Path, paths: Iterable[str]) -> None:
         _git(root, "add", "--", *args)
 
 
+def ignored(root: Path, paths: Iterable[str]) -> set[str]:
+    """Those of ``paths`` that a .gitignore (or git's excludes) leaves out."""
+    args = sorted(set(paths))
+    if not args:
+        return set()
+    try:
+        out = _git(root, "check-ignore", "-z", "--stdin", stdin="\0".join(args).encode() + b"\0")
+    except GitError:  # exit 1: none of them is ignored
+        return set()
+    return set(_split_z(out))
+
+
 def unstage_removed(root: Path, paths: Iterable[str]) -> None:
     """Record in the index that these files were removed (``git rm --cached``)."""
     args = [p for p in sorted(set(paths)) if tracked(root, [p])]
@@ -150,10 +162,23 @@ def rev_parse(root: Path, rev: str) -> str:
             root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
         )
     except GitError:
+        if not has_commits(root):
+            raise GitError(
+                f"unknown revision {rev!r}: the repository has no commits yet",
+                "commit first (`git commit`), then compare against it",
+            ) from None
         raise GitError(
             f"unknown revision {rev!r}", "check `git log --oneline` or `git tag`"
         ) from None
     return out.decode().strip()
+
+
+def has_commits(root: Path) -> bool:
+    try:
+        _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except GitError:
+        return False
+    return True
 
 
 def read_objects(root: Path, specs: list[str]) -> dict[str, tuple[str, bytes] | None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tether import gitscm, untrusted
 from tether import params as paramsmod
-from tether.errors import MetadataError, TetherError, UsageError
+from tether.errors import MetadataError, PathError, TetherError, UsageError
 from tether.repo import Repo
 
 WORKSPACE = "workspace"
@@ -106,49 +106,107 @@ class Source:
         return sorted({o.path for o in outs}), digests
 
 
-def _from_cache(repo: Repo, path: str, digest: str) -> bytes | None:
+def _from_cache(repo: Repo, path: str, digest: str) -> bytes:
     from tether.storage.transfer import Root
     from tether.workspace.sync import fetch_from_default
 
-    try:
-        fetch_from_default(repo, [Root(digest, "file", 0, path)])
-        return repo.odb.read(digest, path)
-    except TetherError:
-        return None
+    fetch_from_default(repo, [Root(digest, "file", 0, path)])
+    return repo.odb.read(digest, path)
 
 
 def collect(repo: Repo, rev: str | None, files: list[str] | None, kind: str) -> Files:
     """Flattened values of each file at ``rev``; a file missing there maps to {}."""
+    return _collect(repo, rev, files, kind)[0]
+
+
+def _collect(
+    repo: Repo, rev: str | None, files: list[str] | None, kind: str
+) -> tuple[Files, dict[str, str]]:
+    """:func:`collect`, and the files that could not be read at ``rev``: each
+    with why, when it is a cached output that neither the cache nor the
+    default remote could give ("" when the file is simply not there)."""
     src = Source(repo, rev)
-    digests: dict[str, str] = {}
-    if not files:
+    if files:
+        try:  # a named file may be a cached output too
+            digests = src.pipeline_files(kind)[1]
+        except TetherError:
+            digests = {}
+    else:
         files, digests = src.pipeline_files(kind)
     raw = src.read(files)
     out: Files = {}
+    missing: dict[str, str] = {}
     for f in files:
         data = raw.get(f)
-        if data is None and f in digests and rev is not None:
-            data = _from_cache(repo, f, digests[f])
+        if data is None and f in digests:  # a cached output not checked out here
+            try:
+                data = _from_cache(repo, f, digests[f])
+            except TetherError as exc:
+                missing[f] = f"a cached output, not in the cache or on the remote: {exc.message}"
         if data is None:
             out[f] = {}
+            missing.setdefault(f, "")
             continue
         try:
             doc = paramsmod.parse_data(f, data)
         except MetadataError as exc:
             raise MetadataError(f"{exc.message} (at {src.label})", "fix or regenerate it") from None
         out[f] = paramsmod.flatten(doc) if isinstance(doc, dict | list) else {"": doc}
-    return out
+    return out, missing
+
+
+def _check_missing(
+    files: list[str] | None, missing: list[tuple[str, dict[str, str]]], notes: list[str] | None
+) -> None:
+    """Files named on the command line must exist at some revision looked at
+    (``missing``: per revision label, what could not be read there); a cached
+    output that could not be fetched is noted, or is the error when named."""
+    why = [(label, f, reason) for label, m in missing for f, reason in m.items() if reason]
+    nowhere = sorted(set(files or []).intersection(*(m for _, m in missing)))
+    if nowhere:
+        reasons = [f"{f} at {label}: {r}" for label, f, r in why if f in nowhere]
+        raise PathError(
+            f"{', '.join(nowhere)}: not found at {' or '.join(label for label, _ in missing)}"
+            + (f" ({'; '.join(reasons)})" if reasons else ""),
+            "`tether pull` it, or set the default remote that holds it"
+            if reasons
+            else "check the name (-f takes paths from the repository root)",
+        )
+    if notes is not None:
+        notes += [f"{f} at {label}: {r}" for label, f, r in why]
 
 
 def collect_refs(
-    repo: Repo, files: list[str] | None, kind: str, all_refs: bool
+    repo: Repo,
+    files: list[str] | None,
+    kind: str,
+    all_refs: bool,
+    notes: list[str] | None = None,
 ) -> dict[str, Files]:
     """The workspace's values and, with ``all_refs``, every branch's and tag's."""
-    result = {WORKSPACE: collect(repo, None, files, kind)}
+    found = {WORKSPACE: _collect(repo, None, files, kind)}
     if all_refs:
         for ref in sorted(gitscm.ref_names(repo.root)):
-            result[ref] = collect(repo, ref, files, kind)
-    return result
+            found[ref] = _collect(repo, ref, files, kind)
+    _check_missing(files, [(label, m) for label, (_, m) in found.items()], notes)
+    return {label: values for label, (values, _) in found.items()}
+
+
+def compare(
+    repo: Repo,
+    old_rev: str,
+    new_rev: str | None,
+    files: list[str] | None,
+    kind: str,
+    show_all: bool,
+    notes: list[str] | None = None,
+) -> list[Row]:
+    """``metrics diff`` / ``params diff``: the rows between two revisions."""
+    old, old_missing = _collect(repo, old_rev, files, kind)
+    new, new_missing = _collect(repo, new_rev, files, kind)
+    labels = [(old_rev, old_missing), (new_rev or WORKSPACE, new_missing)]
+    _check_missing(files, labels, notes)
+    return diff(old, new, show_all)
 
 
 def diff(old: Files, new: Files, show_all: bool) -> list[Row]:
@@ -189,9 +247,11 @@ class Verdict:
     rule: str
     file: str
     metric: str
-    value: float | None
+    value: float | None  # what the rule bounds: the new value, or the change
     ok: bool
     note: str = ""
+    old: float | None = None  # with a baseline: its value, and the new one
+    new: float | None = None
 
 
 def parse_rule(text: str, baseline: bool) -> Rule:
@@ -230,7 +290,12 @@ def check(old: Files | None, new: Files, rules: list[Rule]) -> list[Verdict]:
                 if not (isinstance(before, int | float) and _is_number(value)):
                     verdicts.append(Verdict(rule.text, f, k, None, False, "no baseline value"))
                     continue
-                value = float(value) - float(before)
+                change = float(value) - float(before)
+                ok = _OPS[rule.op](change, rule.limit)
+                verdicts.append(
+                    Verdict(rule.text, f, k, change, ok, "", float(before), float(value))
+                )
+                continue
             if not _is_number(value):
                 verdicts.append(Verdict(rule.text, f, k, None, False, "not a number"))
                 continue

@@ -7,6 +7,7 @@ module is imported only when a bar is actually drawn.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,16 +66,47 @@ class Transfer:
         self._bar = bar
         self._id = task_id
         self._done = 0
+        self._partial = 0  # bytes of the item in progress already shown
 
     def advance(self, files: int, nbytes: int) -> None:
         if self._bar is not None:
             self._done += files
-            self._bar.update(self._id, advance=nbytes, done=self._done)
+            shown, self._partial = min(self._partial, nbytes), max(0, self._partial - nbytes)
+            self._bar.update(self._id, advance=nbytes - shown, done=self._done)
+
+    def partial(self, nbytes: int) -> None:
+        """Bytes of an item not finished yet (a large file as it is copied)."""
+        if self._bar is not None:
+            self._partial += nbytes
+            self._bar.update(self._id, advance=nbytes)
+
+
+_streaming: tuple[int, Transfer] | None = None  # (process, bar) fed by :func:`copied`
+
+
+def copied(nbytes: int) -> None:
+    """Called by the store for each chunk it copies: moves the bar of a
+    ``transfer(stream=True)`` of this process (never one a forked worker inherited)."""
+    if _streaming is not None and _streaming[0] == os.getpid():
+        _streaming[1].partial(nbytes)
+
+
+def eta(elapsed: float | None, done: float, total: float | None) -> str:
+    """Time left at the average rate so far; unknown until 1% and a second are
+    behind us (a first estimate from a few bytes reads as days)."""
+    if not total or elapsed is None or done >= total:
+        return "0:00:00" if total and done >= total else "-:--:--"
+    if elapsed < 1.0 or done < total / 100:
+        return "-:--:--"
+    left = int(elapsed * (total - done) / done)
+    return f"{left // 3600}:{left // 60 % 60:02}:{left % 60:02}"
 
 
 @contextmanager
-def transfer(description: str, files: int, nbytes: int) -> Iterator[Transfer]:
-    """One bar for a transfer: files done/total, bytes, rate and ETA."""
+def transfer(description: str, files: int, nbytes: int, stream: bool = False) -> Iterator[Transfer]:
+    """One bar for a transfer: files done/total, bytes, rate and ETA. With
+    ``stream`` the bar also moves while a large file is copied into the store."""
+    global _streaming  # noqa: PLW0603 - one bar at a time per process
     if not wanted() or files == 0:
         yield Transfer()
         return
@@ -83,10 +115,15 @@ def transfer(description: str, files: int, nbytes: int) -> Iterator[Transfer]:
         BarColumn,
         DownloadColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
-        TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.text import Text
+
+    class Eta(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(eta(task.elapsed, task.completed, task.total), "progress.remaining")
 
     with Progress(
         TextColumn("{task.description}"),
@@ -94,8 +131,13 @@ def transfer(description: str, files: int, nbytes: int) -> Iterator[Transfer]:
         TextColumn("{task.fields[done]}/{task.fields[files]} files"),
         DownloadColumn(),
         TransferSpeedColumn(),
-        TimeRemainingColumn(),
+        Eta(),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
-        yield Transfer(bar, bar.add_task(description, total=nbytes, done=0, files=files))
+        t = Transfer(bar, bar.add_task(description, total=nbytes, done=0, files=files))
+        outer, _streaming = _streaming, ((os.getpid(), t) if stream else _streaming)
+        try:
+            yield t
+        finally:
+            _streaming = outer

@@ -12,6 +12,8 @@ import sys
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from tether import units
+
 _quiet = False
 
 
@@ -47,12 +49,7 @@ def emit_json(kind: str, data: Any) -> None:
     print(json.dumps({f"tether.{kind}/v1": data}, indent=2, sort_keys=True, default=default))
 
 
-def size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
+size = units.size  # one size format for every command
 
 
 def config_value(value: Any) -> str:
@@ -99,6 +96,21 @@ def signed(value: float | None, precision: int) -> str:
         return "-"
     text = number(float(value), precision)
     return text if text.startswith("-") or text == "0" else "+" + text
+
+
+def verdict(v: Any) -> str:
+    """One `metrics check` line: the rule, and the value it was held to (with a
+    baseline: both values and the change)."""
+    mark = "ok  " if v.ok else "FAIL"
+    where = f"{v.file}:{v.metric}" if v.file else v.metric
+    if v.value is None:
+        shown = f"{where}: {v.note}"
+    elif v.old is not None and v.new is not None:
+        old, new = number(v.old, 5), number(v.new, 5)
+        shown = f"{where} {old} → {new}, change {signed(v.value, 5)}"
+    else:
+        shown = f"{where} = {number(v.value, 5)}"
+    return f"{mark} {v.rule}   ({shown})"
 
 
 def table(headers: list[str], rows: list[list[str]], highlight: list[bool], md: bool) -> None:

@@ -196,7 +196,9 @@ def test_data_diff_fetches_trees_from_the_remote(repo, tether, tmp_path):
     shutil.rmtree(repo / ".tether" / "cache")
     r = tether("diff", "HEAD~1", "HEAD", "--json")
     changes = json.loads(r.out)["tether.diff/v1"]["changes"]
-    assert changes == [{"change": "added", "path": "data/b.txt", "old_size": None, "new_size": 1}]
+    assert changes == [
+        {"change": "added", "path": "data/b.txt", "old_size": None, "new_size": 1, "stage": None}
+    ]
     assert tether("remote", "remove", "store").code == 0
     shutil.rmtree(repo / ".tether" / "cache")
     r = tether("diff", "HEAD~1", "HEAD")
@@ -231,3 +233,152 @@ def test_cached_metrics_file_read_through_the_lock_and_the_remote(repo, tether, 
     shutil.rmtree(repo / ".tether" / "cache")
     r = tether("metrics", "diff", "HEAD~1", "HEAD", "--md")
     assert "| m.json | acc | 0.5 | 0.8 | +0.3 |" in r.out, r.out + r.err
+
+
+def _two_trainings(repo, tether, sizes=(3, 5)):
+    """Commits where a stage's cached outputs (a file and a folder) change."""
+    import sys
+
+    write(
+        repo / "train.py",
+        "import sys, pathlib\n"
+        "n = int(sys.argv[1])\n"
+        "pathlib.Path('model.bin').write_bytes(b'w' * n)\n"
+        "d = pathlib.Path('feats'); d.mkdir(exist_ok=True)\n"
+        "(d / 'a.txt').write_text(str(n))\n"
+        "(d / 'keep.txt').write_text('same')\n",
+    )
+    for n in sizes:
+        write(
+            repo / "tether.yaml",
+            f"stages:\n  train:\n    cmd: {sys.executable} train.py {n}\n"
+            "    outs: [model.bin, feats]\n",
+        )
+        assert tether("repro").code == 0
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"n={n}")
+
+
+def test_data_diff_includes_stage_outputs(repo, tether):
+    _two_trainings(repo, tether)
+    r = tether("diff", "HEAD~1", "HEAD", "--json")
+    changes = json.loads(r.out)["tether.diff/v1"]["changes"]
+    assert [(c["change"], c["path"], c["stage"]) for c in changes] == [
+        ("modified", "feats/a.txt", "train"),
+        ("modified", "model.bin", "train"),
+    ]
+    assert changes[1]["old_size"] == 3 and changes[1]["new_size"] == 5
+    r = tether("diff", "HEAD~1", "HEAD", "--md")
+    assert "| modified | model.bin (stage train) | 3 B | 5 B |" in r.out, r.out
+    # the workspace side reads the workspace's tether.lock
+    assert tether("diff", "HEAD").out.startswith("no tracked data changed")
+    write(repo / "tether.yaml", (repo / "tether.yaml").read_text().replace(" 5\n", " 7\n"))
+    assert tether("repro").code == 0
+    r = tether("diff", "HEAD", "--json")
+    changes = json.loads(r.out)["tether.diff/v1"]["changes"]
+    assert [(c["path"], c["new_size"]) for c in changes] == [("feats/a.txt", 1), ("model.bin", 7)]
+    # the first commit with a pipeline: outputs appear as added
+    r = tether("diff", "HEAD~2", "HEAD", "--json")
+    changes = json.loads(r.out)["tether.diff/v1"]["changes"]
+    assert ("added", "model.bin", "train") in [
+        (c["change"], c["path"], c["stage"]) for c in changes
+    ]
+
+
+def test_metrics_show_in_a_clone_reads_cached_metrics_like_diff(
+    repo, tether, tmp_path, monkeypatch
+):
+    """Without a pull, show reads a cached metrics file through tether.lock from
+    the default remote, as diff does; the workspace file wins when present."""
+    import sys
+
+    write(repo / "score.py", "import json; json.dump({'acc': 0.8}, open('m.json', 'w'))\n")
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  s:\n    cmd: {sys.executable} score.py\n"
+        "    metrics: [{m.json: {cache: true}}]\n",
+    )
+    assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
+    assert tether("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "scored")
+    assert tether("push").code == 0
+    git(tmp_path, "clone", "-q", str(repo), "clone")
+    monkeypatch.chdir(tmp_path / "clone")
+    assert not (tmp_path / "clone" / "m.json").exists()
+    r = tether("metrics", "show", "--json")
+    assert json.loads(r.out)["tether.metrics-show/v1"]["workspace"] == {"m.json": {"acc": 0.8}}
+    r = tether("metrics", "show")
+    assert "no metrics found" not in r.out and "0.8" in r.out
+    write(tmp_path / "clone" / "m.json", '{"acc": 0.9}')
+    r = tether("metrics", "show", "--json")
+    assert json.loads(r.out)["tether.metrics-show/v1"]["workspace"] == {"m.json": {"acc": 0.9}}
+
+
+def test_metrics_check_shows_both_values_and_the_change(history, tether):
+    r = tether("metrics", "check", "v2", "--rule", "m/b.yaml:loss <= 0.05")
+    assert r.code == 0, r.out + r.err
+    assert r.out.strip() == "ok   m/b.yaml:loss <= 0.05   (m/b.yaml:loss 0.7 → 0.5, change -0.2)"
+    r = tether("metrics", "check", "v2", "--rule", "m/b.yaml:loss < -0.3")
+    assert r.code == 1
+    assert "FAIL m/b.yaml:loss < -0.3   (m/b.yaml:loss 0.7 → 0.5, change -0.2)" in r.out
+    r = tether("metrics", "check", "--rule", "m/b.yaml:loss < 0.6")  # no baseline: the value
+    assert r.out.strip() == "ok   m/b.yaml:loss < 0.6   (m/b.yaml:loss = 0.5)"
+    r = tether("metrics", "check", "v2", "--rule", "m/b.yaml:loss <= 0.05", "--json")
+    (verdict,) = json.loads(r.out)["tether.metrics-check/v1"]["rules"]
+    assert (verdict["old"], verdict["new"], verdict["value"]) == (0.7, 0.5, pytest.approx(-0.2))
+
+
+def test_a_named_file_found_nowhere_is_an_error(history, tether):
+    r = tether("metrics", "diff", "HEAD", "-f", "nosuch.json")
+    assert r.code == 1
+    assert "nosuch.json" in r.err and "not found" in r.err
+    assert "no metrics changed" not in r.out
+    r = tether("metrics", "show", "-f", "nosuch.json")
+    assert r.code == 1 and "nosuch.json" in r.err
+    r = tether("params", "diff", "v1", "v3", "-f", "nosuch.yaml")
+    assert r.code == 1 and "nosuch.yaml" in r.err
+    # a file on one side only is a difference, not an error
+    write(history / "m" / "new.json", '{"x": 1}')
+    r = tether("metrics", "diff", "HEAD", "-f", "m/new.json", "--md")
+    assert r.code == 0 and "| m/new.json | x | - | 1 | - |" in r.out
+
+
+def test_metrics_diff_without_commits_says_so(tmp_path, monkeypatch, tether):
+    git(tmp_path, "init", "-q", "-b", "main")
+    monkeypatch.chdir(tmp_path)
+    assert tether("init").code == 0
+    write(tmp_path / "m.json", '{"acc": 1}')
+    for args in (("metrics", "diff", "-f", "m.json"), ("diff",), ("params", "diff")):
+        r = tether(*args)
+        assert r.code == 1, args
+        assert "no commits yet" in r.err, (args, r.err)
+    r = tether("metrics", "diff", "nosuch-branch")
+    assert "no commits yet" in r.err
+
+
+def test_cached_metrics_that_cannot_be_fetched_are_named(repo, tether, tmp_path, monkeypatch):
+    """A cached metrics file neither checked out, cached nor on a remote is
+    reported with the reason, not shown as if there were no metrics."""
+    import sys
+
+    write(repo / "score.py", "import json; json.dump({'acc': 0.8}, open('m.json', 'w'))\n")
+    write(
+        repo / "tether.yaml",
+        f"stages:\n  s:\n    cmd: {sys.executable} score.py\n"
+        "    metrics: [{m.json: {cache: true}}]\n",
+    )
+    assert tether("repro").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "scored")
+    r = tether("metrics", "diff", "HEAD", "HEAD", "-f", "m.json", "--json")  # named: via the lock
+    assert r.code == 0, r.err
+    git(tmp_path, "clone", "-q", str(repo), "clone")  # no remote: nothing to fetch from
+    monkeypatch.chdir(tmp_path / "clone")
+    r = tether("metrics", "show")
+    assert r.code == 0
+    assert "warning: m.json at workspace: a cached output" in r.err, r.err
+    r = tether("metrics", "diff", "HEAD", "-f", "m.json")
+    assert r.code == 1
+    assert "m.json: not found at HEAD or workspace" in r.err and "cached output" in r.err
+    assert "tether pull" in r.err

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from typing import Annotated
 
+import click
 import typer
 
 from tether import __version__, errors, progress, render
@@ -49,10 +51,20 @@ def root(
     render.set_quiet(quiet)
     progress.enable(not quiet)
     if directory is not None:
-        try:
-            os.chdir(directory)
-        except OSError as exc:
-            raise errors.UsageError(f"-C {directory}: {exc.strerror}", "") from None
+        _chdir(directory)
+
+
+def _chdir(directory: str) -> None:
+    try:
+        os.chdir(directory)
+    except FileNotFoundError:
+        raise errors.UsageError(
+            f"-C {directory}: the folder does not exist", "check the path"
+        ) from None
+    except NotADirectoryError:
+        raise errors.UsageError(f"-C {directory} is not a folder", "pass a folder") from None
+    except OSError as exc:
+        raise errors.UsageError(f"-C {directory}: {exc.strerror}", "") from None
 
 
 # command -> the module that defines it: a run imports and builds only the one
@@ -101,6 +113,26 @@ def _bug_report(exc: BaseException) -> str:
     return path
 
 
+class _HelpFormatter(click.HelpFormatter):
+    """Plain help text: Typer escapes ``[`` for Rich markup even when help is
+    not drawn by Rich, which would show ``\\[required]``."""
+
+    def write_dl(
+        self, rows: Iterable[tuple[str, str]], col_max: int = 30, col_spacing: int = 2
+    ) -> None:
+        super().write_dl([(k, v.replace("\\[", "[")) for k, v in rows], col_max, col_spacing)
+
+
+class _Context(click.Context):
+    formatter_class = _HelpFormatter
+
+
+def _plain_help(command: click.Command) -> None:
+    command.context_class = _Context
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
 def run(argv: list[str] | None = None) -> None:
     sys.exit(invoke(argv))
 
@@ -114,6 +146,7 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
 
     _register(argv)
     command = typer.main.get_command(app)
+    _plain_help(command)
     try:
         rc = command.main(args=argv, prog_name="tether", standalone_mode=False)
         if rc == errors.EXIT_INTERRUPTED:  # Typer itself turns Ctrl-C into Exit(130)

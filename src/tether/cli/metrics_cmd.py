@@ -70,11 +70,17 @@ def _diff_out(kind: str, rows: list[Row], old: str, new: str, opts: tuple[bool, 
     render.table(headers, table, [r.changed for r in rows], md)
 
 
-def _collect(kind: str, rev: str | None, files: list[str] | None) -> Files:
+def _compare(
+    kind: str, old: str, new: str | None, files: list[str] | None, all_: bool
+) -> list[Row]:
     from tether import metrics
     from tether.repo import Repo
 
-    return metrics.collect(Repo.find(), rev, files, kind)
+    notes: list[str] = []
+    rows = metrics.compare(Repo.find(), old, new, files, kind, all_, notes)
+    for note in notes:
+        render.warn(note)
+    return rows
 
 
 @metrics_app.command("show")
@@ -95,7 +101,11 @@ def _at_refs(kind: str, files: list[str] | None, all_refs: bool) -> dict[str, Fi
     from tether import metrics
     from tether.repo import Repo
 
-    return metrics.collect_refs(Repo.find(), files, kind, all_refs)
+    notes: list[str] = []
+    found = metrics.collect_refs(Repo.find(), files, kind, all_refs, notes)
+    for note in notes:
+        render.warn(note)
+    return found
 
 
 @metrics_app.command("diff")
@@ -109,9 +119,7 @@ def metrics_diff(
     precision: Precision = 5,
 ) -> None:
     """Old value, new value and change for each metric that differs."""
-    from tether import metrics
-
-    rows = metrics.diff(_collect("metric", old, files), _collect("metric", new, files), show_all)
+    rows = _compare("metric", old, new, files, show_all)
     _diff_out("metrics", rows, old, new or "workspace", (as_json, md, precision))
 
 
@@ -144,10 +152,7 @@ def metrics_check(
         render.emit_json("metrics-check", {"ok": all(v.ok for v in verdicts), "rules": verdicts})
     else:
         for v in verdicts:
-            mark = "ok  " if v.ok else "FAIL"
-            value = render.number(v.value, 5) if v.value is not None else v.note
-            where = f"{v.file}:{v.metric}" if v.file else v.metric
-            render.out(f"{mark} {v.rule}   ({where} = {value})")
+            render.out(render.verdict(v))
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
 
@@ -177,9 +182,7 @@ def params_diff(
     precision: Precision = 5,
 ) -> None:
     """Which params changed between two revisions (default: HEAD vs the workspace)."""
-    from tether import metrics
-
-    rows = metrics.diff(_collect("params", old, files), _collect("params", new, files), show_all)
+    rows = _compare("params", old, new, files, show_all)
     _diff_out("params", rows, old, new or "workspace", (as_json, md, precision))
 
 
@@ -190,7 +193,8 @@ def diff(
     md: Md = False,
 ) -> None:
     """Tracked data that changed: added / modified / deleted paths, with sizes,
-    down to files inside tracked folders."""
+    down to files inside tracked folders. Cached stage outputs recorded in
+    tether.lock count as tracked data and name their stage."""
     from tether import diff as core
     from tether.repo import Repo
 
@@ -203,7 +207,11 @@ def diff(
     if not result.changes:
         render.info(f"no tracked data changed between {result.old} and {result.new}")
         return
-    rows = [[c.change, c.path, _size(c.old_size), _size(c.new_size)] for c in result.changes]
+    rows = [
+        [c.change, c.path + (f" (stage {c.stage})" if c.stage else ""),
+         _size(c.old_size), _size(c.new_size)]
+        for c in result.changes
+    ]  # fmt: skip
     render.table(["Change", "Path", "Old size", "New size"], rows, [True] * len(rows), md)
     counts = {
         k: sum(1 for c in result.changes if c.change == k) for k in ("added", "modified", "deleted")

@@ -96,25 +96,29 @@ def remote_remove(name: Name) -> None:
 @remote_app.command("default")
 def remote_default(
     name: Annotated[str | None, typer.Argument(help="Remote to make default.")] = None,
-    unset: Annotated[bool, typer.Option("--unset", help="Have no default.")] = False,
+    unset: Annotated[
+        bool, typer.Option("--unset", help="Have no default (with --local: drop only yours).")
+    ] = False,
+    local: Local = False,
 ) -> None:
-    """Print the default remote, or set it."""
+    """Print the default remote, or set it (--local: for this clone only)."""
     from tether import config
     from tether.repo import Repo
 
     repo = Repo.find()
     if unset:
-        config.remote_default(repo.dir, None)
+        config.remote_default(repo.dir, None, local)
         repo.stage_config()
-        render.info("no default remote")
+        now = Repo.find().config.remote
+        render.info(f"default remote: {now}" if now else "no default remote")
     elif name is None:
         if not repo.config.remote:
             raise typer.Exit(1)
         render.out(repo.config.remote)
     else:
-        config.remote_default(repo.dir, name)
+        config.remote_default(repo.dir, name, local)
         repo.stage_config()
-        render.info(f"default remote: {name}")
+        render.info(f"default remote: {name}{' (local)' if local else ''}")
 
 
 @remote_app.command("modify")

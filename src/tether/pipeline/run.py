@@ -134,6 +134,19 @@ def _unprotect(path: str) -> None:
             os.replace(tmp, f)
 
 
+def _kept_in_git(repo: Repo, graph: graphmod.Graph, outcomes: list[Outcome]) -> list[str]:
+    """Outputs of the stages that ran that belong in git (``cache: false``, e.g.
+    ``-M metrics.json``): staged with tether.lock, unless a .gitignore excludes them."""
+    paths = [
+        o.path
+        for oc in outcomes
+        if oc.action in ("ran", "restored")
+        for o in graph.stages[oc.name].outs
+        if not o.cache and (repo.root / o.path).exists()
+    ]
+    return sorted(set(paths) - gitscm.ignored(repo.root, paths))
+
+
 def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
     from tether.workspace import tracked
     from tether.workspace.add import relink, store_path
@@ -271,7 +284,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             outcomes.append(Outcome(name, "ran", reasons, time.monotonic() - start))
         wrote = any(o.action in ("ran", "restored") for o in outcomes)
         if not dry and wrote and repo.config.autostage:
-            gitscm.stage(repo.root, [lock.FILE])
+            gitscm.stage(repo.root, [lock.FILE, *_kept_in_git(repo, graph, outcomes)])
     if failed:
         first = next(o for o in outcomes if o.action == "failed")
         raise StageFailedError(

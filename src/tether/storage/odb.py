@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+from tether import progress
 from tether.errors import CorruptObjectError, MissingObjectError, raise_if_disk_full
 from tether.storage import hashing
 from tether.storage.state import StateDB
@@ -129,6 +130,7 @@ def copy_hashing(src: int, dst: int, direct: bool = False) -> tuple[str, int]:
             if start is not None and not direct:
                 start(dst, total, n, _SYNC_FILE_RANGE_WRITE)
             total += n
+            progress.copied(n)
     finally:
         chunk = view = None  # type: ignore[assignment]  # no view may outlive the buffer
         with contextlib.suppress(BufferError):
@@ -495,6 +497,10 @@ class Writer:
         os.close(fd)
         try:
             yield tmp
+        except OSError as exc:  # the downloader writes to this disk: a full one says so
+            self._unlink(tmp)
+            raise_if_disk_full(exc, self.odb.root)
+            raise
         except BaseException:
             self._unlink(tmp)
             raise

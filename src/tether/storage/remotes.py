@@ -21,6 +21,7 @@ transient ones are retried with backoff by the transfer engine.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from tether.errors import RemoteError, TransientRemoteError
+from tether.errors import DiskFullError, RemoteError, TransientRemoteError
 from tether.storage import hashing
 from tether.storage.odb import ObjectDB, Writer
 
@@ -207,6 +208,8 @@ class LocalRemote(Remote):
             writer.copy_verified(digest, src, f"cache object {digest}", self.link)
         except PermissionError as exc:
             raise _local_error(self.spec, exc) from None
+        except DiskFullError:  # the remote's disk, not this machine's cache
+            raise remote_full(self.spec) from None
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         src = self.odb.file(digest)
@@ -244,11 +247,15 @@ class LocalRemote(Remote):
             writer, self._writer = self._writer, None
             try:
                 writer.commit()
+            except DiskFullError:
+                raise remote_full(self.spec) from None
             finally:
                 writer.discard()  # temporaries of unfinished objects, if any
 
 
 def _local_error(spec: RemoteSpec, exc: OSError) -> RemoteError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return remote_full(spec)
     return RemoteError(
         f"remote {spec.name!r} ({spec.url}): {exc.strerror or exc}",
         "check that the folder exists and is writable, or fix its url with "
@@ -435,21 +442,70 @@ def _first_line(text: str) -> str:
     return line if len(line) <= 160 else line[:157] + "..."
 
 
+def _has_credentials(spec: RemoteSpec) -> bool:
+    """Whether any source of S3 credentials is configured that we can see (the
+    remote's options, the environment, the AWS files); a machine role cannot be
+    seen, so this only decides how an access denial is worded."""
+    if spec.protocol != "s3":
+        return True
+    if any(spec.options.get(k) for k in ("access_key_id", "profile", "session_token")):
+        return True
+    env = (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    )
+    if any(os.environ.get(k) for k in env):
+        return True
+    files = (
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"),
+    )
+    return any(Path(f).expanduser().is_file() for f in files)
+
+
+def remote_full(spec: RemoteSpec) -> RemoteError:
+    """The remote has no room left: nothing a local ``tether gc`` can help with."""
+    return RemoteError(
+        f"remote {spec.name!r} ({spec.url}) is full: no space left for the upload",
+        "free space on the remote's storage (or raise its quota), then push again: "
+        "only what is missing moves",
+    )
+
+
+_FULL = ("no space left", "storagefull", "quotaexceeded", "quota exceeded", "insufficient storage")
+
+
 def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRemoteError:
     """A permanent :class:`RemoteError` with a hint, or a transient one to retry."""
     text = str(exc)
+    if isinstance(exc, RemoteError):
+        return exc
+    # local writes name their own full disk (DiskFullError), so a full device here is the remote's
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return remote_full(spec)
+    if not isinstance(exc, OSError) and any(w in text.lower() for w in _FULL):
+        return remote_full(spec)  # an S3 service's "storage full" / quota answer
     where = f"remote {spec.name!r} ({spec.url})"
     fix_creds = (
         "check the credentials: `tether remote modify --local "
         f"{spec.name} access_key_id/secret_access_key`, AWS_* variables or profile"
     )
-    if isinstance(exc, RemoteError):
-        return exc
     kind = type(exc).__name__
     lowered = text.lower()
-    if kind in ("PermissionDeniedError", "UnauthenticatedError") or (
+    denied = kind in ("PermissionDeniedError", "UnauthenticatedError") or (
         kind == "GenericError" and ("403 forbidden" in lowered or "accessdenied" in lowered)
-    ):  # obstore
+    )  # obstore
+    if (denied or isinstance(exc, PermissionError)) and not _has_credentials(spec):
+        return RemoteError(
+            f"{where}: access denied, and no credentials found "
+            "(none in the remote's options, AWS_* variables or ~/.aws)",
+            f"give them: `tether remote modify --local {spec.name} access_key_id KEY`, then "
+            "the same for secret_access_key; or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        )
+    if denied:
         creds = any(
             w in lowered
             for w in ("signature", "invalidaccesskeyid", "access key", "unauthenticated")

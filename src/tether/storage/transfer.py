@@ -54,6 +54,7 @@ class Root:
     kind: str  # "file" | "dir"
     size: int
     name: str
+    files: int | None = None  # a directory's file count, when its pointer says
 
 
 @dataclass
@@ -74,11 +75,14 @@ class Stats:
             self.bytes += nbytes
 
     def summary(self) -> str:
+        """Counted in objects (files and folder trees) both ways, so a second
+        push reports as already there what the first uploaded."""
+        from tether.units import size
+
         verb = "uploaded" if self.direction == "push" else "downloaded"
-        mb = self.bytes / 1e6
         line = (
             f"{self.direction} {self.remote}: {self.moved} {verb}, {self.present} already there, "
-            f"{mb:.1f} MB in {self.seconds:.1f} s"
+            f"{size(self.bytes)} in {self.seconds:.1f} s"
         )
         if self.failed:
             line += f", {len(self.failed)} failed"
@@ -95,9 +99,11 @@ def retrying(remote: Remote, fn: Callable[[], T]) -> T:
             if is_bucket_missing(exc):
                 raise classify(remote.spec, exc) from exc
             raise
-        except (CorruptObjectError, KeyboardInterrupt):
+        except KeyboardInterrupt:
             raise
         except Exception as exc:
+            if isinstance(exc, TetherError) and not isinstance(exc, TransientRemoteError):
+                raise  # says what failed already: a full local disk is not the remote's fault
             err = classify(remote.spec, exc)
             if not isinstance(err, TransientRemoteError):
                 raise err from exc
@@ -178,6 +184,13 @@ def _tree_entries(odb: ObjectDB, root: Root) -> list[tree.Entry]:
     return list(tree.parse(odb.read(root.digest, root.name), root.name).entries)
 
 
+def _entry_digests(odb: ObjectDB, root: Root) -> set[str]:
+    try:
+        return {e.digest for e in _tree_entries(odb, root)}
+    except TetherError:
+        return set()
+
+
 class _Mover:
     """Runs one kind of transfer over many objects with a progress bar."""
 
@@ -236,8 +249,10 @@ def _push_packs(
     odb: ObjectDB, remote: Remote, items: dict[str, tuple[int, str]], stats: Stats, jobs: int
 ) -> set[str]:
     """Upload small objects in packs, ordered by path so a folder's files share
-    packs (a later partial pull reads fewer, closer ranges)."""
-    order = sorted(items, key=lambda d: items[d][1])
+    packs (a later partial pull reads fewer, closer ranges), then by digest
+    (``push -A`` has several objects per path): the same objects always make
+    the same packs, under the same names."""
+    order = sorted(items, key=lambda d: (items[d][1], d))
     batches = list(packs.groups([(d, items[d][0]) for d in order]))
     done: set[str] = set()
     total = sum(size for size, _ in items.values())
@@ -307,7 +322,8 @@ def push(
         else:
             blobs[r.digest] = (r.size, r.name)
     lacking = missing(remote, [*blobs, *trees], jobs, packed)
-    stats.present += len(blobs) + len(trees) - len(lacking)
+    needed = set(blobs) | set(trees)  # every object the roots use, to count what is there
+    present_files = 0
     blobs = {d: v for d, v in blobs.items() if d in lacking}
     children: dict[str, dict[str, tuple[int, str]]] = {}
     for digest, r in trees.items():
@@ -315,14 +331,19 @@ def push(
             children[digest] = {
                 e.digest: (e.size, f"{r.name}/{e.path}") for e in _tree_entries(odb, r)
             }
+        elif r.files is not None:  # on the remote, so are its files (counted, not read)
+            present_files += r.files
+        else:
+            needed.update(_entry_digests(odb, r))
     wanted = {d: v for kids in children.values() for d, v in kids.items()}
+    needed.update(wanted)
     known: set[str] = set()
     for digest in children:
         known |= _known_on_remote(odb, remote, previous or {}, trees[digest], jobs, packed)
     to_check = set(wanted) - set(blobs) - known
     wanted_missing = missing(remote, to_check, jobs, packed) if to_check else set()
-    stats.present += len(set(wanted) - set(blobs) - wanted_missing)
     todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
+    stats.present = len(needed - set(todo) - set(children)) + present_files
     small = _take_small(odb, remote, todo, stats)
     mover = _Mover(remote, stats, jobs)
 

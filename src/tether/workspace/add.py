@@ -95,16 +95,18 @@ def _store_files(
     def store(w: Writer, f: scan.FileStat) -> str:
         return _store(w, f, f"{top}/{f.rel}" if f.rel else top)
 
-    with progress.task(f"adding {top}", total=len(files)) as bar:
-        bar.advance(len(files) - len(todo))
+    sizes = [f.st.st_size for f in todo]
+    total = sum(f.st.st_size for f in files)
+    with progress.transfer(f"adding {top}", len(files), total, stream=True) as bar:
+        bar.advance(len(files) - len(todo), total - sum(sizes))
 
         def done(i: int, digest: str) -> None:  # runs while workers store the rest
             f = todo[i]
             put(f.st, digest)
             entries[slots[i]] = tree.Entry(f.rel, digest, f.st.st_size, f.executable)
-            bar.advance()
+            bar.advance(1, f.st.st_size)
 
-        parallel.store_many(writer, todo, [f.st.st_size for f in todo], store, done, jobs)
+        parallel.store_many(writer, todo, sizes, store, done, jobs)
     out = [e for e in entries if e is not None]
     if len(out) != len(files):  # pragma: no cover - store_many reports every item or raises
         raise RuntimeError(f"{top}: {len(files) - len(out)} file(s) got no digest")

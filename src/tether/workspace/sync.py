@@ -39,7 +39,7 @@ def open_for(repo: Repo, name: str | None) -> Remote:
 def roots(pointers: list[Pointer]) -> list[Root]:
     seen: dict[str, Root] = {}
     for p in pointers:
-        seen.setdefault(p.digest, Root(p.digest, p.kind, p.size, p.path))
+        seen.setdefault(p.digest, Root(p.digest, p.kind, p.size, p.path, p.files))
     return sorted(seen.values(), key=lambda r: r.name)
 
 

@@ -63,9 +63,9 @@ def test_supported_versions_agree_everywhere():
         for c in project["classifiers"]
         if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
     }
-    tested = set(
-        re.search(r'SUPPORTED="([^"]*)"', (ROOT / "scripts/pythons.sh").read_text())[1].split()
-    )
+    m = re.search(r'SUPPORTED="([^"]*)"', (ROOT / "scripts/pythons.sh").read_text())
+    assert m is not None
+    tested = set(m[1].split())
     assert claimed == tested
     assert project["requires-python"] == f">={min(tested, key=lambda v: int(v.split('.')[1]))}"
     readme = (ROOT / "README.md").read_text()

@@ -88,3 +88,32 @@ def test_ctrl_c_in_a_read_only_worker_interrupts_instead_of_redoing_the_work():
     with pytest.raises(KeyboardInterrupt):
         parallel.map_forked(walk, [0, 1, 2])
     assert parallel.map_forked(lambda share: b"%d" % share, [0, 1]) == [b"0", b"1"]
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_ctrl_c_right_after_a_fork_loses_no_worker(tmp_path, monkeypatch, at):
+    """The signal arrives in the parent between a fork and the moment the
+    child is recorded: the child must still be stopped and reaped."""
+    forked: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+            if len(forked) == at:
+                os.kill(os.getpid(), signal.SIGINT)  # pending until the parent unblocks it
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    odb = ObjectDB(tmp_path / "cache")
+    items = _items()
+    with pytest.raises(KeyboardInterrupt), Writer(odb) as writer:
+        parallel.store_many(
+            writer, items, [len(x) for x in items], Writer.put_bytes, lambda i, d: None, jobs=3
+        )
+    assert len(forked) == at
+    for pid in forked:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped already
+    assert not any((tmp_path / "cache/tmp").iterdir())

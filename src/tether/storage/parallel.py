@@ -184,8 +184,11 @@ def _run(
     try:
         for mine in split:
             child = functools.partial(_child, odb, items, mine, store)
-            pid, r = _spawn([w.fd for w in workers], child)
-            workers.append(_Worker(pid, r, mine))
+
+            def started(pid: int, r: int, mine: list[int] = mine) -> None:
+                workers.append(_Worker(pid, r, mine))
+
+            _spawn([w.fd for w in workers], child, started)
         _collect(workers, new, done)
     except BaseException:
         _stop(workers)
@@ -302,7 +305,7 @@ def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] |
                 write_all(out, func(share))
                 os._exit(0)
 
-            procs.append(_spawn([r for _, r in procs], run_one))
+            _spawn([r for _, r in procs], run_one, lambda pid, r: procs.append((pid, r)))
         results = []
         for _, r in procs:
             chunks = []
@@ -323,14 +326,20 @@ def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] |
     return results if all(code == 0 for code in statuses) else None
 
 
-def _spawn(others: list[int], child: Callable[[int], NoReturn]) -> tuple[int, int]:
+def _spawn(
+    others: list[int],
+    child: Callable[[int], NoReturn],
+    started: Callable[[int, int], object],
+) -> None:
     """Fork a process that runs ``child(write_end)`` and never comes back;
-    return its pid and the read end of its pipe. ``others`` (earlier
+    ``started(pid, read_end)`` records it in the parent. ``others`` (earlier
     children's read ends) are closed in the new child.
 
     Ctrl-C is held back across the fork, so one arriving inside fork's own
     hooks cannot escape both sides; ``child`` unblocks it once its handler is
-    set, the parent as soon as it has the pid. A child that raises exits 130.
+    set, the parent once ``started`` has recorded the child (so a Ctrl-C
+    right after the fork cannot lose it unstopped and unreaped). A child that
+    raises exits 130.
     """
     r, w = os.pipe()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -352,6 +361,6 @@ def _spawn(others: list[int], child: Callable[[int], NoReturn]) -> tuple[int, in
             finally:
                 os._exit(130)  # never back into the parent's code
         os.close(w)
-        return pid, r
+        started(pid, r)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -3,7 +3,7 @@
     python benchmarks/core.py [--dvc PATH_TO_DVC] [--work DIR] [--small N] [--big-mib M]
                               [--repeat R] [--no-grace]
 
-Generates the data with ../shared/bench/mkdata.py (20,000 small files and
+Generates the data with benchmarks/mkdata.py (20,000 small files and
 4 x 256 MiB by default), then times, for each tool in a fresh git repo with
 copy links: `add` of the small files, a no-op `status`, `add` of the 1 GiB;
 `tether --help`; and the floors `cp -r` (into memory only) and
@@ -32,7 +32,7 @@ from pathlib import Path
 from common import DEFAULT_DVC, TETHER, best, cell, grace, print_ratios, sh
 
 HERE = Path(__file__).resolve().parent
-MKDATA = HERE.parent.parent / "shared" / "bench" / "mkdata.py"
+MKDATA = HERE / "mkdata.py"
 
 Times = dict[str, list[float]]
 

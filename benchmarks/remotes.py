@@ -2,7 +2,7 @@
 
     python benchmarks/remotes.py [--dvc PATH] [--work DIR] [--small N] [--big-mib M] [--no-s3]
 
-Data: the core benchmark's (../shared/bench/mkdata.py: 20,000 small files and
+Data: the core benchmark's (benchmarks/mkdata.py: 20,000 small files and
 4 x 256 MiB). For each tool: a git repo with both folders added and committed,
 then `push` to a local folder remote, `pull` in a fresh `git clone`, the same
 against S3 on one real SeaweedFS server (tests/s3server.py), an incremental
@@ -23,7 +23,7 @@ from common import settle
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-MKDATA = HERE.parent.parent / "shared" / "bench" / "mkdata.py"
+MKDATA = HERE / "mkdata.py"
 TETHER = [sys.executable, "-m", "tether"]
 
 

@@ -56,4 +56,8 @@ cat <<EOT
   remote:     $demo/remote
   metrics:    $demo/sentiment/metrics.json
   weights:    $demo/sentiment/models/model.safetensors
+
+tether and the example's libraries are in $top/.venv, which this script
+activated only for itself. To use them in your shell:
+  source $top/.venv/bin/activate && cd $demo/sentiment && tether dag
 EOT

@@ -1,14 +1,38 @@
 #!/usr/bin/env bash
 # Install everything into .venv and run the whole check: ruff, mypy, pytest
 # (the S3 tests start a real SeaweedFS; the example pipeline runs end to end).
-# Needs only python3 (>= 3.11) and git.
+# Then the fast part of the suite (-m "not slow") on every other supported
+# Python (3.11, 3.12, 3.13) found on PATH or under pyenv, each in its own
+# venv (.venv-3.12, ...) with the dev tools only; a version not found is
+# skipped with a message (TETHER_REQUIRE_PYTHONS=1 makes that an error).
+# Needs only python3 (>= 3.11) and git. Arguments go to every pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+main=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 echo "== ruff"
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/ruff format --check src tests benchmarks examples
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest"
+echo "== pytest, Python $main: the whole suite"
 TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider "$@"
+
+missing=()
+mapfile -t pythons < <(bash scripts/pythons.sh)
+for line in "${pythons[@]}"; do
+  read -r v py <<<"$line"
+  [ "$v" = "$main" ] && continue
+  if [ "$py" = - ]; then
+    echo "== Python $v: no python$v on PATH or under pyenv — SKIPPED (install it to test it)"
+    missing+=("$v")
+    continue
+  fi
+  echo "== pytest, Python $v ($py): the fast part of the suite"
+  PYTHON=$py VENV=.venv-$v EXTRAS=dev bash scripts/install.sh
+  ".venv-$v/bin/pytest" -q -p no:cacheprovider -m "not slow" "$@"
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== not tested on Python ${missing[*]} (not installed here)"
+  [ -z "${TETHER_REQUIRE_PYTHONS:-}" ] || exit 1
+fi

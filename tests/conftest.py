@@ -127,3 +127,28 @@ def tiny_disk(tmp_path):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     yield mnt
     subprocess.run(["umount", str(mnt)], check=False)
+
+
+_NEAR_TIMEOUT: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Note every test that used more than half of its time limit: on a busy
+    machine it is the next one to time out."""
+    yield
+    if call.when != "call":
+        return
+    marker = item.get_closest_marker("timeout")
+    limit = (
+        float(marker.args[0]) if marker and marker.args else float(item.config.getini("timeout"))
+    )
+    if limit and call.duration > limit / 2:
+        _NEAR_TIMEOUT.append(f"{item.nodeid}: {call.duration:.1f} s of its {limit:.0f} s limit")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _NEAR_TIMEOUT:
+        terminalreporter.section("tests close to their time limit (more than half used)")
+        for line in _NEAR_TIMEOUT:
+            terminalreporter.write_line(line)

@@ -1,8 +1,8 @@
 """The one place that talks to git.
 
-Hot paths (listing pointer files for ``status``) run the ``git`` binary
-directly; everything else goes through GitPython, imported lazily because
-importing it costs more than a no-op ``tether status`` may spend.
+Every call runs the ``git`` binary and waits for it: nothing stays open or
+running between calls (GitPython's ``Repo`` keeps ``git cat-file`` processes
+alive until it is closed), and nothing heavy is imported.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
-from typing import Any
 
 from tether.errors import GitError, NotARepoError
 
@@ -38,6 +36,11 @@ def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
         raise GitError(f"git {args[0]} failed: {msg[-1] if msg else proc.returncode}")
     return proc.stdout
+
+
+def _lines(out: bytes) -> list[str]:
+    """Git's newline-ended lines (not str.splitlines: a ref may hold U+2028)."""
+    return out.decode("utf-8", "surrogateescape").split("\n")[:-1]
 
 
 def _split_z(out: bytes) -> list[str]:
@@ -74,7 +77,7 @@ def tracked(root: Path, paths: Iterable[str]) -> list[str]:
 
 def stage(root: Path, paths: Iterable[str]) -> None:
     args = sorted(set(paths))
-    if args:  # the git binary: importing GitPython would cost more than the add itself
+    if args:  # the git binary: importing a git library would cost more than the add itself
         _git(root, "add", "--", *args)
 
 
@@ -97,27 +100,22 @@ def unstage_removed(root: Path, paths: Iterable[str]) -> None:
         _git(root, "rm", "--cached", "--quiet", "--", *args)
 
 
-@cache
-def _repo(root: Path) -> Any:
-    import git
-
-    try:
-        return git.Repo(root)
-    except git.exc.InvalidGitRepositoryError:
-        raise NotARepoError(f"{root}: not a git repository") from None
-
-
 def ref_heads(root: Path) -> dict[str, str]:
-    """Every branch and tag, and HEAD, mapped to the commit it names."""
-    repo = _repo(root)
+    """Every branch and tag, and HEAD, mapped to the commit it names (tags
+    peeled; a tag of no commit, and an unborn HEAD, are left out)."""
+    out = _git(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/tags")
+    names = [*_lines(out), "HEAD"]
+    specs = "".join(f"{name}^{{commit}}\n" for name in names)
+    found = _git(
+        root,
+        "cat-file",
+        "--batch-check=%(objectname)",
+        stdin=specs.encode("utf-8", "surrogateescape"),
+    )
     refs: dict[str, str] = {}
-    for ref in [*repo.branches, *repo.tags]:
-        try:
-            refs[ref.path] = ref.commit.hexsha
-        except ValueError:  # a tag that points at no commit
-            continue
-    if repo.head.is_valid():
-        refs["HEAD"] = repo.head.commit.hexsha
+    for name, line in zip(names, _lines(found), strict=True):
+        if not line.endswith(" missing"):
+            refs[name] = line
     return refs
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' noise out of the stage's log: Lightning's banners
+    (`GPU available: False`, tips, "fit stopped") and, when the output is not
+    a terminal, the progress bars of `datasets` (carriage returns and bar
+    characters in a CI log). Warnings still show."""
+    import logging
+
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if not sys.stdout.isatty():
+        from datasets.utils.tqdm import disable_progress_bars
+
+        disable_progress_bars()
 
 
 def params(section: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ def main() -> None:
     }
     from datasets import Dataset
 
+    common.quiet_libraries()
     tok = common.tokenizer()
     out = common.ROOT / "data" / "prepared"
     shutil.rmtree(out, ignore_errors=True)

@@ -11,6 +11,8 @@ from typing import Any
 
 import common
 
+PROGRESS_EVERY = 10  # steps between plain progress lines when stdout is not a terminal
+
 
 def main() -> None:
     p = common.params("train")
@@ -24,6 +26,7 @@ def main() -> None:
 
     if p["mode"] not in ("head", "last", "all"):
         sys.exit(f"params.yaml: train.mode must be head, last or all, not {p['mode']!r}")
+    common.quiet_libraries()
     L.seed_everything(p["seed"], workers=True, verbose=False)
     tok = common.tokenizer()
     model = common.build_classifier(p["model"], tok.vocab_size, pretrained=True)
@@ -34,6 +37,7 @@ def main() -> None:
         for param in model.encoder.encoder.layer[-1].parameters():
             param.requires_grad = True
     train = common.load_split("train")
+    on_terminal = sys.stdout.isatty()  # there Lightning's own bar shows progress
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
@@ -46,6 +50,13 @@ def main() -> None:
             logits = self.model(batch["input_ids"], batch["attention_mask"])
             loss = torch.nn.functional.cross_entropy(logits, batch["label"])
             self.losses.append(float(loss.detach()))
+            step = self.global_step + 1
+            if not on_terminal and step % PROGRESS_EVERY == 0:
+                print(
+                    f"train: step {step}/{self.trainer.estimated_stepping_batches}:"
+                    f" loss {self.losses[-1]:.4f} ({time.monotonic() - start:.0f} s)",
+                    flush=True,
+                )
             return loss
 
         def on_train_epoch_end(self) -> None:
@@ -77,7 +88,7 @@ def main() -> None:
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
-        enable_progress_bar=sys.stderr.isatty(),
+        enable_progress_bar=on_terminal and sys.stderr.isatty(),
         log_every_n_steps=10,
     )
     start = time.monotonic()

@@ -17,7 +17,9 @@ bookkeeping overlaps the workers'); it returns once every worker has
 finished cleanly. A failing worker's exception is pickled back and raised in
 the parent once the others have stopped; Ctrl-C reaches every process of the
 group (or the parent passes it on) and each one discards its temporaries,
-as a single ``add`` does.
+as a single ``add`` does. A worker that sees Ctrl-C says so before it
+exits, and the parent stops the others and raises KeyboardInterrupt, so the
+command ends as interrupted whichever process the signal reached first.
 """
 
 from __future__ import annotations
@@ -141,6 +143,8 @@ def _child(
         _send(out, b"F", b"")
     except KeyboardInterrupt:
         code = 130
+        with contextlib.suppress(OSError):
+            _send(out, b"I", b"")  # the parent may never see the signal itself
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
         code = 1
         import pickle  # here: a no-op status forks too, and never needs it
@@ -163,6 +167,7 @@ class _Worker:
         self.buf = b""
         self.finished = False
         self.error: BaseException | None = None
+        self.interrupted = False  # stopped by Ctrl-C (its own or the parent's)
         self.status: int | None = None
 
 
@@ -179,8 +184,11 @@ def _run(
     try:
         for mine in split:
             child = functools.partial(_child, odb, items, mine, store)
-            pid, r = _spawn([w.fd for w in workers], child)
-            workers.append(_Worker(pid, r, mine))
+
+            def started(pid: int, r: int, mine: list[int] = mine) -> None:
+                workers.append(_Worker(pid, r, mine))
+
+            _spawn([w.fd for w in workers], child, started)
         _collect(workers, new, done)
     except BaseException:
         _stop(workers)
@@ -190,6 +198,8 @@ def _run(
     for w in workers:
         if w.error is not None:
             raise w.error
+    if any(w.interrupted for w in workers):
+        raise KeyboardInterrupt  # whichever process the Ctrl-C reached first
     for w in workers:
         if not w.finished or w.status != 0:
             raise TetherError(
@@ -205,6 +215,7 @@ def _collect(workers: list[_Worker], new: dict[str, int], done: Done) -> None:
         for w in workers:
             sel.register(w.fd, selectors.EVENT_READ, w)
         open_ = len(workers)
+        stopping = False
         while open_:
             for key, _ in sel.select():
                 w = key.data
@@ -213,14 +224,16 @@ def _collect(workers: list[_Worker], new: dict[str, int], done: Done) -> None:
                     sel.unregister(w.fd)
                     open_ -= 1
                     continue
-                if _parse(w, data, new, done) and w.error is not None:
+                if _parse(w, data, new, done) and not stopping:
+                    stopping = True  # one failed or was interrupted: the rest stop too
                     _stop([x for x in workers if x is not w])
     finally:
         sel.close()
 
 
 def _parse(w: _Worker, data: bytes, new: dict[str, int], done: Done) -> bool:
-    """Take whole messages from ``w``'s buffer; True when one was an error."""
+    """Take whole messages from ``w``'s buffer; True when one said that ``w``
+    failed or was interrupted."""
     w.buf += data
     erred = False
     while len(w.buf) >= _HEADER.size:
@@ -243,6 +256,9 @@ def _parse(w: _Worker, data: bytes, new: dict[str, int], done: Done) -> bool:
 
             w.error = pickle.loads(payload)  # noqa: S301 - from our own forked child
             erred = True
+        elif kind == b"I":
+            w.interrupted = True
+            erred = True
     return erred
 
 
@@ -255,12 +271,22 @@ def _stop(workers: list[_Worker]) -> None:
 
 
 def _reap(workers: list[_Worker]) -> None:
+    """Close the pipes and wait for every worker, even through a Ctrl-C
+    (passed on to the workers, then raised once all are gone)."""
+    interrupted = False
     for w in workers:
         with contextlib.suppress(OSError):
             os.close(w.fd)
-        if w.status is None:
-            _, status = os.waitpid(w.pid, 0)
+        while w.status is None:
+            try:
+                _, status = os.waitpid(w.pid, 0)
+            except KeyboardInterrupt:
+                interrupted = True
+                _stop([w])
+                continue
             w.status = os.waitstatus_to_exitcode(status)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] | None:
@@ -279,7 +305,7 @@ def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] |
                 write_all(out, func(share))
                 os._exit(0)
 
-            procs.append(_spawn([r for _, r in procs], run_one))
+            _spawn([r for _, r in procs], run_one, lambda pid, r: procs.append((pid, r)))
         results = []
         for _, r in procs:
             chunks = []
@@ -295,17 +321,25 @@ def map_forked(func: Callable[[T], bytes], shares: Sequence[T]) -> list[bytes] |
         for pid, r in procs:
             os.close(r)
             statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    if -signal.SIGINT in statuses:
+        raise KeyboardInterrupt  # Ctrl-C reached a process before this one
     return results if all(code == 0 for code in statuses) else None
 
 
-def _spawn(others: list[int], child: Callable[[int], NoReturn]) -> tuple[int, int]:
+def _spawn(
+    others: list[int],
+    child: Callable[[int], NoReturn],
+    started: Callable[[int, int], object],
+) -> None:
     """Fork a process that runs ``child(write_end)`` and never comes back;
-    return its pid and the read end of its pipe. ``others`` (earlier
+    ``started(pid, read_end)`` records it in the parent. ``others`` (earlier
     children's read ends) are closed in the new child.
 
     Ctrl-C is held back across the fork, so one arriving inside fork's own
     hooks cannot escape both sides; ``child`` unblocks it once its handler is
-    set, the parent as soon as it has the pid. A child that raises exits 130.
+    set, the parent once ``started`` has recorded the child (so a Ctrl-C
+    right after the fork cannot lose it unstopped and unreaped). A child that
+    raises exits 130.
     """
     r, w = os.pipe()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -327,6 +361,6 @@ def _spawn(others: list[int], child: Callable[[int], NoReturn]) -> tuple[int, in
             finally:
                 os._exit(130)  # never back into the parent's code
         os.close(w)
-        return pid, r
+        started(pid, r)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

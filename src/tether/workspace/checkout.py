@@ -307,15 +307,19 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
     with repo.lock("tether checkout"):
         broken: list[tracked.Broken] = []
         plans: list[_Plan] = []
-        for p in tracked.select(repo, targets, outputs=True, broken=broken):
-            try:
-                plans.append(_plan(repo, p, force, relink=False))
-            except (ObjectError, WorkspaceError) as exc:
-                if isinstance(exc, MissingObjectError):
-                    raise  # a tree object: the files it names are unknown
-                errors.append(exc)
-        _need(repo, [pair for plan in plans for pair in plan.needed])
-        errors += [b.error for b in broken]
+        selected = tracked.select(repo, targets, outputs=True, broken=broken)
+        errors += [b.error for b in broken]  # named first: they explain what follows
+        try:
+            for p in selected:
+                try:
+                    plans.append(_plan(repo, p, force, relink=False))
+                except (ObjectError, WorkspaceError) as exc:
+                    if isinstance(exc, MissingObjectError):
+                        raise  # a tree object: the files it names are unknown
+                    errors.append(exc)
+            _need(repo, [pair for plan in plans for pair in plan.needed])
+        except MissingObjectError as exc:
+            raise _together([*errors, exc]) from None
         bg = _Background(repo)
         try:
             for plan in plans:
@@ -332,7 +336,11 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
                 message = f"{_summary(res.failed)}: cache object is corrupt; not checked out"
                 errors.append(CorruptObjectError(message))
     if errors:
-        first = errors[0]
-        lines = [e.message for e in errors]
-        raise type(first)("; ".join(lines), first.hint)
+        raise _together(errors)
     return results
+
+
+def _together(errors: list[TetherError]) -> TetherError:
+    """One error naming every failure, of the first one's kind and hint."""
+    first = errors[0]
+    return type(first)("; ".join(e.message for e in errors), first.hint)

@@ -430,3 +430,15 @@ def test_pointer_at_a_tracked_file_on_s3_is_refused(repo, tether, s3_remote, sen
     for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout", "-f")):
         one_line_error(r, "blob.bin.tether", "tracked by git")
     assert (repo / "README.md").read_text() == "readme\n"
+
+
+def test_lock_output_into_a_nested_git_folder_is_refused(pipeline_repo, tether, sentinel):
+    root = pipeline_repo
+    write(root / "tether.yaml", "schema: 1\nstages:\n  s:\n    cmd: 'true'\n    outs: [out]\n")
+    bad = {"path": "out/.Git/config", "kind": "file", "digest": DIGEST, "size": 1}
+    write(
+        root / "tether.lock",
+        json.dumps({"schema": 1, "stages": {"s": {"cmd": "true", "outs": [bad]}}}),
+    )
+    for _, r in unchanged_after(root, sentinel, tether, ("checkout",), ("status",), ("gc", "-f")):
+        one_line_error(r, "tether.lock", "stands for .git")

@@ -442,3 +442,15 @@ def test_lock_output_into_a_nested_git_folder_is_refused(pipeline_repo, tether, 
     )
     for _, r in unchanged_after(root, sentinel, tether, ("checkout",), ("status",), ("gc", "-f")):
         one_line_error(r, "tether.lock", "stands for .git")
+
+
+@pytest.mark.parametrize("field", ["outs", "deps", "metrics", "wdir"])
+def test_pipeline_path_into_a_nested_git_folder_is_refused(repo, tether, sentinel, field):
+    value = "sub/.git " if field == "wdir" else "[sub/.git/hooks/post-checkout]"
+    write(repo / "sub/keep.txt", "")
+    write(
+        repo / "tether.yaml", f"schema: 1\nstages:\n  s:\n    cmd: 'true'\n    {field}: {value}\n"
+    )
+    commands = [("repro", "--dry"), ("dag",), ("metrics", "show")]
+    for _, r in unchanged_after(repo, sentinel, tether, *commands):
+        one_line_error(r, "tether.yaml", "stands for .git")

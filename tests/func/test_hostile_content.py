@@ -454,3 +454,12 @@ def test_pipeline_path_into_a_nested_git_folder_is_refused(repo, tether, sentine
     commands = [("repro", "--dry"), ("dag",), ("metrics", "show")]
     for _, r in unchanged_after(repo, sentinel, tether, *commands):
         one_line_error(r, "tether.yaml", "stands for .git")
+
+
+def test_gitignore_linked_to_a_device_is_refused_without_hanging(repo, sentinel):
+    """git itself ignores a .gitignore that is a symlink; tether must not read /dev/zero."""
+    write(repo / "data/a.csv", "1\n")
+    (repo / ".gitignore").unlink(missing_ok=True)
+    os.symlink("/dev/zero", repo / ".gitignore")
+    for _, r in bounded_commands(repo, sentinel, ("add", "data")):
+        one_line_error(r, ".gitignore", "not a regular file")

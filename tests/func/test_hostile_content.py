@@ -463,3 +463,24 @@ def test_gitignore_linked_to_a_device_is_refused_without_hanging(repo, sentinel)
     os.symlink("/dev/zero", repo / ".gitignore")
     for _, r in bounded_commands(repo, sentinel, ("add", "data")):
         one_line_error(r, ".gitignore", "not a regular file")
+
+
+def test_tree_with_a_nested_git_folder_on_s3_is_refused(
+    repo, tether, s3_server, s3_remote, sentinel, tmp_path
+):
+    url, endpoint, key, secret = s3_remote
+    staging = tmp_path / "staging"
+    digest, files = hostile_tree(["x/.git/HEAD", "x/.git/config", "x/a.csv"], staging)
+    fs = s3_server.filesystem()
+    for obj in (staging / "objects").rglob("*"):
+        if obj.is_file():
+            rel = obj.relative_to(staging).as_posix()
+            fs.pipe(f"{url.removeprefix('s3://')}/{rel}", obj.read_bytes())
+    assert tether("remote", "add", "s3", url, "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    assert tether("remote", "modify", "--local", "s3", "access_key_id", key).code == 0
+    assert tether("remote", "modify", "--local", "s3", "secret_access_key", secret).code == 0
+    commit_pointer(repo, "data.tether", pointer_text("data", digest=digest, files=files))
+    for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout",)):
+        one_line_error(r, "data", "stands for .git")
+    assert not (repo / "data").exists()

@@ -484,3 +484,16 @@ def test_tree_with_a_nested_git_folder_on_s3_is_refused(
     for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout",)):
         one_line_error(r, "data", "stands for .git")
     assert not (repo / "data").exists()
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/null"])
+def test_params_linked_to_a_device_is_refused(pipeline_repo, sentinel, target):
+    root = pipeline_repo
+    (root / "params.yaml").unlink()
+    os.symlink(target, root / "params.yaml")
+    commit_all(root)
+    commands = [("params", "show"), ("status",), ("repro", "--dry"), ("params", "diff", "HEAD")]
+    for _, r in bounded_commands(root, sentinel, *commands):
+        assert r.code not in (0, 3), (r.code, r.out, r.err)
+        assert r.err.startswith("error: ") and r.err.count("\n") == 1, r.err
+        assert "params.yaml" in r.err, r.err

@@ -16,6 +16,7 @@ from tether.errors import MetadataError, PipelineError
 
 def parse_data(name: str, data: bytes) -> Any:
     """Parse file content by its extension; errors name the file."""
+    untrusted.check_size(len(data), name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -25,7 +26,6 @@ def parse_data(name: str, data: bytes) -> Any:
         return untrusted.json_loads(text, name)
     if suffix == "toml":
         return untrusted.toml_loads(text, name)
-    untrusted.check_size(len(data), name)
     if suffix in ("csv", "tsv"):
         return _last_row(name, text, "\t" if suffix == "tsv" else ",")
     from tether import yamlio

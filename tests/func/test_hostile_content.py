@@ -430,3 +430,70 @@ def test_pointer_at_a_tracked_file_on_s3_is_refused(repo, tether, s3_remote, sen
     for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout", "-f")):
         one_line_error(r, "blob.bin.tether", "tracked by git")
     assert (repo / "README.md").read_text() == "readme\n"
+
+
+def test_lock_output_into_a_nested_git_folder_is_refused(pipeline_repo, tether, sentinel):
+    root = pipeline_repo
+    write(root / "tether.yaml", "schema: 1\nstages:\n  s:\n    cmd: 'true'\n    outs: [out]\n")
+    bad = {"path": "out/.Git/config", "kind": "file", "digest": DIGEST, "size": 1}
+    write(
+        root / "tether.lock",
+        json.dumps({"schema": 1, "stages": {"s": {"cmd": "true", "outs": [bad]}}}),
+    )
+    for _, r in unchanged_after(root, sentinel, tether, ("checkout",), ("status",), ("gc", "-f")):
+        one_line_error(r, "tether.lock", "stands for .git")
+
+
+@pytest.mark.parametrize("field", ["outs", "deps", "metrics", "wdir"])
+def test_pipeline_path_into_a_nested_git_folder_is_refused(repo, tether, sentinel, field):
+    value = "sub/.git " if field == "wdir" else "[sub/.git/hooks/post-checkout]"
+    write(repo / "sub/keep.txt", "")
+    write(
+        repo / "tether.yaml", f"schema: 1\nstages:\n  s:\n    cmd: 'true'\n    {field}: {value}\n"
+    )
+    commands = [("repro", "--dry"), ("dag",), ("metrics", "show")]
+    for _, r in unchanged_after(repo, sentinel, tether, *commands):
+        one_line_error(r, "tether.yaml", "stands for .git")
+
+
+def test_gitignore_linked_to_a_device_is_refused_without_hanging(repo, sentinel):
+    """git itself ignores a .gitignore that is a symlink; tether must not read /dev/zero."""
+    write(repo / "data/a.csv", "1\n")
+    (repo / ".gitignore").unlink(missing_ok=True)
+    os.symlink("/dev/zero", repo / ".gitignore")
+    for _, r in bounded_commands(repo, sentinel, ("add", "data")):
+        one_line_error(r, ".gitignore", "not a regular file")
+
+
+def test_tree_with_a_nested_git_folder_on_s3_is_refused(
+    repo, tether, s3_server, s3_remote, sentinel, tmp_path
+):
+    url, endpoint, key, secret = s3_remote
+    staging = tmp_path / "staging"
+    digest, files = hostile_tree(["x/.git/HEAD", "x/.git/config", "x/a.csv"], staging)
+    fs = s3_server.filesystem()
+    for obj in (staging / "objects").rglob("*"):
+        if obj.is_file():
+            rel = obj.relative_to(staging).as_posix()
+            fs.pipe(f"{url.removeprefix('s3://')}/{rel}", obj.read_bytes())
+    assert tether("remote", "add", "s3", url, "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    assert tether("remote", "modify", "--local", "s3", "access_key_id", key).code == 0
+    assert tether("remote", "modify", "--local", "s3", "secret_access_key", secret).code == 0
+    commit_pointer(repo, "data.tether", pointer_text("data", digest=digest, files=files))
+    for _, r in unchanged_after(repo, sentinel, tether, ("pull",), ("checkout",)):
+        one_line_error(r, "data", "stands for .git")
+    assert not (repo / "data").exists()
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/null"])
+def test_params_linked_to_a_device_is_refused(pipeline_repo, sentinel, target):
+    root = pipeline_repo
+    (root / "params.yaml").unlink()
+    os.symlink(target, root / "params.yaml")
+    commit_all(root)
+    commands = [("params", "show"), ("status",), ("repro", "--dry"), ("params", "diff", "HEAD")]
+    for _, r in bounded_commands(root, sentinel, *commands):
+        assert r.code not in (0, 3), (r.code, r.out, r.err)
+        assert r.err.startswith("error: ") and r.err.count("\n") == 1, r.err
+        assert "params.yaml" in r.err, r.err

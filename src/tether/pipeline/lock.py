@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tether import untrusted, yamlio
-from tether.errors import MetadataError
+from tether.errors import MetadataError, PathError
 from tether.paths import overlaps
 from tether.storage import hashing
 
@@ -103,8 +103,8 @@ def _artifact(raw: Any, where: str) -> Artifact:
 
     try:
         tree_entry(path, where)
-    except Exception as exc:
-        raise MetadataError(f"{where}: path {path!r} is not a clean relative path") from exc
+    except PathError as exc:
+        raise MetadataError(exc.message, exc.hint or None) from None
     return Artifact(path, kind, digest, size, files)
 
 

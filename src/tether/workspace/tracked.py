@@ -222,7 +222,7 @@ def ignore(repo: Repo, path: str) -> str:
     gi = posixpath.join(folder, ".gitignore")
     full = repo.root / gi
     line = _pattern(name)
-    lines = full.read_text(encoding="utf-8").splitlines() if full.exists() else []
+    lines = untrusted.read_text(full, gi).splitlines() if full.exists() else []
     if line not in lines:
         yamlio.write_atomic(full, "\n".join([*lines, line]) + "\n")
     return gi
@@ -247,7 +247,7 @@ def unignore(repo: Repo, path: str) -> str | None:
     full: Path = repo.root / gi
     if not full.exists():
         return None
-    lines = full.read_text(encoding="utf-8").splitlines()
+    lines = untrusted.read_text(full, gi).splitlines()
     # a name with a line break was written as several lines by older versions
     # (``add`` now refuses such names): those lines go, in order
     mine = _pattern(name).splitlines()

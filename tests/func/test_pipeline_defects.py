@@ -4,6 +4,7 @@ remote failures during a restore, and what a stage's environment holds."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -258,6 +259,9 @@ def test_repro_says_which_stages_it_skipped(sourced, tether):
     assert r.code == 0
     assert "stage prepare unchanged, skipped" in r.out
     assert "stage train unchanged, skipped" in r.out
+    r = tether("repro", "--json")  # stdout stays one JSON document
+    actions = [o["action"] for o in json.loads(r.out)["tether.repro/v1"]]
+    assert actions == ["skipped", "skipped"]
 
 
 def test_stage_is_not_run_on_an_output_edited_by_hand(sourced, tether):

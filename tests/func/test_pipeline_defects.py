@@ -126,7 +126,7 @@ def test_metrics_inside_a_cached_output_folder_of_the_same_stage(repo, tether):
     [
         (
             "{cmd: 'true', outs: [eval], metrics: [{eval/m.json: {cache: false}}]}",
-            "eval/m.json lies in the output folder eval and goes where it goes (the cache)",
+            "eval/m.json lies in the output folder eval, which is stored in the cache",
         ),
         (
             "{cmd: 'true', outs: [eval, eval/model.bin]}",

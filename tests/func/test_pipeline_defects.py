@@ -415,6 +415,11 @@ def test_restore_failing_on_a_missing_bucket_warns(repo, tether, tmp_path, s3_re
     assert "running make" in r.out
     assert "warning: could not restore make from the run-cache, running it: " in r.err
     assert "remote 's3' (s3://no-such-bucket-tether/x): no such bucket" in r.err
+    _empty_cache(repo)
+    r = tether("repro", "--pull")  # the remote was asked for: its failure is the error
+    assert r.code == 1
+    assert "no such bucket" in r.err
+    assert not (repo / "out.txt").exists()
 
 
 def test_repro_pull_fails_on_a_broken_remote_and_warns_about_missing_objects(

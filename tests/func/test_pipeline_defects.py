@@ -4,6 +4,7 @@ remote failures during a restore, and what a stage's environment holds."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -127,7 +128,7 @@ def test_metrics_inside_a_cached_output_folder_of_the_same_stage(repo, tether):
     [
         (
             "{cmd: 'true', outs: [eval], metrics: [{eval/m.json: {cache: false}}]}",
-            "eval/m.json lies in the output folder eval and goes where it goes (the cache)",
+            "eval/m.json lies in the output folder eval, which is stored in the cache",
         ),
         (
             "{cmd: 'true', outs: [eval, eval/model.bin]}",
@@ -260,6 +261,9 @@ def test_repro_says_which_stages_it_skipped(sourced, tether):
     assert r.code == 0
     assert "stage prepare unchanged, skipped" in r.out
     assert "stage train unchanged, skipped" in r.out
+    r = tether("repro", "--json")  # stdout stays one JSON document
+    actions = [o["action"] for o in json.loads(r.out)["tether.repro/v1"]]
+    assert actions == ["skipped", "skipped"]
 
 
 def test_stage_is_not_run_on_an_output_edited_by_hand(sourced, tether):
@@ -413,6 +417,11 @@ def test_restore_failing_on_a_missing_bucket_warns(repo, tether, tmp_path, s3_re
     assert "running make" in r.out
     assert "warning: could not restore make from the run-cache, running it: " in r.err
     assert "remote 's3' (s3://no-such-bucket-tether/x): no such bucket" in r.err
+    _empty_cache(repo)
+    r = tether("repro", "--pull")  # the remote was asked for: its failure is the error
+    assert r.code == 1
+    assert "no such bucket" in r.err
+    assert not (repo / "out.txt").exists()
 
 
 def test_repro_pull_fails_on_a_broken_remote_and_warns_about_missing_objects(

@@ -129,7 +129,7 @@ def repro(
         keep_going=keep_going,
         use_run_cache=not no_run_cache,
         on_start=started,
-        on_note=render.info,
+        on_note=None if as_json else render.info,  # stdout holds only the JSON
         on_warn=render.warn,
     )
     if as_json:

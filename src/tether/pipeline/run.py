@@ -21,6 +21,7 @@ from tether import gitscm, progress, tempfiles
 from tether.errors import (
     ConfigError,
     CorruptObjectError,
+    MetadataError,
     MissingObjectError,
     PipelineError,
     RemoteError,
@@ -100,7 +101,7 @@ def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[s
             checkout_pointer(repo, _pointer(a), force=True)
     except MissingObjectError:
         return False
-    except (RemoteError, TransferError, ConfigError, CorruptObjectError) as exc:
+    except (RemoteError, TransferError, ConfigError, CorruptObjectError, MetadataError) as exc:
         warn(f"could not restore {name} from the run-cache, running it: {exc}")
         return False
     return True

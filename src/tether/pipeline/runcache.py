@@ -83,12 +83,13 @@ def local_keys(repo: Repo) -> list[str]:
 
 def push(repo: Repo, remote_name: str | None) -> int:
     """Upload entries the remote lacks, after the objects they name."""
-    from tether.storage.transfer import Root
+    from tether.storage.transfer import Root, retrying
     from tether.storage.transfer import push as push_objects
     from tether.workspace.sync import open_for
 
     remote = open_for(repo, remote_name)
-    have = {k.removeprefix("runs/").replace("/", "") for k in remote.list_keys("runs")}
+    keys = retrying(remote, lambda: remote.list_keys("runs"))
+    have = {k.removeprefix("runs/").replace("/", "") for k in keys}
     todo = [k for k in local_keys(repo) if k not in have]
     roots = []
     for k in todo:
@@ -101,23 +102,25 @@ def push(repo: Repo, remote_name: str | None) -> int:
 
             finish(stats)
     for k in todo:
-        remote.write_key(_rel(k), (repo.cache_dir / _rel(k)).read_bytes())
+        data = (repo.cache_dir / _rel(k)).read_bytes()
+        retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
     remote.close()
     return len(todo)
 
 
 def pull(repo: Repo, remote_name: str | None) -> int:
     """Download entries this cache lacks (objects come when an entry is used)."""
+    from tether.storage.transfer import retrying
     from tether.workspace.sync import open_for
 
     remote = open_for(repo, remote_name)
     mine = set(local_keys(repo))
     count = 0
-    for rel in remote.list_keys("runs"):
+    for rel in retrying(remote, lambda: remote.list_keys("runs")):
         k = rel.removeprefix("runs/").replace("/", "")
         if not hashing.is_digest(k) or k in mine:
             continue
-        data = remote.read_key(rel)
+        data = retrying(remote, lambda: remote.read_key(rel))  # noqa: B023 - called at once
         if data is None:
             continue
         try:

@@ -177,12 +177,12 @@ def _vars(root: Path, doc: dict[str, Any], lines: _Lines, read: Reader) -> dict[
                 rel = paths.from_metadata(root, "", file, FILE)
             except PathError as exc:
                 raise _err(lines, exc.message, "vars") from None
-            doc = read_params_file(root, rel)
+            values = read_params_file(root, rel)
             if not keys:
-                ctx.update(doc)
+                ctx.update(values)
             for key in filter(None, (k.strip() for k in keys.split(","))):
                 try:
-                    _set_key(ctx, key, _lookup(doc, key))
+                    _set_key(ctx, key, _lookup(values, key))
                 except KeyError:
                     raise _err(lines, f"key {key!r} is not in {rel}", "vars") from None
         elif isinstance(item, dict):
@@ -293,9 +293,9 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
             if opts.get("cache", folders[inside]) != folders[inside]:
                 raise _err(
                     lines,
-                    f"{path} lies in the output folder {inside} and goes where it goes "
-                    f"({'the cache' if folders[inside] else 'git'}): drop its `cache:` "
-                    f"option, or write it outside {inside}",
+                    f"{path} lies in the output folder {inside}, which is "
+                    f"{'stored in the cache' if folders[inside] else 'kept in git'}, and goes "
+                    f"with it: drop its `cache:` option, or write it outside {inside}",
                     "stages",
                     name,
                     kind,

@@ -32,7 +32,7 @@ import signal
 import struct
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn, TypeVar
 
 from tether.errors import TetherError
@@ -336,12 +336,46 @@ def _spawn(
     children's read ends) are closed in the new child.
 
     Ctrl-C is held back across the fork, so one arriving inside fork's own
-    hooks cannot escape both sides; ``child`` unblocks it once its handler is
-    set, the parent once ``started`` has recorded the child (so a Ctrl-C
-    right after the fork cannot lose it unstopped and unreaped). A child that
-    raises exits 130.
+    hooks cannot escape both sides: blocked for the child, which unblocks it
+    once its handler is set; deferred in the parent until ``started`` has
+    recorded the child (so a Ctrl-C right after the fork cannot lose it
+    unstopped and unreaped), then raised. A child that raises exits 130.
     """
     r, w = os.pipe()
+    with _ctrl_c_deferred():
+        _fork(r, w, others, child, started)
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Run the block whole: a Ctrl-C during it takes effect when it ends.
+
+    Blocking SIGINT is not enough in the parent: the kernel hands the signal
+    to any other thread (a progress bar's), and Python then raises
+    KeyboardInterrupt in the main thread at once. So its Python handler is
+    swapped for one that only notes the signal (possible in the main thread
+    only; elsewhere KeyboardInterrupt is never raised anyway)."""
+    seen: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: seen.append(signum))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if seen:
+            signal.raise_signal(signal.SIGINT)  # to the handler now in place
+
+
+def _fork(
+    r: int,
+    w: int,
+    others: list[int],
+    child: Callable[[int], NoReturn],
+    started: Callable[[int, int], object],
+) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         try:

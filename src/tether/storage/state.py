@@ -12,6 +12,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from tether import ownfiles
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
     inode INTEGER PRIMARY KEY,
@@ -59,6 +61,8 @@ class StateDB:
 
     def _connect(self) -> sqlite3.Connection:
         if self._con is None:
+            for suffix in ("", "-journal", "-wal", "-shm"):  # sqlite follows links
+                ownfiles.check_file(f"{self.path}{suffix}")
             # checkout writes large files on worker threads, which may look rows up
             self._con = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
             self._con.execute(_SCHEMA)
@@ -131,7 +135,7 @@ class StateDB:
         rows = [(ino, s, m, d) for ino, (s, m, d) in self._pending.items()]
         trees = [(p, f, d) for p, (f, d) in self._trees.items()]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ownfiles.real_dir(self.path.parent, self.path.parent.parent)
             with self._connect() as con:
                 con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)", rows)
                 con.executemany("INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", trees)

@@ -282,3 +282,87 @@ def test_committing_a_foreign_remote_option_is_refused_up_front(repo, tether, tm
     assert r.code == 1 and "--local" in r.err
     assert "cache_storage" not in (repo / ".tether/config.yaml").read_text()
     assert tether("remote", "modify", "--local", "store", "cache_storage", "/x").code == 0
+
+
+def test_dot_tether_itself_a_committed_symlink_is_refused(tmp_path, tether, pristine, outside):
+    origin, _ = _origin(tmp_path, pristine)
+    shutil.copytree(origin / ".tether", outside / "dot")
+    git(origin, "rm", "-rq", "--cached", ".tether")
+    shutil.rmtree(origin / ".tether")
+    os.symlink(outside / "dot", origin / ".tether")
+    git(origin, "add", ".tether")
+    git(origin, "commit", "-qm", "hostile")
+    clone, before = _clone(tmp_path, origin, outside)
+    for args in COMMANDS.values():
+        r = tether(*args)
+        assert r.code == 1
+        _one_error_line(r.err, ".tether")
+    assert _after(clone, outside) == before
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "symlink"])
+def test_a_lock_that_is_no_file_is_one_clear_line(repo, tether, tmp_path, kind):
+    lock = repo / ".tether/tmp/lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.unlink(missing_ok=True)
+    target = write(tmp_path / "target.txt", "precious")
+    {
+        "folder": lock.mkdir,
+        "fifo": lambda: os.mkfifo(lock),
+        "symlink": lambda: lock.symlink_to(target),
+    }[kind]()
+    write(repo / "a.txt", "a")
+    r = tether("add", "a.txt")
+    assert r.code == 1
+    _one_error_line(r.err, f".tether/tmp/lock is a {'FIFO' if kind == 'fifo' else kind}")
+    assert target.read_text() == "precious"
+
+
+def test_a_linked_cache_must_be_configured_on_this_machine(repo, tether, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    shutil.rmtree(repo / ".tether/cache", ignore_errors=True)
+    os.symlink(disk, repo / ".tether/cache")
+    write(repo / "a.txt", "a")
+    r = tether("add", "a.txt")
+    assert r.code == 1
+    _one_error_line(r.err, ".tether/cache is a symlink")
+    assert list(disk.iterdir()) == []
+    (repo / ".tether/cache").unlink()
+    assert tether("cache", "dir", "--local", str(disk)).code == 0
+    assert tether("add", "a.txt").code == 0
+    assert (disk / "objects").is_dir()
+
+
+def test_the_cache_location_comes_from_this_machine(repo, tether, tmp_path, monkeypatch):
+    r = tether("cache", "dir", str(tmp_path / "shared"))  # would be committed
+    assert r.code == 1 and "--local" in r.err and "TETHER_CACHE_DIR" in r.err
+    assert "shared" not in (repo / ".tether/config.yaml").read_text()
+    assert tether("cache", "dir", "mycache").code == 0  # inside .tether/: fine to commit
+    write(repo / "a.txt", "a")
+    assert tether("add", "a.txt").code == 0
+    assert (repo / ".tether/mycache/objects").is_dir()
+    assert git(repo, "status", "--porcelain", "--", ".tether") == " M .tether/config.yaml\n"
+    monkeypatch.setenv("TETHER_CACHE_DIR", str(tmp_path / "env-cache"))
+    assert tether("cache", "dir").out.strip() == str(tmp_path / "env-cache")
+    write(repo / "b.txt", "b")
+    assert tether("add", "b.txt").code == 0
+    assert (tmp_path / "env-cache/objects").is_dir()
+
+
+def test_init_keeps_everything_but_the_project_config_out_of_git(repo):
+    names = [".tether/tmp/lock", ".tether/cache/x", ".tether/config.local.yaml", ".tether/other"]
+    ignored = git(repo, "check-ignore", *names, ".tether/config.yaml")
+    assert ignored.split() == names
+
+
+def test_a_remote_whose_library_cannot_load_names_what_it_needs(repo, tether, monkeypatch):
+    pytest.importorskip("pyarrow")
+    monkeypatch.setenv("JAVA_HOME", str(repo / "no-java"))  # HDFS needs Java's libjvm
+    assert tether("remote", "add", "h", "hdfs://127.0.0.1:9/x", "--default").code == 0
+    write(repo / "a.txt", "a")
+    assert tether("add", "a.txt").code == 0
+    r = tether("push")
+    assert r.code == 1
+    _one_error_line(r.err, "remote 'h'")
+    assert "pyarrow" in r.err and "java" in r.err

@@ -51,6 +51,8 @@ class Repo:
         database, the cache or the local config, and tether would write through it."""
         if not ownfiles.check_dir(self.dir):
             raise NotARepoError(f"{self.root}: not a tether project (no {DIRNAME}/ folder)")
+        for name in COMMITTED:  # committed, so a clone's: a link would be read through
+            ownfiles.check_file(self.root / name)
         planted = sorted(set(gitscm.tracked(self.root, [DIRNAME])) - set(COMMITTED))
         if planted:
             more = f" (and {len(planted) - 1} more)" if len(planted) > 1 else ""

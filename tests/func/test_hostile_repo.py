@@ -101,6 +101,10 @@ PLANTS: dict[str, tuple[Plant, str]] = {
         lambda o, out, r: _plant(o, ".tether/config.local.yaml", f"cache: {{dir: {out}}}\n"),
         "config.local.yaml",
     ),
+    "config symlink": (
+        lambda o, out, r: _link(o, ".tether/config.yaml", out / "conf.yaml"),
+        ".tether/config.yaml is a symlink",
+    ),
     "local config symlink": (
         lambda o, out, r: _link(o, ".tether/config.local.yaml", out / "conf.yaml"),
         "config.local.yaml",

@@ -370,3 +370,25 @@ def test_a_remote_whose_library_cannot_load_names_what_it_needs(repo, tether, mo
     assert r.code == 1
     _one_error_line(r.err, "remote 'h'")
     assert "pyarrow" in r.err and "java" in r.err
+
+
+def test_a_linked_fan_out_folder_is_never_written_or_swept(repo, tether, tmp_path):
+    from tether.storage.hashing import hash_bytes
+
+    outside = tmp_path / "outside"
+    write(outside / ("e" * 30), "a file named like an object")
+    os.utime(outside / ("e" * 30), (time.time() - 3 * DAY,) * 2)
+    write(repo / "a.txt", "a")
+    digest = hash_bytes(b"a")
+    objects = repo / ".tether/cache/objects"
+    objects.mkdir(parents=True)
+    os.symlink(outside, objects / digest[:2])
+    os.symlink(outside, objects / "ee")
+    r = tether("add", "a.txt")
+    assert r.code == 1
+    _one_error_line(r.err, "is a symlink")
+    (objects / digest[:2]).unlink()
+    assert tether("add", "a.txt").code == 0
+    assert tether("gc", "-f", "-w").code == 0
+    assert tether("fsck").code == 0
+    assert sorted(p.name for p in outside.iterdir()) == ["e" * 30]

@@ -292,7 +292,9 @@ class ObjectDB:
             os.mkdir(f"{self.objects}/{prefix}")
         except FileExistsError:
             created = False
-            ownfiles.check_dir(f"{self.objects}/{prefix}")  # once per folder: never a link
+            folder = f"{self.objects}/{prefix}"
+            if os.path.islink(folder):  # once per folder: never write through a link
+                raise ownfiles.refuse(folder, "a symlink")
         except FileNotFoundError:  # no objects/ yet
             ownfiles.real_dir(self.objects / prefix, self.root)
         self._dirs.add(prefix)

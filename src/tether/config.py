@@ -208,6 +208,9 @@ def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None
         )
     if key == "cache.dir" and text is not None and not local:
         committed_cache_dir(text)
+    if parts[0] == "remotes" and text is not None and not local:
+        opts = {"url": "", **load(tether_dir).remotes.get(parts[1], {}), parts[2]: text}
+        _check_committable(parts[1], opts, {parts[2]})
     path = tether_dir / (LOCAL if local else PROJECT)
     data = _read(path) or {"schema": 1}
     node = data

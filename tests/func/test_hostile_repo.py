@@ -284,6 +284,8 @@ def test_committing_a_foreign_remote_option_is_refused_up_front(repo, tether, tm
     assert r.code == 1 and "--local" in r.err and "not written" in r.err
     r = tether("remote", "add", "c", f"simplecache::file://{tmp_path}")
     assert r.code == 1 and "--local" in r.err
+    r = tether("config", "remotes.store.cache_storage", str(tmp_path / "x"))
+    assert r.code == 1 and "--local" in r.err
     assert "cache_storage" not in (repo / ".tether/config.yaml").read_text()
     assert tether("remote", "modify", "--local", "store", "cache_storage", "/x").code == 0
 

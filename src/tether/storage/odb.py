@@ -294,7 +294,7 @@ class ObjectDB:
             created = False
             folder = f"{self.objects}/{prefix}"
             if os.path.islink(folder):  # once per folder: never write through a link
-                raise ownfiles.refuse(folder, "a symlink")
+                raise ownfiles.refuse(folder, "a symlink") from None
         except FileNotFoundError:  # no objects/ yet
             ownfiles.real_dir(self.objects / prefix, self.root)
         self._dirs.add(prefix)

@@ -62,6 +62,9 @@ class Config:
     cache_dir: str | None = None
     link: list[str] = field(default_factory=lambda: list(DEFAULT_LINK))
     remotes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # dotted keys ("cache.dir", "remotes.NAME.OPTION") whose value comes from the
+    # committed file: a clone controls them, so they are confined (see committed_cache_dir)
+    committed: frozenset[str] = frozenset()
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -90,7 +93,13 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _merged(tether_dir: Path) -> dict[str, Any]:
+    return _merged_with_origin(tether_dir)[0]
+
+
+def _merged_with_origin(tether_dir: Path) -> tuple[dict[str, Any], frozenset[str]]:
+    """The merged config, and the dotted keys whose value the committed file gave."""
     merged: dict[str, Any] = {}
+    committed: set[str] = set()
     for name in (PROJECT, LOCAL):
         for section, values in _read(tether_dir / name).items():
             if section == "schema":
@@ -101,12 +110,47 @@ def _merged(tether_dir: Path) -> dict[str, Any]:
                     target[k] = {**target[k], **v}
                 else:
                     target[k] = v
-    return merged
+                leaves = [f"{section}.{k}.{o}" for o in v] if isinstance(v, dict) else []
+                keys = {f"{section}.{k}", *leaves}
+                if name == PROJECT:
+                    committed.update(keys)
+                else:
+                    committed.difference_update(leaves if leaves else keys)
+    return merged, frozenset(committed)
+
+
+def committed_cache_dir(value: str) -> str:
+    """A cache.dir from the committed file: only a folder inside ``.tether/``,
+    since a clone must never place the cache (where pull writes and gc deletes)
+    anywhere else. Machine-specific places belong in the local file."""
+    import posixpath
+
+    norm = posixpath.normpath(value)
+    if (
+        not value
+        or value.startswith(("/", "~"))
+        or "$" in value
+        or "\\" in value
+        or norm in (".", "..")
+        or norm.startswith("../")
+    ):
+        raise ConfigError(
+            f".tether/{PROJECT}: cache.dir {value!r} is outside .tether/; "
+            "a committed file may not place the cache elsewhere",
+            "set it for this machine only: `tether cache dir --local PATH` "
+            "(or TETHER_CACHE_DIR), and remove it from config.yaml",
+        )
+    return norm
 
 
 def load(tether_dir: Path) -> Config:
-    data = _merged(tether_dir)
+    data, committed = _merged_with_origin(tether_dir)
     core, cache = data.get("core", {}), data.get("cache", {})
+    cache_dir = cache.get("dir")
+    if cache_dir is not None and not isinstance(cache_dir, str):
+        raise ConfigError(f"cache.dir must be a path, got {cache_dir!r}")
+    if cache_dir is not None and "cache.dir" in committed:
+        cache_dir = committed_cache_dir(cache_dir)
     link = cache.get("link", DEFAULT_LINK)
     if isinstance(link, str):
         link = _links(link)
@@ -125,9 +169,10 @@ def load(tether_dir: Path) -> Config:
     return Config(
         remote=core.get("remote"),
         autostage=autostage,
-        cache_dir=cache.get("dir"),
+        cache_dir=cache_dir,
         link=list(link),
         remotes=remotes,
+        committed=committed,
     )
 
 
@@ -161,6 +206,11 @@ def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None
             f"{key} looks like a secret and would be committed to git",
             "pass --local to keep it in .tether/config.local.yaml",
         )
+    if key == "cache.dir" and text is not None and not local:
+        committed_cache_dir(text)
+    if parts[0] == "remotes" and text is not None and not local:
+        opts = {"url": "", **load(tether_dir).remotes.get(parts[1], {}), parts[2]: text}
+        _check_committable(parts[1], opts, {parts[2]})
     path = tether_dir / (LOCAL if local else PROJECT)
     data = _read(path) or {"schema": 1}
     node = data
@@ -240,11 +290,26 @@ def _edit(tether_dir: Path, local: bool) -> tuple[Path, dict[str, Any]]:
     return path, (_read(path) or {"schema": 1})
 
 
+def _check_committable(name: str, opts: dict[str, Any], options: set[str]) -> None:
+    """Refuse to commit what a clone could not be trusted with (see remotes.check_committed)."""
+    from tether.storage.remotes import RemoteSpec, check_committed
+
+    try:
+        check_committed(RemoteSpec(name, str(opts["url"]), opts), options)
+    except ConfigError as exc:
+        raise ConfigError(
+            exc.message.replace(f".tether/{PROJECT}: ", "") + "; not written",
+            "pass --local to keep it in .tether/config.local.yaml",
+        ) from None
+
+
 def remote_add(
     tether_dir: Path, name: str, url: str, default: bool, local: bool, force: bool
 ) -> None:
     _check_name(name)
     check_url(url)
+    if not local:
+        _check_committable(name, {"url": url}, {"url"})
     if name in load(tether_dir).remotes and not force:
         raise ConfigError(f"remote {name!r} already exists", "pass --force to replace it")
     path, data = _edit(tether_dir, local)
@@ -279,6 +344,8 @@ def remote_modify(tether_dir: Path, name: str, option: str, text: str | None, lo
         )
     if option == "url" and text is None:
         raise ConfigError("a remote needs a url", "use `tether remote remove` to drop it")
+    if text is not None and not local:
+        _check_committable(name, {**load(tether_dir).remotes[name], option: text}, {option})
     path, data = _edit(tether_dir, local)
     opts = data.setdefault("remotes", {}).setdefault(name, {})
     if text is None:

@@ -2,9 +2,12 @@
 
 Referenced means: named by a pointer file or a stage output in tether.lock in
 the workspace, or (unless ``workspace_only``) in the commit of any branch, tag
-or HEAD, or by a run-cache entry, directly or as an entry of a referenced tree.
-If a referenced tree is itself missing, gc cannot know what it needs and stops
-without deleting anything. It runs under the repository lock.
+or HEAD, the last :data:`HISTORY` commits of HEAD, any commit a reflog or
+``git stash`` still names, or by a run-cache entry, directly or as an entry of
+a referenced tree. If a referenced tree is itself missing, or a pointer or lock
+in one of those commits does not parse, gc cannot know what it needs and stops
+without deleting anything. It deletes only in a folder carrying the cache's
+layout marker, and only names it wrote. It runs under the repository lock.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 
-from tether.errors import MissingObjectError
+from tether import gitscm
+from tether.errors import MissingObjectError, PathError
 from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import tracked
 
 TMP_MAX_AGE = 24 * 3600
+HISTORY = 10  # commits of HEAD kept by default, so `git checkout HEAD~3` still finds its data
 
 
 @dataclass
@@ -41,12 +46,16 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
     scope = (
         "the workspace"
         if workspace_only
-        else "every commit and the workspace"
+        else "every commit, the reflogs and stash, and the workspace"
         if all_commits
-        else "the tips of all branches and tags, and the workspace"
+        else f"the tips of all branches and tags, the last {HISTORY} commits of HEAD, "
+        "the reflogs and stash, and the workspace"
     )
     result = Plan(scope)
-    for p in tracked.referenced(repo, workspace_only, all_commits):
+    if not _ours(repo):
+        return result
+    extra = [] if workspace_only else _recent(repo)
+    for p in tracked.referenced(repo, workspace_only, all_commits, extra, strict=True):
         result.keep.add(p.digest)
         if p.kind == "dir":
             if not repo.odb.exists(p.digest):
@@ -75,6 +84,29 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
         with contextlib.suppress(FileNotFoundError):
             result.stale[path] = os.stat(path).st_size
     return result
+
+
+def _recent(repo: Repo) -> list[str]:
+    return gitscm.recent_commits(repo.root, HISTORY) + gitscm.reflog_commits(repo.root)
+
+
+def _ours(repo: Repo) -> bool:
+    """False for a cache with nothing in it yet; refuse a folder without the layout
+    marker: gc deletes only where it can prove the files are tether's."""
+    odb = repo.odb
+    if odb.marked():
+        return True
+    if not any(p.exists() for p in (odb.objects, odb.tmp)):
+        return False
+    if odb.root.is_relative_to(repo.dir):  # inside .tether/, which git may not hold: ours
+        odb.mark()  # a cache written before markers existed
+        return True
+    raise PathError(
+        f"{odb.root} has no tether layout marker ({odb.marker.name}); "
+        "gc deletes only in a folder it can prove is a tether cache",
+        "check cache.dir (`tether cache dir`); if the folder is tether's cache, "
+        "any `tether add` or `tether pull` into it writes the marker",
+    )
 
 
 def run(repo: Repo, p: Plan) -> int:

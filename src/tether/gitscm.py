@@ -124,6 +124,23 @@ def all_commits(root: Path) -> list[str]:
     return _git(root, "rev-list", "--all").decode().split()
 
 
+def recent_commits(root: Path, count: int) -> list[str]:
+    """The last ``count`` commits of HEAD (none in a repository without commits)."""
+    out = _git(root, "rev-list", f"--max-count={count}", "--ignore-missing", "HEAD", "--")
+    return out.decode().split()
+
+
+def reflog_commits(root: Path) -> list[str]:
+    """Every commit a reflog still names (``git stash`` entries included), with
+    its parents (a stash's index and untracked-files commits): what git's own
+    gc keeps until the reflog expires."""
+    # --stdin (empty): a repository with no reflog yet lists nothing instead of failing
+    out = _git(
+        root, "rev-list", "--no-walk=unsorted", "--reflog", "--parents", "--stdin", stdin=b""
+    )
+    return sorted(set(out.decode().split()))
+
+
 _HOOK_MARK = "# installed by tether install-hooks"
 HOOKS = {
     # $3 == 1: a branch checkout (not a file checkout): bring the data along

@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tether.errors import LockError
+from tether import ownfiles
+from tether.errors import LockError, PathError
 
 DEFAULT_WAIT = 5.0
 
@@ -30,18 +31,18 @@ def _wait_seconds() -> float:
 
 def _holder(path: Path) -> str:
     try:
-        info = json.loads(path.read_text())
+        info = json.loads(ownfiles.read_text(path) or "")
         since = time.strftime("%H:%M:%S", time.localtime(info["since"]))
         return f"pid {info['pid']} on {info['host']}, running `{info['command']}` since {since}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, PathError):
         return "another process"
 
 
 @contextlib.contextmanager
 def locked(path: Path, command: str, wait: float | None = None) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ownfiles.real_dir(path.parent, path.parent.parent)
     deadline = time.monotonic() + (_wait_seconds() if wait is None else wait)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = ownfiles.open_file(path, os.O_RDWR | os.O_CREAT)
     try:
         while True:
             try:

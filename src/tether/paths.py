@@ -65,11 +65,13 @@ def overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
-def _check_inside(root: Path, rel: str, shown: str) -> str:
+def _check_inside(root: Path | None, rel: str, shown: str) -> str:
     parts = PurePosixPath(rel).parts
     if parts and _folded(parts[0]) in RESERVED:
         raise PathError(f"{shown}: inside {parts[0]}/, which tether does not track")
     _check_names(parts, shown)
+    if root is None:  # a path at another revision: this workspace's links say nothing of it
+        return rel
     full = root / rel
     real_root = root.resolve()
     real = full.resolve()
@@ -103,8 +105,9 @@ def from_user(root: Path, arg: str, cwd: Path | None = None) -> str:
     return _check_inside(root, posix, arg)
 
 
-def from_metadata(root: Path, base: str, value: object, source: str) -> str:
-    """A path read from a repository file at folder ``base`` (workspace-relative)."""
+def from_metadata(root: Path | None, base: str, value: object, source: str) -> str:
+    """A path read from a repository file at folder ``base`` (workspace-relative);
+    ``root`` None checks it as text only (a file read at another revision)."""
     if not isinstance(value, str) or not value:
         raise PathError(f"{source}: path must be a non-empty string, got {value!r}")
     if "\x00" in value or "\\" in value:

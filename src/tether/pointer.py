@@ -57,7 +57,8 @@ def source_for(path: str) -> str:
     return path + SUFFIX
 
 
-def parse(root: Path, source: str, text: str) -> Pointer:
+def parse(root: Path | None, source: str, text: str) -> Pointer:
+    """``root`` None: a pointer read at another revision, its path checked as text."""
     data = yamlio.loads(text, source, aliases=False)
     if not isinstance(data, dict):
         raise MetadataError(f"{source}: expected a mapping of pointer fields")

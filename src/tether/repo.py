@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tether import config as configmod
-from tether import gitscm, tempfiles, yamlio
-from tether.errors import NotARepoError
+from tether import gitscm, ownfiles, tempfiles, yamlio
+from tether.errors import NotARepoError, PathError
 from tether.lock import locked
 from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from tether.storage.links import Linker
 
 DIRNAME = ".tether"
-_GITIGNORE = "/config.local.yaml\n/cache/\n/tmp/\n"
+# everything but the project config stays out of git (cache, tmp, local config…)
+_GITIGNORE = "/*\n!/config.yaml\n!/.gitignore\n"
+# the only files under .tether/ that git may hold: everything else there is
+# this machine's (lock, state, cache, local config), never a clone's
+COMMITTED = (f"{DIRNAME}/{configmod.PROJECT}", f"{DIRNAME}/.gitignore")
+CACHE_ENV = "TETHER_CACHE_DIR"
 
 
 def _ignore_temporaries(root: Path) -> None:
@@ -44,16 +49,36 @@ class Repo:
                 f"{root}: not a tether project (no {DIRNAME}/ folder)", "run `tether init` first"
             )
         repo = cls(root)
+        repo.check_private()
         _ = repo.config  # a broken config fails every command the same way, up front
         return repo
+
+    def check_private(self) -> None:
+        """Refuse a project whose ``.tether/`` holds files git tracks, other than
+        the project config: a clone could plant a symlink as the lock, the state
+        database, the cache or the local config, and tether would write through it."""
+        if not ownfiles.check_dir(self.dir):
+            raise NotARepoError(f"{self.root}: not a tether project (no {DIRNAME}/ folder)")
+        for name in COMMITTED:  # committed, so a clone's: a link would be read through
+            ownfiles.check_file(self.root / name)
+        planted = sorted(set(gitscm.tracked(self.root, [DIRNAME])) - set(COMMITTED))
+        if planted:
+            more = f" (and {len(planted) - 1} more)" if len(planted) > 1 else ""
+            raise PathError(
+                f"git tracks {planted[0]}{more}: only {' and '.join(COMMITTED)} may be "
+                "committed; the rest of .tether/ belongs to this machine",
+                f"untrack and delete it: `git rm -r --cached {planted[0]}` and `rm -r "
+                f"{planted[0]}` (a cloned repository may have planted it)",
+            )
 
     @classmethod
     def init(cls, start: Path | None = None, force: bool = False) -> tuple[Repo, bool]:
         """Create ``.tether/`` at the git root; returns the repo and whether it was new."""
         root = gitscm.find_root(start or Path.cwd())
         repo = cls(root)
-        created = not repo.dir.is_dir()
+        created = not ownfiles.check_dir(repo.dir)
         repo.dir.mkdir(exist_ok=True)
+        repo.check_private()
         if not (repo.dir / configmod.PROJECT).exists() or force:
             yamlio.dump_file(repo.dir / configmod.PROJECT, {"schema": 1})
         yamlio.write_atomic(repo.dir / ".gitignore", _GITIGNORE)
@@ -70,11 +95,21 @@ class Repo:
 
     @cached_property
     def cache_dir(self) -> Path:
+        """Where the cache is. Only this machine (``TETHER_CACHE_DIR``, the local
+        config) may put it anywhere, or make it a link; a committed ``cache.dir``
+        is a real folder inside ``.tether/``."""
+        import os
+
+        if os.environ.get(CACHE_ENV):
+            return Path(os.environ[CACHE_ENV]).expanduser().resolve()
         configured = self.config.cache_dir
-        if configured:
+        if configured and "cache.dir" not in self.config.committed:
             path = Path(configured).expanduser()
             return path if path.is_absolute() else (self.dir / path).resolve()
-        return self.dir / "cache"
+        rel = Path(configured or "cache")
+        for i in range(1, len(rel.parts) + 1):  # no link on the way out of .tether/
+            ownfiles.check_dir(self.dir.joinpath(*rel.parts[:i]))
+        return self.dir / rel
 
     @cached_property
     def odb(self) -> ObjectDB:

@@ -84,6 +84,13 @@ def test_gc_all_commits_keeps_history(repo, tether):
     git(repo, "commit", "-qm", "new")
     r = tether("gc", "-n", "--all-commits")
     assert "every commit" in r.out and "nothing to remove" in r.out
+    r = tether("gc", "-f")  # by default: the last 10 commits of HEAD and the reflog
+    assert "nothing to remove" in r.out and old <= objects(repo)
+    for i in range(10):
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"later {i}")
+    assert "nothing to remove" in tether("gc", "-f").out  # the reflog still names "old"
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    assert "nothing to remove" in tether("gc", "-n", "-A").out
     r = tether("gc", "-f")
     assert "removed 1 object(s)" in r.out
     assert not (old & objects(repo))

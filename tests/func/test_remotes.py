@@ -579,7 +579,7 @@ def test_any_fsspec_url_round_trip_through_memory_filesystem(repo, tether, tmp_p
     import fsspec
 
     fsspec.filesystem("memory").store.clear()
-    assert tether("remote", "add", "mem", "memory://tether-test", "--default").code == 0
+    assert tether("remote", "add", "--local", "mem", "memory://tether-test", "--default").code == 0
     _data(repo, 5)
     _commit(repo, tether, "v1", "data", "model.bin")
     r = tether("push")

@@ -18,17 +18,23 @@ def gc(
         bool, typer.Option("--workspace", "-w", help="Keep only what the workspace uses.")
     ] = False,
     all_commits: Annotated[
-        bool, typer.Option("--all-commits", "-A", help="Also keep what any older commit uses.")
+        bool,
+        typer.Option(
+            "--all-commits", "-A", help="Also keep what every older commit uses (all history)."
+        ),
     ] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask.")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Only say what would go.")
     ] = False,
 ) -> None:
-    """Delete cache objects that no branch, tag or the workspace references.
+    """Delete cache objects that nothing references any more.
 
-    Objects used only by older commits (not the tip of a branch or tag) are
-    deleted too unless --all-commits.
+    Kept: what the workspace, the tip of every branch and tag, the last 10
+    commits of HEAD, and every commit a reflog or `git stash` still names use.
+    Objects used only by older commits are deleted: pass -A/--all-commits to
+    keep all history. gc stops, deleting nothing, when it cannot read a
+    pointer or lock file of one of those commits.
     """
     from tether import gc as core
     from tether.repo import Repo

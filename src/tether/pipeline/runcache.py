@@ -52,9 +52,11 @@ def _decode(data: bytes, where: str) -> list[Artifact]:
 
 
 def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
+    from tether import ownfiles
     from tether.yamlio import write_atomic
 
-    write_atomic(repo.cache_dir / _rel(k), _encode(outs), mode=0o444)
+    path = repo.cache_dir / _rel(k)
+    write_atomic(ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444)
 
 
 def get(repo: Repo, k: str) -> list[Artifact] | None:

@@ -19,17 +19,22 @@ import contextlib
 import errno
 import functools
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from tether import progress
+from tether import ownfiles, progress
 from tether.errors import CorruptObjectError, MissingObjectError, raise_if_disk_full
 from tether.storage import hashing
 from tether.storage.state import StateDB
 
 READONLY = 0o444
+MARKER = ".tether-cache"
+MARKER_TEXT = f"tether-cache 1\nhash: {hashing.ALGORITHM}\n"
+_TMP_NAME = r"\d+-[0-9a-f]+-\d+"  # Writer._tmp_open's names, in tmp/
+_TMP_BESIDE = r"\.tmp-\d+-[0-9a-f]+-\d+"  # and beside the final names
 _BATCH_BYTES = 512 << 20
 _BATCH_COUNT = 20_000
 
@@ -153,6 +158,23 @@ class ObjectDB:
         self.tmp = root / "tmp"
         self._dirs: set[str] = set()
 
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
+    def marked(self) -> bool:
+        """Whether the folder carries the layout marker: proof that tether
+        made it, which gc wants before it deletes anything there."""
+        text = ownfiles.read_text(self.marker)
+        return text is not None and text.startswith(MARKER_TEXT.split("\n", 1)[0])
+
+    def mark(self) -> None:
+        """Write the layout marker if it is missing (every writer does)."""
+        if not ownfiles.check_file(self.marker):
+            from tether.yamlio import write_atomic
+
+            write_atomic(self.marker, MARKER_TEXT)
+
     def path(self, digest: str) -> Path:
         return self.objects / digest[:2] / digest[2:]
 
@@ -209,38 +231,42 @@ class ObjectDB:
         if not self.objects.is_dir():
             return
         for top in sorted(os.scandir(self.objects), key=lambda e: e.name):
-            if len(top.name) != 2 or not top.is_dir():
-                continue
+            if len(top.name) != 2 or not top.is_dir(follow_symlinks=False):
+                continue  # a link is no fan-out folder of ours: never listed, never emptied
             for entry in os.scandir(top.path):
                 digest = top.name + entry.name
-                if hashing.is_digest(digest):
+                if hashing.is_digest(digest) and entry.is_file(follow_symlinks=False):
                     yield digest
 
     def stale_temporaries(self, max_age: float) -> Iterator[str]:
         """Temporaries older than ``max_age`` seconds: left by a writer that was
         killed (SIGKILL, power loss), since a living one deletes its own. They
-        are in ``tmp/`` or beside the final names (``objects/ab/.tmp-*``)."""
+        are in ``tmp/`` or beside the final names (``objects/ab/.tmp-*``). Only
+        regular files named as a writer names them count: anything else there
+        (a folder, a link, a file someone put there) is not provably ours."""
+        import re
         import time
 
         now = time.time()
         tmp = str(self.tmp)
-        folders = [tmp]
-        if self.objects.is_dir():
-            folders += [e.path for e in os.scandir(self.objects) if len(e.name) == 2 and e.is_dir()]
+        folders = [tmp] if ownfiles.check_dir(tmp) else []
+        if ownfiles.check_dir(self.objects):
+            folders += [
+                e.path
+                for e in os.scandir(self.objects)
+                if len(e.name) == 2 and e.is_dir(follow_symlinks=False)
+            ]
         for folder in folders:
-            try:
-                it = os.scandir(folder)
-            except FileNotFoundError:
-                continue
-            with it:
+            pattern = _TMP_NAME if folder == tmp else _TMP_BESIDE
+            with os.scandir(folder) as it:
                 for entry in it:
-                    if folder != tmp and not entry.name.startswith(".tmp-"):
+                    if not re.fullmatch(pattern, entry.name):
                         continue
                     try:
-                        age = now - entry.stat(follow_symlinks=False).st_mtime
+                        st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
-                    if age > max_age:
+                    if stat.S_ISREG(st.st_mode) and now - st.st_mtime > max_age:
                         yield entry.path
 
     def remove(self, digest: str) -> int:
@@ -255,8 +281,7 @@ class ObjectDB:
     def quarantine(self, digest: str) -> Path:
         """Move an object (or whatever is in its place) to ``quarantine/``,
         beside, never over, what an earlier run put there."""
-        folder = self.root / "quarantine"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = ownfiles.real_dir(self.root / "quarantine", self.root)
         dest = folder / digest
         n = 1
         while os.path.lexists(dest):
@@ -274,8 +299,11 @@ class ObjectDB:
             os.mkdir(f"{self.objects}/{prefix}")
         except FileExistsError:
             created = False
+            folder = f"{self.objects}/{prefix}"
+            if os.path.islink(folder):  # once per folder: never write through a link
+                raise ownfiles.refuse(folder, "a symlink") from None
         except FileNotFoundError:  # no objects/ yet
-            os.makedirs(f"{self.objects}/{prefix}", exist_ok=True)
+            ownfiles.real_dir(self.objects / prefix, self.root)
         self._dirs.add(prefix)
         return created
 
@@ -309,7 +337,8 @@ class Writer:
         self._can_link = True
 
     def __enter__(self) -> Writer:
-        self.odb.tmp.mkdir(parents=True, exist_ok=True)
+        ownfiles.real_dir(self.odb.tmp, self.odb.root)
+        self.odb.mark()
         return self
 
     def __exit__(

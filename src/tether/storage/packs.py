@@ -149,10 +149,11 @@ class IndexCache:
             return None  # damaged locally: read it from the remote again
 
     def put(self, name: str, data: bytes) -> None:
+        from tether import ownfiles
         from tether.yamlio import write_atomic
 
         with contextlib.suppress(OSError):  # a cache: else read from the remote again
-            write_atomic(self.root / f"{name}.idx", data)
+            write_atomic(ownfiles.real_dir(self.root, self.root.parent) / f"{name}.idx", data)
 
 
 def names_in(keys: Iterable[str]) -> set[str]:

@@ -48,6 +48,32 @@ _S3_OPTIONS = {
 }
 _OWN_OPTIONS = {"url", "jobs", "hardlink", "pack"}
 
+# What a committed (so cloned, untrusted) config may set for a remote: where
+# the data goes and how to reach it, nothing that makes the library write on
+# this machine. Chained URLs (``filecache::…``), caching and in-process
+# filesystems (``memory``, ``reference``, ``local``…) and every other option
+# (``cache_storage``, ``target_protocol``, ``client_kwargs``…) may come only
+# from config.local.yaml.
+COMMITTED_PROTOCOLS = {
+    "file": {"hardlink"},
+    "s3": {"endpoint_url", "region", "profile", "use_ssl", "anon", "requester_pays"},
+    "gs": {"project", "requester_pays"},
+    "az": {"account_name"},
+    "ssh": {"port", "username"},
+    "http": set(),
+    "hdfs": {"host", "port", "user"},
+    "webhdfs": {"host", "port", "user"},
+}
+for _alias, _same in {
+    "s3a": "s3",
+    "gcs": "gs",
+    "abfs": "az",
+    "abfss": "az",
+    "sftp": "ssh",
+    "https": "http",
+}.items():
+    COMMITTED_PROTOCOLS[_alias] = COMMITTED_PROTOCOLS[_same]
+
 
 @dataclass(frozen=True)
 class RemoteSpec:
@@ -82,6 +108,39 @@ class RemoteSpec:
         if value is None:
             return self.protocol != "file"
         return value not in (False, "false", "no", "0", "off")
+
+
+def check_committed(spec: RemoteSpec, committed: set[str]) -> None:
+    """Refuse a remote whose URL or options (``committed``: the option names
+    set by the committed config) a cloned repository could turn against this
+    machine."""
+    from tether.errors import ConfigError
+
+    local = f"set it for this machine only: `tether remote modify --local {spec.name} OPTION VALUE`"
+    if "url" in committed and (
+        spec.protocol not in COMMITTED_PROTOCOLS or ("::" in spec.url and spec.protocol != "file")
+    ):
+        raise ConfigError(
+            f".tether/config.yaml: remote {spec.name!r}: {spec.protocol}:// URLs (chained, "
+            "caching or in-process filesystems) may not come from a committed file",
+            local.replace("OPTION VALUE", "url URL"),
+        )
+    allowed = _OWN_OPTIONS | COMMITTED_PROTOCOLS.get(spec.protocol, set())
+    refused = sorted(committed - allowed)
+    if refused:
+        raise ConfigError(
+            f".tether/config.yaml: remote {spec.name!r}: option {refused[0]!r} may not come "
+            "from a committed file (a clone could make it write on this machine)",
+            local,
+        )
+
+
+def _needs(protocol: str) -> str:
+    """What a protocol's fsspec filesystem needs installed, in fsspec's words."""
+    from fsspec.registry import known_implementations
+
+    err = known_implementations.get(protocol, {}).get("err")
+    return str(err) if err else f"install the fsspec package for {protocol}://"
 
 
 def object_key(digest: str) -> str:
@@ -302,8 +361,9 @@ class FsspecRemote(Remote):
             cls = fsspec.get_filesystem_class(spec.protocol)
         except (ImportError, ValueError) as exc:
             raise RemoteError(
-                f"remote {spec.name!r}: no filesystem for {spec.protocol}:// ({exc})",
-                "install the fsspec package for it (s3fs is installed with tether)",
+                f"remote {spec.name!r}: no filesystem for {spec.protocol}:// "
+                f"({_first_line(str(exc))})",
+                _needs(spec.protocol),
             ) from None
         root = cls._strip_protocol(spec.url)
         self.root = root.rstrip("/")
@@ -311,6 +371,12 @@ class FsspecRemote(Remote):
             self.fs = cls(**storage_options(spec), skip_instance_cache=True)
         except (TypeError, ValueError) as exc:
             raise RemoteError(f"remote {spec.name!r}: bad option ({exc})") from None
+        except (ImportError, OSError) as exc:  # a library or system part it loads is missing
+            raise RemoteError(
+                f"remote {spec.name!r}: cannot open {spec.protocol}:// "
+                f"({_first_line(str(exc) or type(exc).__name__)})",
+                _needs(spec.protocol),
+            ) from None
         if hasattr(self.fs, "retries"):
             self.fs.retries = 1  # the transfer engine retries, with backoff
         self.is_async = bool(getattr(self.fs, "async_impl", False))

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tether import ownfiles
+
 _VERSION = 2  # 1: no ctime_ns; its rows are dropped, not trusted
 
 _SCHEMA = """
@@ -46,6 +48,8 @@ CREATE TABLE IF NOT EXISTS trees (
 @contextlib.contextmanager
 def _connected(path: Path) -> Iterator[sqlite3.Connection]:
     """One connection: committed (or rolled back) and closed on leaving."""
+    for suffix in ("", "-journal", "-wal", "-shm"):  # sqlite follows links
+        ownfiles.check_file(f"{path}{suffix}")
     con = sqlite3.connect(path, timeout=10)
     try:
         with con:
@@ -147,7 +151,7 @@ class StateDB:
         rows = [(ino, *row) for ino, row in self._pending.items()]
         trees = [(p, f, d) for p, (f, d) in self._trees.items()]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ownfiles.real_dir(self.path.parent, self.path.parent.parent)
             with _connected(self.path) as con:
                 con.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", rows)
                 con.executemany("INSERT OR REPLACE INTO trees VALUES (?, ?, ?)", trees)

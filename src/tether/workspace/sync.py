@@ -9,7 +9,7 @@ from tether.config import check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
-from tether.storage.remotes import Remote, RemoteSpec, open_remote
+from tether.storage.remotes import Remote, RemoteSpec, check_committed, open_remote
 from tether.storage.transfer import Root, Stats, fetch, push, remote_status
 from tether.workspace import checkout, tracked
 
@@ -29,7 +29,9 @@ def spec_for(repo: Repo, name: str | None) -> RemoteSpec:
         )
     opts = dict(cfg.remotes[chosen])
     check_url(opts["url"])
-    return RemoteSpec(chosen, opts["url"], opts)
+    spec = RemoteSpec(chosen, opts["url"], opts)
+    check_committed(spec, {o for o in opts if f"remotes.{chosen}.{o}" in cfg.committed})
+    return spec
 
 
 def open_for(repo: Repo, name: str | None) -> Remote:
@@ -116,8 +118,10 @@ def _pushed(repo: Repo, remote: Remote) -> dict[str, str]:
     """Per remote URL: the tree digest each folder had when last pushed there."""
     import json
 
+    from tether import ownfiles
+
     try:
-        data = json.loads((repo.tmp / _PUSHED).read_text(encoding="utf-8"))
+        data = json.loads(ownfiles.read_text(repo.tmp / _PUSHED) or "{}")
         found = data.get(remote.spec.url, {})
     except (OSError, ValueError, AttributeError):
         return {}
@@ -131,9 +135,11 @@ def _remember(repo: Repo, remote: Remote, trees: dict[str, str]) -> None:
 
     if not trees:
         return
+    from tether import ownfiles
+
     path = repo.tmp / _PUSHED
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(ownfiles.read_text(path) or "{}")
         data = data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         data = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -140,13 +139,22 @@ def output_pointers(repo: Repo) -> list[Pointer]:
     return _not_in_git(repo, _lock_pointers(text, cached))
 
 
-def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> list[Pointer]:
+def referenced(
+    repo: Repo,
+    workspace_only: bool,
+    all_commits: bool = False,
+    extra_revs: Iterable[str] = (),
+    strict: bool = False,
+) -> list[Pointer]:
     """Pointers and stage outputs of the workspace and, unless ``workspace_only``,
-    of every branch and tag tip (``all_commits``: of every commit any ref reaches)."""
+    of every branch and tag tip and ``extra_revs`` (``all_commits``: of every
+    commit any ref reaches). ``strict``: a pointer or lock in history that does
+    not parse stops with its name (gc must not guess what it referenced);
+    otherwise it is passed over."""
     found = all_pointers(repo) + output_pointers(repo)
     if workspace_only:
         return found
-    revs = set(gitscm.ref_heads(repo.root).values())
+    revs = set(gitscm.ref_heads(repo.root).values()) | set(extra_revs)
     if all_commits:
         revs.update(gitscm.all_commits(repo.root))
     seen = {(p.source, p.digest) for p in found}
@@ -157,17 +165,32 @@ def referenced(repo: Repo, workspace_only: bool, all_commits: bool = False) -> l
         for src, data in files.items():
             if data is None or src.startswith(".tether/"):
                 continue
-            try:
-                p = pointer.parse(repo.root, src, data.decode("utf-8"))
-            except (TetherError, UnicodeDecodeError):
+            try:  # the path as text: this workspace's symlinks say nothing of that commit
+                p = pointer.parse(None, src, data.decode("utf-8"))
+            except (TetherError, UnicodeDecodeError) as exc:
+                if strict:
+                    raise _unreadable(src, rev, exc) from None
                 continue  # a broken pointer in history references nothing we can name
             if (p.source, p.digest) not in seen:
                 seen.add((p.source, p.digest))
                 found.append(p)
         if lock_text is not None:
-            with contextlib.suppress(TetherError, UnicodeDecodeError):
+            try:
                 found += _lock_pointers(lock_text.decode("utf-8"), None)
+            except (TetherError, UnicodeDecodeError) as exc:
+                if strict:
+                    raise _unreadable(LOCK, rev, exc) from None
     return found
+
+
+def _unreadable(source: str, rev: str, exc: Exception) -> MetadataError:
+    why = exc.message if isinstance(exc, TetherError) else "not UTF-8 text"
+    return MetadataError(
+        f"cannot read {source} at commit {rev[:12]} ({why}); "
+        "gc cannot tell what it references, so nothing was deleted",
+        f"repair the file in a new commit, or delete the branch or tag holding {rev[:12]} "
+        "if its data is not needed",
+    )
 
 
 def _hit(target: str, path: str, source: str) -> bool:

@@ -80,3 +80,13 @@ def test_quick_start_says_how_to_get_tether_on_path():
     demo = (ROOT / "scripts/demo.sh").read_text()
     closing = demo[demo.rindex("cat <<EOT") :]
     assert "/.venv/bin/activate" in closing  # the demo's last words say it too
+
+
+def test_demo_headings_are_plain_text_in_a_log():
+    demo = (ROOT / "scripts/demo.sh").read_text()
+    start = demo.index("if [ -t 1 ]")
+    heading = demo[start : demo.index("\nfi\n", start) + 4]
+    r = subprocess.run(
+        ["bash", "-c", f"{heading}\nstep 'tether repro'"], capture_output=True, text=True
+    )
+    assert r.stdout == "\n== tether repro\n"  # stdout is a pipe here: no escape codes

@@ -341,6 +341,12 @@ def test_a_bad_pointer_blocks_only_itself_and_can_be_removed(repo, tether):
     assert "b.txt.tether" in r.err
     assert (repo / "a.txt").read_bytes() == b"a"  # the other pointer still works
     assert tether("status", "--exit-code", "a.txt").code == 0
+    (repo / "a.txt").write_bytes(b"A")
+    r = tether("status")  # reports the others too, then the error
+    _one_line_error(r)
+    assert "b.txt.tether: not valid YAML" in r.err
+    assert "modified: a.txt" in r.out
+    (repo / "a.txt").write_bytes(b"a")
     r = tether("remove", "b.txt")
     assert r.code == 0, r.err
     assert not (repo / "b.txt.tether").exists()

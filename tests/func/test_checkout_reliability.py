@@ -347,6 +347,11 @@ def test_a_bad_pointer_blocks_only_itself_and_can_be_removed(repo, tether):
     assert "b.txt.tether: not valid YAML" in r.err
     assert "modified: a.txt" in r.out
     (repo / "a.txt").write_bytes(b"a")
+    write(repo / "c.txt", b"c")
+    assert tether("add", "c.txt").code == 0  # adding other paths works
+    assert tether("add", "b.txt").code == 0  # re-adding mends it
+    assert tether("status", "--exit-code").code == 0
+    (repo / "b.txt.tether").write_text("schema: [not, a, pointer\n")
     r = tether("remove", "b.txt")
     assert r.code == 0, r.err
     assert not (repo / "b.txt.tether").exists()

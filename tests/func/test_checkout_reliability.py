@@ -205,15 +205,14 @@ def test_a_killed_checkout_leaves_nothing_the_next_one_keeps(repo, tether):
         )
         deadline = time.monotonic() + 30
         while child.poll() is None and time.monotonic() < deadline:
-            seen = [n for n in os.listdir(repo) if n.endswith(".tether-tmp")]
-            if seen:
+            if any(n.endswith(".tether-tmp") for n in os.listdir(repo)):
                 child.send_signal(signal.SIGKILL)
                 break
         child.wait()
-        if seen and child.returncode == -signal.SIGKILL:
+        seen = _leftovers(repo)  # none if the write finished just before the kill
+        if seen:
             break
     assert seen, "the checkout always finished before it could be killed"
-    assert _leftovers(repo) == seen
     assert git(repo, "status", "--porcelain") == ""
     r = tether("checkout")
     assert r.code == 0, r.err

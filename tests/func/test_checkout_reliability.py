@@ -402,3 +402,25 @@ def test_a_name_with_a_line_break_is_refused_and_old_lines_are_removed(repo, tet
     assert r.code == 0, r.err
     assert (repo / ".gitignore").read_text() == gitignore + "/other\n"
     assert not (repo / f"{name}.tether").exists()
+
+
+@pytest.mark.parametrize("command", ["pull", "push"])
+def test_a_bad_pointer_fails_push_and_pull_for_itself_only(repo, tether, tmp_path, command):
+    write(repo / "a.txt", b"a")
+    write(repo / "b.txt", b"b")
+    assert tether("add", "a.txt", "b.txt").code == 0
+    assert tether("remote", "add", "store", str(tmp_path / "store"), "--default").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "two")
+    if command == "pull":
+        assert tether("push").code == 0
+        shutil.rmtree(repo / ".tether/cache")
+        (repo / "a.txt").unlink()
+    (repo / "b.txt.tether").write_text("schema: [not, a, pointer\n")
+    r = tether(command)
+    if command == "pull":  # the other pointer's data arrives
+        assert (repo / "a.txt").read_bytes() == b"a"
+    else:
+        assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    _one_line_error(r)
+    assert "b.txt.tether" in r.err and "does not parse" in r.err

@@ -33,7 +33,7 @@ def _digest_of(path: Path) -> str | None:
 def fsck(repo: Repo) -> Report:
     report = Report(quarantine=str(repo.cache_dir / "quarantine"))
     with repo.lock("tether fsck"):
-        digests = list(repo.odb.all())
+        digests = list(repo.odb.all(misplaced=True))
         with progress.task("checking objects", total=len(digests)) as bar:
             for digest in digests:
                 report.checked += 1

@@ -52,10 +52,13 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
         "the reflogs and stash, and the workspace"
     )
     result = Plan(scope)
+    extra = [] if workspace_only else _recent(repo)
+    # read every reference first, even with nothing to delete: a reference gc
+    # cannot read is reported the same way whatever the cache holds
+    referenced = tracked.referenced(repo, workspace_only, all_commits, extra, strict=True)
     if not _ours(repo):
         return result
-    extra = [] if workspace_only else _recent(repo)
-    for p in tracked.referenced(repo, workspace_only, all_commits, extra, strict=True):
+    for p in referenced:
         result.keep.add(p.digest)
         if p.kind == "dir":
             if not repo.odb.exists(p.digest):

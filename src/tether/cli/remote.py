@@ -129,14 +129,17 @@ def remote_modify(
         typer.Argument(
             help="url, endpoint_url, region, profile, jobs, hardlink (local folders), "
             "pack (small objects in packs: true/false; on except for local folders), "
-            "access_key_id, secret_access_key, session_token, or any fsspec option."
+            "access_key_id, secret_access_key, session_token, or (with --local) any "
+            "fsspec option."
         ),
     ],
     value: Annotated[str | None, typer.Argument(help="New value.")] = None,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the option.")] = False,
     local: Local = False,
 ) -> None:
-    """Set one option of a remote. Secrets are refused unless --local."""
+    """Set one option of a remote. Secrets, and options a cloned repository could
+    turn against this machine (cache_storage, target_protocol…), are refused
+    unless --local."""
     from tether import config
     from tether.errors import UsageError
     from tether.repo import Repo

@@ -227,7 +227,10 @@ class ObjectDB:
             raise CorruptObjectError(f"{name}: cache object {digest} is corrupt (digest mismatch)")
         return data
 
-    def all(self) -> Iterator[str]:
+    def all(self, misplaced: bool = False) -> Iterator[str]:
+        """Digests of the objects present. ``misplaced``: also names where
+        something other than a regular file sits (a folder, a fifo, a link),
+        which only ``fsck`` wants, to quarantine them; gc never deletes them."""
         if not self.objects.is_dir():
             return
         for top in sorted(os.scandir(self.objects), key=lambda e: e.name):
@@ -235,7 +238,9 @@ class ObjectDB:
                 continue  # a link is no fan-out folder of ours: never listed, never emptied
             for entry in os.scandir(top.path):
                 digest = top.name + entry.name
-                if hashing.is_digest(digest) and entry.is_file(follow_symlinks=False):
+                if hashing.is_digest(digest) and (
+                    misplaced or entry.is_file(follow_symlinks=False)
+                ):
                     yield digest
 
     def stale_temporaries(self, max_age: float) -> Iterator[str]:

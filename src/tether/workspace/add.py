@@ -155,9 +155,13 @@ def add(repo: Repo, targets: list[str], jobs: int | None = None) -> list[Added]:
     """Track ``targets`` (workspace-relative paths); returns what each pointer says."""
     results: list[Added] = []
     with repo.lock("tether add " + " ".join(targets)):
-        existing = tracked.all_pointers(repo)
+        broken: list[tracked.Broken] = []  # re-adding its path is how to mend one
+        existing = tracked.select(repo, None, broken=broken)
         for rel in targets:
             _check_target(repo, rel, [p for p in existing if p.path != rel])
+            for b in broken:
+                if rel.startswith(b.path + "/") or b.path.startswith(rel + "/"):
+                    raise b.error
         to_stage: list[str] = []
         for rel in dict.fromkeys(targets):
             old = next((p for p in existing if p.path == rel), None)

@@ -262,12 +262,18 @@ def _plan_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
 
 
 def _plan(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
-    """Decide what checking out ``p`` does (under the repository lock); changes nothing
-    but deleting tether's own leftover temporaries beside it."""
-    tempfiles.remove_leftovers(str((repo.root / p.path).parent))
+    """Decide what checking out ``p`` does; changes nothing."""
     if p.kind == "file":
         return _plan_file(repo, p, force, relink)
     return _plan_dir(repo, p, force, relink)
+
+
+def _remove_leftovers(repo: Repo, pointers: list[Pointer]) -> None:
+    """Delete the temporaries a killed checkout or add left beside these paths
+    (inside a folder, :func:`_plan_dir` finds them); only under the repository
+    lock, when no living tether process writes any."""
+    for folder in sorted({os.path.dirname(p.path) for p in pointers}):
+        tempfiles.remove_leftovers(str(repo.root / folder))
 
 
 def _run(plan: _Plan, bg: _Background | None) -> Checked:
@@ -290,6 +296,7 @@ def checkout_pointer(
     repo: Repo, p: Pointer, force: bool, relink: bool = False, bg: _Background | None = None
 ) -> Checked:
     """Restore one pointer's path (under the repository lock)."""
+    _remove_leftovers(repo, [p])
     plan = _plan(repo, p, force, relink)
     _need(repo, plan.needed)
     return _run(plan, bg)
@@ -308,6 +315,7 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
         broken: list[tracked.Broken] = []
         plans: list[_Plan] = []
         selected = tracked.select(repo, targets, outputs=True, broken=broken)
+        _remove_leftovers(repo, selected)
         errors += [b.error for b in broken]  # named first: they explain what follows
         try:
             for p in selected:

@@ -10,6 +10,8 @@ from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import scan, tracked
 
+BROKEN = "bad pointer file"
+
 
 @dataclass(frozen=True)
 class FileChange:
@@ -22,7 +24,7 @@ class PathStatus:
     path: str
     source: str
     kind: str
-    state: str  # unchanged | modified | deleted | not in cache
+    state: str  # unchanged | modified | deleted | not in cache | bad pointer file
     changes: list[FileChange] = field(default_factory=list)
     note: str = ""
 
@@ -89,8 +91,14 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
 
 
 def status(repo: Repo, targets: list[str] | None = None) -> list[PathStatus]:
-    pointers = tracked.select(repo, targets)
+    """Each selected path's status; a pointer file that does not parse is one
+    line of the report (state ``bad pointer file``), not the end of it."""
+    broken: list[tracked.Broken] = []
+    pointers = tracked.select(repo, targets, broken=broken)
     try:
-        return [path_status(repo, p) for p in pointers]
+        found = [path_status(repo, p) for p in pointers]
     finally:
         repo.state.flush()
+    return found + [
+        PathStatus(b.path, b.source, "unknown", BROKEN, note=b.error.message) for b in broken
+    ]

@@ -60,14 +60,17 @@ def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
     _raise_failures(stats)
 
 
-def _pointers(repo: Repo, targets: list[str] | None, all_commits: bool) -> list[Pointer]:
+def _pointers(
+    repo: Repo, targets: list[str] | None, all_commits: bool, broken: list[tracked.Broken]
+) -> list[Pointer]:
     if all_commits:
         chosen = tracked.referenced(repo, workspace_only=False, all_commits=True)
         if targets:
-            wanted = {p.path for p in tracked.select(repo, targets, outputs=True)}
+            selected = tracked.select(repo, targets, outputs=True, broken=broken)
+            wanted = {p.path for p in selected}
             chosen = [p for p in chosen if p.path in wanted]
         return chosen
-    return tracked.select(repo, targets, outputs=True)
+    return tracked.select(repo, targets, outputs=True, broken=broken)
 
 
 def _jobs(remote: Remote, jobs: int | None) -> int:
@@ -100,14 +103,18 @@ def do_transfer(
     """``push`` or ``fetch`` the objects of the chosen pointers, under the repo lock."""
     remote = open_for(repo, remote_name)
     with repo.lock(direction):
-        chosen = roots(_pointers(repo, targets, all_commits))
+        broken: list[tracked.Broken] = []  # the others move; these are failures
+        chosen = roots(_pointers(repo, targets, all_commits, broken))
         if direction != "push":
-            return fetch(repo.odb, remote, chosen, _jobs(remote, jobs))
-        previous = _pushed(repo, remote)
-        stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous)
-        trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
-        failed = set(stats.failed)
-        _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})
+            stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs))
+        else:
+            previous = _pushed(repo, remote)
+            stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous)
+            trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
+            failed = set(stats.failed)
+            _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})
+        for b in broken:
+            stats.failed[b.source] = f"pointer file does not parse: {b.error.message}"
         return stats
 
 
@@ -158,7 +165,7 @@ def do_pull(
     stats = do_transfer(repo, "fetch", targets, remote_name, jobs)
     ready = [
         p.path
-        for p in tracked.select(repo, targets, outputs=True)
+        for p in tracked.select(repo, targets, outputs=True, broken=[])  # in stats.failed
         if not any(p.path == f or f.startswith(p.path + "/") for f in stats.failed)
     ]
     results = checkout.checkout(repo, ready, force) if ready else []

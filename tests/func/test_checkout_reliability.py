@@ -141,6 +141,19 @@ def test_long_names_check_out_and_add(repo, tether, what):
     assert git(repo, "status", "--porcelain") == ""
 
 
+@pytest.mark.parametrize("target", ["f" * 250, "d/" + "g" * 249])
+def test_a_name_too_long_for_its_pointer_file_is_one_clear_line(repo, tether, target):
+    """NAME.tether must fit the filesystem's name limit: refused before anything is written."""
+    write(repo / target / "x" if target.startswith("d/") else repo / target, b"data")
+    before = git(repo, "status", "--porcelain", "--untracked-files=all")
+    r = tether("add", target)
+    assert r.code == 1, r.err
+    assert r.err.startswith("error: ") and r.err.count("\n") == 1, r.err
+    assert "over this filesystem's limit of 255" in r.err
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == before
+    assert not list((repo / ".tether/cache").rglob("objects/*/*"))
+
+
 def _leftovers(root: Path) -> list[str]:
     from tether.tempfiles import is_temporary
 

@@ -39,7 +39,17 @@ def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
             "rename it (or add the folder that holds it)",
         )
     if not full.exists() and not full.is_symlink():
-        raise PathError(f"{rel}: no such file or folder")
+        raise PathError(
+            f"{rel}: no such file or folder", "check the path (it is relative to this folder)"
+        )
+    name = rel.rpartition("/")[2] + pointer.SUFFIX
+    limit = os.pathconf(full.parent, "PC_NAME_MAX")
+    if len(os.fsencode(name)) > limit:
+        raise PathError(
+            f"{rel}: its pointer file {name[:24]}…{pointer.SUFFIX} would be "
+            f"{len(os.fsencode(name))} bytes long, over this filesystem's limit of {limit}",
+            "rename it to a shorter name, or add the folder that holds it",
+        )
     for p in existing:
         if rel.startswith(p.path + "/"):
             raise TrackingError(

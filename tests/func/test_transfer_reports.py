@@ -53,6 +53,7 @@ def test_identical_pushes_write_identical_packs(repo, tether, tmp_path):
 def test_push_counts_objects_the_same_way_every_time(repo, tether, tmp_path):
     for i in range(20):
         write(repo / "data" / f"f{i}.txt", f"file {i}\n")
+    write(repo / "data" / "same-as-f1.txt", "file 1\n")  # one object for two files
     write(repo / "w.bin", "weights")
     assert tether("remote", "add", "store", str(tmp_path / "remote"), "--default").code == 0
     assert tether("add", "data", "w.bin").code == 0

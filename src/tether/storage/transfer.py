@@ -323,7 +323,6 @@ def push(
             blobs[r.digest] = (r.size, r.name)
     lacking = missing(remote, [*blobs, *trees], jobs, packed)
     needed = set(blobs) | set(trees)  # every object the roots use, to count what is there
-    present_files = 0
     blobs = {d: v for d, v in blobs.items() if d in lacking}
     children: dict[str, dict[str, tuple[int, str]]] = {}
     for digest, r in trees.items():
@@ -331,10 +330,8 @@ def push(
             children[digest] = {
                 e.digest: (e.size, f"{r.name}/{e.path}") for e in _tree_entries(odb, r)
             }
-        elif r.files is not None:  # on the remote, so are its files (counted, not read)
-            present_files += r.files
-        else:
-            needed.update(_entry_digests(odb, r))
+        else:  # on the remote, so are its files: read from the local tree to count them
+            needed.update(_entry_digests(odb, r))  # distinct objects, as the first push counts
     wanted = {d: v for kids in children.values() for d, v in kids.items()}
     needed.update(wanted)
     known: set[str] = set()
@@ -343,7 +340,7 @@ def push(
     to_check = set(wanted) - set(blobs) - known
     wanted_missing = missing(remote, to_check, jobs, packed) if to_check else set()
     todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
-    stats.present = len(needed - set(todo) - set(children)) + present_files
+    stats.present = len(needed - set(todo) - set(children))
     small = _take_small(odb, remote, todo, stats)
     mover = _Mover(remote, stats, jobs)
 

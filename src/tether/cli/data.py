@@ -45,7 +45,7 @@ def add(
 
     The paths are added to .gitignore; the pointer files and .gitignore are
     staged in git (core.autostage). Commit them to pin this version. Only
-    files whose size or modification time changed since tether last saw them
+    files whose size, modification or change time changed since tether last saw them
     are read again; many files are stored by several processes at once.
     """
     from tether.repo import Repo

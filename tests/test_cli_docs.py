@@ -76,3 +76,29 @@ def test_help_shows_brackets_unescaped(tether):
     assert "PATHS...  [required]" in tether("add", "--help").out
     assert "[default: HEAD]" in tether("diff", "--help").out
     assert "[x>=1]" in tether("add", "--help").out
+
+
+def _options(help_text: str) -> set[str]:
+    """The long options a command's --help lists (its own, not --help)."""
+    return set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", help_text, re.M)) - {"--help"}
+
+
+def test_docs_list_every_option_of_every_command(tether):
+    """docs/cli.md matches --help: each command's row names each of its options."""
+    doc = (Path(__file__).parent.parent / "docs/cli.md").read_text()
+    missing = []
+    for cmd in _all_commands(tether)[1:]:
+        text = tether(*cmd, "--help").out
+        if "Commands:" in text:
+            continue  # a group: its subcommands have the rows
+        name = "tether " + " ".join(cmd)
+        rows = [ln for ln in doc.splitlines() if f"`{name} " in ln or f"`{name}`" in ln]
+        if not rows:
+            missing.append(f"{name}: no row in docs/cli.md")
+            continue
+        for opt in sorted(_options(text)):
+            short = re.search(rf"^\s+(-\w), {opt}\b", text, re.M)
+            names = [opt] + ([short.group(1)] if short else [])
+            if not any(re.search(rf"{re.escape(n)}\b", " ".join(rows)) for n in names):
+                missing.append(f"{name}: {opt}")
+    assert not missing, "\n".join(missing)

@@ -10,6 +10,7 @@ Library code raises; only the CLI root (``tether.cli.app``) turns these into
     ├── PathError                 a path outside the workspace, escaping, or unsupported
     ├── TrackingError             already tracked by git / by tether / not tracked
     ├── MetadataError             a pointer or tree file that does not parse or validate
+    │   └── LockFileError         tether.lock that does not parse or validate
     ├── ObjectError               a cache object that is missing or corrupt
     │   ├── MissingObjectError
     │   └── CorruptObjectError
@@ -87,6 +88,14 @@ class TrackingError(TetherError):
 
 class MetadataError(TetherError):
     default_hint = "restore the file from git (`git checkout -- FILE`) or re-run `tether add`"
+
+
+class LockFileError(MetadataError):
+    """tether.lock does not parse: it is rebuilt by running the stages, not by ``add``."""
+
+    default_hint = (
+        "restore it from git (`git checkout -- tether.lock`), or delete it and run `tether repro`"
+    )
 
 
 class ObjectError(TetherError):

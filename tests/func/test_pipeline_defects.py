@@ -60,6 +60,7 @@ def test_lock_with_unknown_keys_or_shared_outputs_is_refused(repo, tether, text,
         assert r.code == 1, (command, r.out)
         assert message in r.err, (command, r.err)
         assert len(r.err.strip().splitlines()) == 1
+        assert "tether repro" in r.err and "tether add" not in r.err  # how a lock is rebuilt
 
 
 # -- overlapping outputs: the message says what the rule is ------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tether import untrusted, yamlio
-from tether.errors import MetadataError, PathError
+from tether.errors import LockFileError, PathError
 from tether.paths import overlaps
 from tether.storage import hashing
 
@@ -77,14 +77,14 @@ class Entry:
 def _unknown(raw: dict[Any, Any], known: tuple[str, ...], where: str) -> None:
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
-        raise MetadataError(
+        raise LockFileError(
             f"{where}: unknown key(s) {', '.join(unknown)} (expected {', '.join(known)})"
         )
 
 
 def _artifact(raw: Any, where: str) -> Artifact:
     if not isinstance(raw, dict):
-        raise MetadataError(f"{where}: expected a mapping")
+        raise LockFileError(f"{where}: expected a mapping")
     _unknown(raw, _ARTIFACT_KEYS, where)
     path, kind, digest, size = (raw.get(k) for k in ("path", "kind", "digest", "size"))
     files = raw.get("files")
@@ -98,13 +98,13 @@ def _artifact(raw: Any, where: str) -> Artifact:
         or raw.get("hash", hashing.ALGORITHM) != hashing.ALGORITHM
         or (files is not None and type(files) is not int)
     ):
-        raise MetadataError(f"{where}: malformed entry {raw!r}")
+        raise LockFileError(f"{where}: malformed entry {raw!r}")
     from tether.paths import tree_entry
 
     try:
         tree_entry(path, where)
     except PathError as exc:
-        raise MetadataError(exc.message, exc.hint or None) from None
+        raise LockFileError(exc.message, exc.hint or None) from None
     return Artifact(path, kind, digest, size, files)
 
 
@@ -113,20 +113,20 @@ def parse(text: str) -> dict[str, Entry]:
     if doc is None:
         return {}
     if not isinstance(doc, dict) or doc.get("schema") != 1:
-        raise MetadataError(f"{FILE}: expected `schema: 1` and `stages:`")
+        raise LockFileError(f"{FILE}: expected `schema: 1` and `stages:`")
     _unknown(doc, _TOP_KEYS, FILE)
     stages = doc.get("stages") or {}
     if not isinstance(stages, dict):
-        raise MetadataError(f"{FILE}: stages must be a mapping")
+        raise LockFileError(f"{FILE}: stages must be a mapping")
     out: dict[str, Entry] = {}
     for name, raw in stages.items():
         where = f"{FILE}: stages.{name}"
         if not isinstance(raw, dict) or not isinstance(raw.get("cmd"), str):
-            raise MetadataError(f"{where}: needs cmd")
+            raise LockFileError(f"{where}: needs cmd")
         _unknown(raw, _ENTRY_KEYS, where)
         params = raw.get("params") or {}
         if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
-            raise MetadataError(f"{where}.params: expected FILE: {{KEY: VALUE}}")
+            raise LockFileError(f"{where}.params: expected FILE: {{KEY: VALUE}}")
         out[str(name)] = Entry(
             raw["cmd"],
             tuple(_artifact(a, f"{where}.deps") for a in raw.get("deps") or []),
@@ -146,7 +146,7 @@ def _check_owners(entries: dict[str, Entry]) -> None:
             for path, owner in owners:
                 if owner != name and overlaps(path, a.path):
                     what = a.path if path == a.path else f"{a.path} (overlapping {path})"
-                    raise MetadataError(
+                    raise LockFileError(
                         f"{FILE}: output {what} is recorded by both {owner} and {name}",
                         "restore tether.lock from git, or delete it and run `tether repro`",
                     )

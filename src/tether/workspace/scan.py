@@ -59,7 +59,10 @@ def scan(
             it = os.scandir(dirpath)
         except OSError as exc:
             where = f"{shown}/{prefix.rstrip('/')}" if prefix else shown
-            raise PathError(f"{where}: cannot read the folder: {exc.strerror}") from None
+            raise PathError(
+                f"{where}: cannot read the folder: {exc.strerror}",
+                "check its permissions (`ls -ld`), or move it out of the tracked folder",
+            ) from None
         with it:
             for entry in it:
                 name = entry.name

@@ -71,7 +71,7 @@ def test_the_patterns_catch_what_they_are_for():
         f"This complements `{shared}/DESIGN.md` (names, layers)",
         f"## 2026-11-23 (second {session}), core (#2): add in workers",
         f"after this {session}'s changes",
-        "Not run: this " + "task was not " + "lent a GPU machine",
+        "Not run: this " + "task was not lent a " + "GPU machine",
         "MKDATA = HERE.parent.parent / 'shared' / 'bench'; see /work/shared/bench/mkdata.py",
     ]
     innocent = [

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tether import render
+from tether import jsonout, render
 
 stage_app = typer.Typer(
     help="Declare and list pipeline stages (tether.yaml).", no_args_is_help=True
@@ -133,7 +133,7 @@ def repro(
         on_warn=render.warn,
     )
     if as_json:
-        render.emit_json("repro", outcomes)
+        render.emit_json("repro", jsonout.repro(outcomes))
         return
     for o in outcomes:
         if o.action == "would run":

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tether import render
+from tether import jsonout, render
 
 remote_app = typer.Typer(
     help="Manage remotes: where push and pull move objects (a path or any fsspec URL).",
@@ -69,7 +69,7 @@ def remote_list(
         opts = {k: ("***" if is_secret(k) else v) for k, v in sorted(cfg.remotes[name].items())}
         rows[name] = {**opts, "default": name == cfg.remote}
     if as_json:
-        render.emit_json("remotes", rows)
+        render.emit_json("remotes", jsonout.remotes(rows))
         return
     if not rows:
         render.info("no remotes — add one with `tether remote add NAME URL --default`")

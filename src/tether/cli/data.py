@@ -107,7 +107,7 @@ def status(
                 render.out(f"{s.name}: {'; '.join(s.reasons)}")
         if stages and not any(s.stale for s in stages):
             render.info(f"pipeline up to date: {len(stages)} stage(s)")
-    bad = [r for r in results if r.state == core.BROKEN]
+    bad = [r for r in results if r.state is core.State.BROKEN]
     if bad:  # the other paths are reported above; these make it an error
         from tether.errors import MetadataError
 

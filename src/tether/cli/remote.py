@@ -177,11 +177,12 @@ def push(
 ) -> None:
     """Upload what the remote lacks of the data the pointer files and tether.lock name."""
     from tether.repo import Repo
+    from tether.storage.transfer import Direction
     from tether.workspace import sync, tracked
 
     repo = Repo.find()
     stats = sync.do_transfer(
-        repo, "push", tracked.targets(repo, targets), remote, jobs, all_commits
+        repo, Direction.PUSH, tracked.targets(repo, targets), remote, jobs, all_commits
     )
     if run_cache:
         _run_cache(repo, remote, "push")
@@ -198,13 +199,14 @@ def fetch(
     """Download missing objects of tracked data and stage outputs into the cache
     (the workspace is not touched)."""
     from tether.repo import Repo
+    from tether.storage.transfer import Direction
     from tether.workspace import sync, tracked
 
     repo = Repo.find()
     if run_cache:
         _run_cache(repo, remote, "pull")
     chosen = tracked.targets(repo, targets)
-    _report(sync.do_transfer(repo, "fetch", chosen, remote, jobs, all_commits))
+    _report(sync.do_transfer(repo, Direction.FETCH, chosen, remote, jobs, all_commits))
 
 
 def pull(

@@ -96,7 +96,8 @@ class Source:
         if kind == "params":
             names = {ref.file for s in pipeline.stages.values() for ref in s.params}
             return sorted(names or {spec.PARAMS}), {}
-        outs = [o for s in pipeline.stages.values() for o in s.outs if o.kind == kind]
+        metric = spec.OutKind.METRIC
+        outs = [o for s in pipeline.stages.values() for o in s.outs if o.kind is metric]
         cached = {o.path for o in outs if o.cache}
         digests: dict[str, str] = {}
         if cached and found[lock.FILE] is not None:

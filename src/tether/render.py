@@ -2,14 +2,14 @@
 
 Results are value objects from the core; each table has a ``--json`` twin
 whose top-level key names the format (``tether.status/v1``) so scripts can
-rely on it. Rich is imported only when a table is drawn.
+rely on it; its keys are built by hand in ``tether.jsonout`` (docs/json.md).
+Rich is imported only when a table is drawn.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from tether import units
@@ -41,12 +41,9 @@ def warn(message: str) -> None:
 
 
 def emit_json(kind: str, data: Any) -> None:
-    def default(o: Any) -> Any:
-        if is_dataclass(o) and not isinstance(o, type):
-            return asdict(o)
-        raise TypeError(type(o).__name__)
-
-    print(json.dumps({f"tether.{kind}/v1": data}, indent=2, sort_keys=True, default=default))
+    """One document tagged with its format; ``data`` comes from a builder in
+    ``tether.jsonout`` (plain dicts, lists and scalars), never a result object."""
+    print(json.dumps({f"tether.{kind}/v1": data}, indent=2, sort_keys=True))
 
 
 size = units.size  # one size format for every command

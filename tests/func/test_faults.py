@@ -15,6 +15,7 @@ from tests.conftest import git, run_cli, snapshot, write
 from tether.storage.odb import DIRECT_MIN
 
 
+@pytest.mark.slow  # ~20 s each: writes 4000 files, then adds them twice
 @pytest.mark.parametrize(
     ("jobs", "group"),
     [("1", False), ("2", False), ("2", True)],

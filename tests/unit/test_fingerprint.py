@@ -58,6 +58,7 @@ names = st.text(
 ).filter(lambda n: n not in (".", "..") and not is_temporary(n))
 
 
+@pytest.mark.slow  # 40 trees written to disk and walked twice
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

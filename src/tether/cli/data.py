@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tether import pipeline, render
+from tether import jsonout, pipeline, render
 
 if TYPE_CHECKING:
     from tether.repo import Repo
@@ -98,7 +98,7 @@ def status(
         stages = workspace_status(repo)
     clean = all(r.clean for r in results) and not any(s.stale for s in stages)
     if as_json:
-        render.emit_json("status", {"paths": results, "stages": stages, "clean": clean})
+        render.emit_json("status", jsonout.status(results, stages, clean))
     else:
         if results or not stages:
             render.status(results)
@@ -107,7 +107,7 @@ def status(
                 render.out(f"{s.name}: {'; '.join(s.reasons)}")
         if stages and not any(s.stale for s in stages):
             render.info(f"pipeline up to date: {len(stages)} stage(s)")
-    bad = [r for r in results if r.state == core.BROKEN]
+    bad = [r for r in results if r.state is core.State.BROKEN]
     if bad:  # the other paths are reported above; these make it an error
         from tether.errors import MetadataError
 
@@ -124,7 +124,7 @@ def _remote_status(
     report = sync.status(repo, targets, name)
     paths, clean = report["paths"], report["clean"]
     if as_json:
-        render.emit_json("remote-status", report)
+        render.emit_json("remote-status", jsonout.remote_status(report))
     else:
         for path, v in paths.items():
             if not v["missing_in_cache"] and not v["missing_on_remote"]:

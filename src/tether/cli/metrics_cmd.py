@@ -3,11 +3,11 @@ params show/diff, diff."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tether import render
+from tether import jsonout, render
 
 if TYPE_CHECKING:
     from tether.metrics import Files, Row
@@ -33,7 +33,7 @@ NewRev = Annotated[str | None, typer.Argument(help="New side (default: the works
 
 def _show(kind: str, files: dict[str, Files], as_json: bool, md: bool, precision: int) -> None:
     if as_json:
-        render.emit_json(f"{kind}-show", files)
+        render.emit_json(f"{kind}-show", jsonout.values_show(files))
         return
     many = len(files) > 1
     headers = (["Revision"] if many else []) + ["Path", "Key", "Value"]
@@ -52,11 +52,7 @@ def _show(kind: str, files: dict[str, Files], as_json: bool, md: bool, precision
 def _diff_out(kind: str, rows: list[Row], old: str, new: str, opts: tuple[bool, bool, int]) -> None:
     as_json, md, precision = opts
     if as_json:
-        data: dict[str, Any] = {}
-        for r in rows:
-            change = None if r.change is None else round(r.change, 12)
-            data.setdefault(r.file, {})[r.key] = {"old": r.old, "new": r.new, "change": change}
-        render.emit_json(f"{kind}-diff", {"old": old, "new": new, "files": data})
+        render.emit_json(f"{kind}-diff", jsonout.values_diff(rows, old, new))
         return
     if not rows:
         render.info(f"no {kind} changed between {old} and {new}")
@@ -149,7 +145,7 @@ def metrics_check(
 
     verdicts = metrics.check_workspace(Repo.find(), baseline, rules or [], files)
     if as_json:
-        render.emit_json("metrics-check", {"ok": all(v.ok for v in verdicts), "rules": verdicts})
+        render.emit_json("metrics-check", jsonout.metrics_check(verdicts))
     else:
         for v in verdicts:
             render.out(render.verdict(v))
@@ -200,7 +196,7 @@ def diff(
 
     result = core.diff(Repo.find(), old, new)
     if as_json:
-        render.emit_json("diff", result)
+        render.emit_json("diff", jsonout.diff(result))
         return
     for note in result.notes:
         render.warn(note)

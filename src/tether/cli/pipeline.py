@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tether import render
+from tether import jsonout, render
 
 stage_app = typer.Typer(
     help="Declare and list pipeline stages (tether.yaml).", no_args_is_help=True
@@ -133,16 +133,16 @@ def repro(
         on_warn=render.warn,
     )
     if as_json:
-        render.emit_json("repro", outcomes)
+        render.emit_json("repro", jsonout.repro(outcomes))
         return
     for o in outcomes:
-        if o.action == "would run":
+        if o.action is run.Action.WOULD_RUN:
             render.out(f"would run {o.name}: {'; '.join(o.reasons)}")
-        elif o.action == "restored":
+        elif o.action is run.Action.RESTORED:
             render.info(f"restored {o.name} from the run-cache ({'; '.join(o.reasons)})")
-        elif o.action == "ran":
+        elif o.action is run.Action.RAN:
             render.info(f"ran {o.name} in {o.seconds:.1f} s")
-    if all(o.action == "skipped" for o in outcomes):
+    if all(o.action is run.Action.SKIPPED for o in outcomes):
         render.info(f"up to date: {len(outcomes)} stage(s), nothing to run")
 
 

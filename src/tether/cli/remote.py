@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tether import render
+from tether import jsonout, render
 
 remote_app = typer.Typer(
     help="Manage remotes: where push and pull move objects (a path or any fsspec URL).",
@@ -69,7 +69,7 @@ def remote_list(
         opts = {k: ("***" if is_secret(k) else v) for k, v in sorted(cfg.remotes[name].items())}
         rows[name] = {**opts, "default": name == cfg.remote}
     if as_json:
-        render.emit_json("remotes", rows)
+        render.emit_json("remotes", jsonout.remotes(rows))
         return
     if not rows:
         render.info("no remotes — add one with `tether remote add NAME URL --default`")
@@ -177,11 +177,12 @@ def push(
 ) -> None:
     """Upload what the remote lacks of the data the pointer files and tether.lock name."""
     from tether.repo import Repo
+    from tether.storage.transfer import Direction
     from tether.workspace import sync, tracked
 
     repo = Repo.find()
     stats = sync.do_transfer(
-        repo, "push", tracked.targets(repo, targets), remote, jobs, all_commits
+        repo, Direction.PUSH, tracked.targets(repo, targets), remote, jobs, all_commits
     )
     if run_cache:
         _run_cache(repo, remote, "push")
@@ -198,13 +199,14 @@ def fetch(
     """Download missing objects of tracked data and stage outputs into the cache
     (the workspace is not touched)."""
     from tether.repo import Repo
+    from tether.storage.transfer import Direction
     from tether.workspace import sync, tracked
 
     repo = Repo.find()
     if run_cache:
         _run_cache(repo, remote, "pull")
     chosen = tracked.targets(repo, targets)
-    _report(sync.do_transfer(repo, "fetch", chosen, remote, jobs, all_commits))
+    _report(sync.do_transfer(repo, Direction.FETCH, chosen, remote, jobs, all_commits))
 
 
 def pull(

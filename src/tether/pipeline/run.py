@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 from tether import gitscm, progress, tempfiles
@@ -37,10 +38,21 @@ from tether.repo import Repo
 from tether.workspace.hashpath import Memo
 
 
+class Action(StrEnum):
+    """What ``repro`` did with a stage; the values are those of ``tether.repro/v1``."""
+
+    SKIPPED = "skipped"  # up to date
+    RAN = "ran"
+    RESTORED = "restored"  # from the lock or the run-cache
+    WOULD_RUN = "would run"  # --dry
+    FAILED = "failed"
+    BLOCKED = "blocked"  # a stage it depends on failed
+
+
 @dataclass
 class Outcome:
     name: str
-    action: str  # skipped | ran | restored | would run | failed | blocked
+    action: Action
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -141,7 +153,7 @@ def _kept_in_git(repo: Repo, graph: graphmod.Graph, outcomes: list[Outcome]) -> 
     paths = [
         o.path
         for oc in outcomes
-        if oc.action in ("ran", "restored")
+        if oc.action in (Action.RAN, Action.RESTORED)
         for o in graph.stages[oc.name].outs
         if not o.cache and (repo.root / o.path).exists()
     ]
@@ -214,19 +226,21 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             stage = graph.stages[name]
             blocked = graph.upstream[name] & failed
             if blocked:
-                outcomes.append(Outcome(name, "blocked", [f"{', '.join(sorted(blocked))} failed"]))
+                outcomes.append(
+                    Outcome(name, Action.BLOCKED, [f"{', '.join(sorted(blocked))} failed"])
+                )
                 failed.add(name)
                 continue
             st = stage_status(repo, graph, stage, entries.get(name), running, memo)
             if not st.stale and not force:
                 note(f"stage {name} unchanged, skipped")
-                outcomes.append(Outcome(name, "skipped"))
+                outcomes.append(Outcome(name, Action.SKIPPED))
                 continue
             sources.check_upstream(repo, graph, stage, entries, running, memo)
             reasons = st.reasons or ["forced"]
             running.add(name)
             if dry:
-                outcomes.append(Outcome(name, "would run", reasons))
+                outcomes.append(Outcome(name, Action.WOULD_RUN, reasons))
                 continue
             deps, missing = dep_artifacts(repo, stage, memo)
             if missing:
@@ -258,7 +272,9 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 ):
                     entries[name] = lock.Entry(stage.cmd_text, tuple(deps), params, tuple(hit))
                     lock.save(repo.root, entries)
-                    outcomes.append(Outcome(name, "restored", reasons, time.monotonic() - start))
+                    outcomes.append(
+                        Outcome(name, Action.RESTORED, reasons, time.monotonic() - start)
+                    )
                     continue
             if on_start is not None:
                 on_start(name, reasons)
@@ -274,7 +290,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 if not keep_going:
                     raise
                 failed.add(name)
-                outcomes.append(Outcome(name, "failed", reasons, time.monotonic() - start))
+                outcomes.append(Outcome(name, Action.FAILED, reasons, time.monotonic() - start))
                 continue
             with progress.task(f"caching outputs of {name}"):
                 outs = _store_outs(repo, stage)
@@ -282,14 +298,14 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
             entries[name] = lock.Entry(stage.cmd_text, tuple(deps_after), params, tuple(outs))
             lock.save(repo.root, entries)
             runcache.save(repo, runcache.key(stage, deps_after, params), outs)
-            outcomes.append(Outcome(name, "ran", reasons, time.monotonic() - start))
-        wrote = any(o.action in ("ran", "restored") for o in outcomes)
+            outcomes.append(Outcome(name, Action.RAN, reasons, time.monotonic() - start))
+        wrote = any(o.action in (Action.RAN, Action.RESTORED) for o in outcomes)
         if not dry and wrote and repo.config.autostage:
             gitscm.stage(repo.root, [lock.FILE, *_kept_in_git(repo, graph, outcomes)])
     if failed:
-        first = next(o for o in outcomes if o.action == "failed")
+        first = next(o for o in outcomes if o.action is Action.FAILED)
         raise StageFailedError(
-            f"{len([o for o in outcomes if o.action == 'failed'])} stage(s) failed, "
+            f"{len([o for o in outcomes if o.action is Action.FAILED])} stage(s) failed, "
             f"first: {first.name}",
             1,
         )

@@ -28,6 +28,7 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,23 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*\Z")
 _VAR = re.compile(r"\$\{\s*([A-Za-z0-9_.\-]+)\s*\}")
 
 
+class OutKind(StrEnum):
+    """Which list of a stage declares an output: ``outs``, ``metrics`` or ``plots``."""
+
+    OUT = "out"
+    METRIC = "metric"
+    PLOT = "plot"
+
+
+_KIND_OF_KEY = {"outs": OutKind.OUT, "metrics": OutKind.METRIC, "plots": OutKind.PLOT}
+
+
 @dataclass(frozen=True)
 class Out:
     path: str  # workspace-relative
     cache: bool = True  # False: git keeps it (not gitignored)
     persist: bool = False  # not removed before the stage runs
-    kind: str = "out"  # out | metrics | plots
+    kind: OutKind = OutKind.OUT
     inside: str | None = None  # metrics/plots in an output folder of the stage: stored with it
 
 
@@ -301,7 +313,7 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
                     kind,
                 )
             cache = folders[inside]
-        result.append(Out(path, cache, opts.get("persist", False), kind.rstrip("s"), inside))
+        result.append(Out(path, cache, opts.get("persist", False), _KIND_OF_KEY[kind], inside))
     return tuple(result)
 
 

@@ -25,6 +25,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from tether import progress
@@ -57,9 +58,16 @@ class Root:
     files: int | None = None  # a directory's file count, when its pointer says
 
 
+class Direction(StrEnum):
+    """Which way objects move; the value starts the summary line (``push origin: …``)."""
+
+    PUSH = "push"
+    FETCH = "fetch"
+
+
 @dataclass
 class Stats:
-    direction: str  # "push" | "fetch"
+    direction: Direction
     remote: str
     moved: int = 0
     present: int = 0
@@ -79,7 +87,7 @@ class Stats:
         push reports as already there what the first uploaded."""
         from tether.units import size
 
-        verb = "uploaded" if self.direction == "push" else "downloaded"
+        verb = "uploaded" if self.direction is Direction.PUSH else "downloaded"
         line = (
             f"{self.direction} {self.remote}: {self.moved} {verb}, {self.present} already there, "
             f"{size(self.bytes)} in {self.seconds:.1f} s"
@@ -308,7 +316,7 @@ def push(
 ) -> Stats:
     """Upload what the remote lacks. ``previous``: path -> the tree digest last
     pushed for it to this remote (a hint; verified on the remote before use)."""
-    stats = Stats("push", remote.name)
+    stats = Stats(Direction.PUSH, remote.name)
     start = time.monotonic()
     retrying(remote, remote.probe)
     packed = pack_index(odb, remote, jobs)
@@ -413,7 +421,7 @@ def _fetch_packs(
 
 
 def fetch(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
-    stats = Stats("fetch", remote.name)
+    stats = Stats(Direction.FETCH, remote.name)
     start = time.monotonic()
     retrying(remote, remote.probe)
     mover = _Mover(remote, stats, jobs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from tether.errors import ObjectError
 from tether.pointer import Pointer
@@ -10,7 +11,15 @@ from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import scan, tracked
 
-BROKEN = "bad pointer file"
+
+class State(StrEnum):
+    """A tracked path against its pointer file; the values are those of ``tether.status/v1``."""
+
+    UNCHANGED = "unchanged"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+    NOT_IN_CACHE = "not in cache"
+    BROKEN = "bad pointer file"  # the pointer file does not parse
 
 
 @dataclass(frozen=True)
@@ -24,13 +33,13 @@ class PathStatus:
     path: str
     source: str
     kind: str
-    state: str  # unchanged | modified | deleted | not in cache | bad pointer file
+    state: State
     changes: list[FileChange] = field(default_factory=list)
     note: str = ""
 
     @property
     def clean(self) -> bool:
-        return self.state == "unchanged"
+        return self.state is State.UNCHANGED
 
 
 def diff_entries(base: str, old: tree.Tree, new: list[tree.Entry]) -> list[FileChange]:
@@ -52,19 +61,22 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     full = repo.root / p.path
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     if not full.exists():
-        return PathStatus(p.path, p.source, p.kind, "deleted")
+        return PathStatus(p.path, p.source, p.kind, State.DELETED)
     same = PathStatus(
-        p.path, p.source, p.kind, "unchanged" if repo.odb.exists(p.digest) else "not in cache"
+        p.path,
+        p.source,
+        p.kind,
+        State.UNCHANGED if repo.odb.exists(p.digest) else State.NOT_IN_CACHE,
     )
     if p.kind == "file":
         if full.is_dir():
-            return PathStatus(p.path, p.source, p.kind, "modified", note="is now a folder")
+            return PathStatus(p.path, p.source, p.kind, State.MODIFIED, note="is now a folder")
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
         if scan.digest_of(f, repo.state) != p.digest:
-            return PathStatus(p.path, p.source, p.kind, "modified")
+            return PathStatus(p.path, p.source, p.kind, State.MODIFIED)
         return same
     if not full.is_dir():
-        return PathStatus(p.path, p.source, p.kind, "modified", note="is now a file")
+        return PathStatus(p.path, p.source, p.kind, State.MODIFIED, note="is now a file")
     # the usual case, nothing touched, from a walk that keeps nothing per file;
     # otherwise the full scan below walks again and its fingerprint is the one
     # stored (it describes exactly the files whose digests it records)
@@ -84,10 +96,14 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
         data = repo.odb.read(p.digest, p.source)
     except ObjectError:  # missing or damaged here; a tree that reads but is malformed is refused
         return PathStatus(
-            p.path, p.source, p.kind, "modified", note="tree not in cache: per-file changes unknown"
+            p.path,
+            p.source,
+            p.kind,
+            State.MODIFIED,
+            note="tree not in cache: per-file changes unknown",
         )
     old = tree.parse(data, p.source)
-    return PathStatus(p.path, p.source, p.kind, "modified", diff_entries(p.path, old, entries))
+    return PathStatus(p.path, p.source, p.kind, State.MODIFIED, diff_entries(p.path, old, entries))
 
 
 def status(repo: Repo, targets: list[str] | None = None) -> list[PathStatus]:
@@ -100,5 +116,5 @@ def status(repo: Repo, targets: list[str] | None = None) -> list[PathStatus]:
     finally:
         repo.state.flush()
     return found + [
-        PathStatus(b.path, b.source, "unknown", BROKEN, note=b.error.message) for b in broken
+        PathStatus(b.path, b.source, "unknown", State.BROKEN, note=b.error.message) for b in broken
     ]

@@ -10,7 +10,7 @@ from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage.remotes import Remote, RemoteSpec, check_committed, open_remote
-from tether.storage.transfer import Root, Stats, fetch, push, remote_status
+from tether.storage.transfer import Direction, Root, Stats, fetch, push, remote_status
 from tether.workspace import checkout, tracked
 
 
@@ -86,7 +86,7 @@ def _raise_failures(stats: Stats) -> None:
         hint = (
             "the remote copy is damaged: delete it there and `tether push` again from a "
             "machine whose cache holds it"
-            if "corrupt" in reason and stats.direction == "fetch"
+            if "corrupt" in reason and stats.direction is Direction.FETCH
             else None
         )
         raise TransferError(f"{stats.direction} {stats.remote}: {first}: {reason}{more}", hint)
@@ -94,7 +94,7 @@ def _raise_failures(stats: Stats) -> None:
 
 def do_transfer(
     repo: Repo,
-    direction: str,
+    direction: Direction,
     targets: list[str] | None,
     remote_name: str | None,
     jobs: int | None,
@@ -105,7 +105,7 @@ def do_transfer(
     with repo.lock(direction):
         broken: list[tracked.Broken] = []  # the others move; these are failures
         chosen = roots(_pointers(repo, targets, all_commits, broken))
-        if direction != "push":
+        if direction is not Direction.PUSH:
             stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs))
         else:
             previous = _pushed(repo, remote)
@@ -162,7 +162,7 @@ def do_pull(
     force: bool,
 ) -> tuple[Stats, list[checkout.Checked]]:
     """Fetch, then check out every pointer whose objects all arrived."""
-    stats = do_transfer(repo, "fetch", targets, remote_name, jobs)
+    stats = do_transfer(repo, Direction.FETCH, targets, remote_name, jobs)
     ready = [
         p.path
         for p in tracked.select(repo, targets, outputs=True, broken=[])  # in stats.failed

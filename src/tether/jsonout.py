@@ -1,0 +1,132 @@
+"""The published ``--json`` formats, one function per output.
+
+Each function builds its document key by key from a result object, so a
+format changes only when this module does — renaming a field of an internal
+class cannot change what scripts read. docs/json.md describes every key;
+tests/func/test_json_output.py holds each output against a stored example.
+The result objects are read by attribute only: this module imports nothing
+at run time, so any layer's results can be turned into JSON here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.diff import DataDiff
+    from tether.metrics import Files, Row, Verdict
+    from tether.pipeline.run import Outcome
+    from tether.pipeline.status import StageStatus
+    from tether.workspace.status import PathStatus
+
+Doc = dict[str, Any]
+
+
+def status(paths: Iterable[PathStatus], stages: Iterable[StageStatus], clean: bool) -> Doc:
+    """``tether status --json``: tracked paths against their pointer files, and stale stages."""
+    return {
+        "paths": [
+            {
+                "path": p.path,
+                "source": p.source,
+                "kind": str(p.kind),
+                "state": str(p.state),
+                "changes": [{"path": c.path, "change": str(c.change)} for c in p.changes],
+                "note": p.note,
+            }
+            for p in paths
+        ],
+        "stages": [{"name": s.name, "reasons": list(s.reasons)} for s in stages],
+        "clean": clean,
+    }
+
+
+def remote_status(report: Mapping[str, Any]) -> Doc:
+    """``tether status --remote --json``: objects missing in the cache and on the remote."""
+    return {
+        "remote": report["remote"],
+        "paths": {
+            path: {
+                "objects": v["objects"],
+                "missing_in_cache": v["missing_in_cache"],
+                "missing_on_remote": v["missing_on_remote"],
+                "tree_in_cache": v["tree_in_cache"],
+            }
+            for path, v in report["paths"].items()
+        },
+        "clean": report["clean"],
+    }
+
+
+def remotes(rows: Mapping[str, Mapping[str, Any]]) -> Doc:
+    """``tether remote list --json``: each remote's options (secrets masked) and ``default``."""
+    return {name: dict(opts) for name, opts in rows.items()}
+
+
+def repro(outcomes: Iterable[Outcome]) -> list[Doc]:
+    """``tether repro --json``: what happened to each stage, in run order."""
+    return [
+        {
+            "name": o.name,
+            "action": str(o.action),
+            "reasons": list(o.reasons),
+            "seconds": o.seconds,
+        }
+        for o in outcomes
+    ]
+
+
+def diff(result: DataDiff) -> Doc:
+    """``tether diff --json``: tracked data added, modified or deleted between two revisions."""
+    return {
+        "old": result.old,
+        "new": result.new,
+        "changes": [
+            {
+                "path": c.path,
+                "change": str(c.change),
+                "old_size": c.old_size,
+                "new_size": c.new_size,
+                "stage": c.stage,
+            }
+            for c in result.changes
+        ],
+        "notes": list(result.notes),
+    }
+
+
+def values_show(files: Mapping[str, Files]) -> Doc:
+    """``tether metrics show --json`` / ``params show --json``: revision -> file -> key -> value."""
+    return {
+        rev: {f: dict(values) for f, values in by_file.items()} for rev, by_file in files.items()
+    }
+
+
+def values_diff(rows: Iterable[Row], old: str, new: str) -> Doc:
+    """``tether metrics diff --json`` / ``params diff --json``: old, new and change per key."""
+    data: dict[str, dict[str, Doc]] = {}
+    for r in rows:
+        change = None if r.change is None else round(r.change, 12)
+        data.setdefault(r.file, {})[r.key] = {"old": r.old, "new": r.new, "change": change}
+    return {"old": old, "new": new, "files": data}
+
+
+def metrics_check(verdicts: list[Verdict]) -> Doc:
+    """``tether metrics check --json``: each rule, the value it was held to, and the verdict."""
+    return {
+        "ok": all(v.ok for v in verdicts),
+        "rules": [
+            {
+                "rule": v.rule,
+                "file": v.file,
+                "metric": v.metric,
+                "value": v.value,
+                "ok": v.ok,
+                "note": v.note,
+                "old": v.old,
+                "new": v.new,
+            }
+            for v in verdicts
+        ],
+    }

@@ -1,0 +1,100 @@
+"""pipeline/spec.py: tether.yaml parsed, interpolated, expanded and refused with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tether.errors import PipelineError
+from tether.pipeline import spec
+from tether.pipeline.spec import OutKind, ParamRef
+
+
+def parse(root: Path, text: str) -> spec.Pipeline:
+    return spec.parse(root, "schema: 1\n" + text)
+
+
+def test_a_stage_with_every_key(tmp_path: Path) -> None:
+    p = parse(
+        tmp_path,
+        """stages:
+  train:
+    cmd: [python prep.py, python train.py]
+    deps: [prep.py, data]
+    params: [train.lr, {other.yaml: [seed]}, {all.yaml: }]
+    outs: [model, {log.txt: {cache: false, persist: true}}]
+    metrics: [m.json]
+    plots: [model/curve.csv]
+    always_changed: true
+""",
+    )
+    s = p.stages["train"]
+    assert s.cmd == ("python prep.py", "python train.py")
+    assert s.cmd_text == "python prep.py && python train.py"
+    assert s.wdir == "." and s.deps == ("prep.py", "data") and s.always_changed
+    assert s.params == (
+        ParamRef("params.yaml", "train.lr"),
+        ParamRef("other.yaml", "seed"),
+        ParamRef("all.yaml", None),
+    )
+    outs = {o.path: o for o in s.outs}
+    assert outs["model"].kind is OutKind.OUT and outs["model"].cache
+    assert not outs["log.txt"].cache and outs["log.txt"].persist
+    assert outs["m.json"].kind is OutKind.METRIC and not outs["m.json"].cache
+    assert outs["model/curve.csv"].kind is OutKind.PLOT
+    assert outs["model/curve.csv"].inside == "model"  # stored with the folder
+
+
+def test_kinds_keep_their_stored_names() -> None:
+    assert [str(k) for k in OutKind] == ["out", "metric", "plot"]
+
+
+def test_wdir_makes_paths_workspace_relative(tmp_path: Path) -> None:
+    p = parse(tmp_path, "stages:\n  s:\n    cmd: make\n    wdir: sub\n    deps: [../a, b]\n")
+    assert p.stages["s"].wdir == "sub"
+    assert p.stages["s"].deps == ("a", "sub/b")
+
+
+def test_vars_and_foreach_expand(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("size: 3\n")
+    p = parse(
+        tmp_path,
+        """vars: [params.yaml, {models: [small, base]}]
+stages:
+  train:
+    foreach: ${models}
+    do:
+      cmd: train ${item} --size ${size}
+      outs:
+        - model-${item}
+""",
+    )
+    assert sorted(p.stages) == ["train@base", "train@small"]
+    assert p.stages["train@small"].cmd == ("train small --size 3",)
+    assert p.stages["train@base"].outs[0].path == "model-base"
+
+
+def test_checks_are_kept_for_metrics_check(tmp_path: Path) -> None:
+    p = parse(tmp_path, "stages: {}\nchecks: ['acc >= 0.5']\n")
+    assert p.checks == ("acc >= 0.5",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stages:\n  s:\n    cmd: x\n    colour: red\n", "colour"),
+        ("stages:\n  s:\n    deps: [a]\n", "cmd"),
+        ("stages:\n  s:\n    cmd: x\n    outs: [../outside]\n", "outside"),
+        ("stages:\n  s:\n    cmd: x\n    outs: [{o: {cache: maybe, colour: 1}}]\n", "colour"),
+        ("stages:\n  s:\n    cmd: echo ${nope}\n", "nope"),
+    ],
+)
+def test_refusals_name_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(PipelineError, match=message) as exc:
+        parse(tmp_path, text)
+    assert "tether.yaml" in exc.value.message
+
+
+def test_load_without_a_file_is_none(tmp_path: Path) -> None:
+    assert spec.load(tmp_path) is None

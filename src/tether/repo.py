@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tether import config as configmod
 from tether import gitscm, ownfiles, tempfiles, yamlio
 from tether.errors import NotARepoError, PathError
-from tether.lock import locked
+from tether.repolock import locked
 from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
 

@@ -163,9 +163,9 @@ def _run_cache(repo: Any, remote: str | None, direction: str) -> None:
 
 def _report(stats: Any) -> None:
     render.info(stats.summary())
-    from tether.workspace.sync import finish
+    from tether.workspace.sync import raise_failures
 
-    finish(stats)
+    raise_failures(stats)
 
 
 def push(

@@ -100,9 +100,9 @@ def push(repo: Repo, remote_name: str | None) -> int:
     if roots:
         stats = push_objects(repo.odb, remote, roots, remote.spec.jobs)
         if stats.failed:
-            from tether.workspace.sync import finish
+            from tether.workspace.sync import raise_failures
 
-            finish(stats)
+            raise_failures(stats)
     for k in todo:
         data = (repo.cache_dir / _rel(k)).read_bytes()
         retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once

@@ -31,7 +31,6 @@ Exit codes: 0 success, 1 any ``TetherError`` (and "differences found" for
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3

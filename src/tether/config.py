@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tether import yamlio
 from tether.errors import ConfigError, MetadataError
@@ -17,6 +17,8 @@ from tether.errors import ConfigError, MetadataError
 PROJECT = "config.yaml"
 LOCAL = "config.local.yaml"
 DEFAULT_LINK = ["reflink", "copy"]
+SECRET_MASK = "***"  # noqa: S105 - what a secret is shown as, not a secret
+_V = TypeVar("_V")
 SECRET_WORDS = ("secret", "password", "token", "access_key", "credential", "key_id")
 
 # section -> option -> parser from the command-line string
@@ -53,6 +55,32 @@ _OPTIONS: dict[str, dict[str, Any]] = {
 
 def is_secret(option: str) -> bool:
     return any(w in option.lower() for w in SECRET_WORDS)
+
+
+def masked(option: str, value: _V) -> _V | str:
+    """``value`` as shown to the user: ``***`` when ``option`` (a name, or a dotted
+    key such as ``remotes.s3.secret_access_key``) names a secret."""
+    return SECRET_MASK if is_secret(option.rsplit(".", 1)[-1]) else value
+
+
+def masked_argv(argv: list[str]) -> list[str]:
+    """A command line safe to write to a log: the value after a secret's name
+    (``remote modify --local s3 secret_access_key VALUE``, ``config KEY VALUE``)
+    and the value of ``--name=value`` for a secret name become ``***``."""
+    shown: list[str] = []
+    after_secret = False
+    for arg in argv:
+        name, eq, _ = arg.lstrip("-").partition("=")
+        if after_secret and not arg.startswith("-"):
+            shown.append(SECRET_MASK)
+            after_secret = False
+            continue
+        if eq and arg.startswith("-") and is_secret(name):
+            shown.append(arg.partition("=")[0] + "=" + SECRET_MASK)
+        else:
+            shown.append(arg)
+            after_secret = after_secret or is_secret(name.rsplit(".", 1)[-1])
+    return shown
 
 
 @dataclass(frozen=True)

@@ -60,13 +60,13 @@ def remote_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List remotes and their options; secrets are shown as ***."""
-    from tether.config import is_secret
+    from tether.config import masked
     from tether.repo import Repo
 
     cfg = Repo.find().config
     rows: dict[str, dict[str, Any]] = {}
     for name in sorted(cfg.remotes):
-        opts = {k: ("***" if is_secret(k) else v) for k, v in sorted(cfg.remotes[name].items())}
+        opts = {k: masked(k, v) for k, v in sorted(cfg.remotes[name].items())}
         rows[name] = {**opts, "default": name == cfg.remote}
     if as_json:
         render.emit_json("remotes", rows)
@@ -149,7 +149,7 @@ def remote_modify(
     repo = Repo.find()
     config.remote_modify(repo.dir, name, option, value, local)
     repo.stage_config()
-    shown = "***" if config.is_secret(option) else value
+    shown = config.masked(option, value)
     render.info(f"{name}.{option} {'unset' if unset else '= ' + str(shown)}")
 
 

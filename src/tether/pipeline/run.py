@@ -107,6 +107,17 @@ def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[s
     return True
 
 
+def _cached(
+    repo: Repo, name: str, k: str, warn: Callable[[str], None]
+) -> list[lock.Artifact] | None:
+    """The run-cache entry for ``k``; a damaged one is a miss the user hears about."""
+    try:
+        return runcache.get(repo, k)
+    except MetadataError as exc:
+        warn(f"ignoring a damaged run-cache entry for {name}, running it: {exc.message}")
+        return None
+
+
 def _remove(path: str, root: os.PathLike[str] | str) -> None:
     full = os.path.join(root, path)
     if os.path.isdir(full) and not os.path.islink(full):
@@ -250,7 +261,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                     and runcache.key(stage, list(prev.deps), prev.params) == k
                 ):
                     hit = list(prev.outs)
-                hit = hit if hit and len(hit) == len(stage.outs) else runcache.get(repo, k)
+                hit = hit if hit and len(hit) == len(stage.outs) else _cached(repo, name, k, warn)
                 if (
                     hit
                     and {a.path for a in hit} == {o.path for o in stage.outs}

@@ -17,7 +17,14 @@ from typing import Any
 
 from tether import gitscm, untrusted
 from tether import params as paramsmod
-from tether.errors import MetadataError, PathError, TetherError, UsageError
+from tether.errors import (
+    FETCH_FAILURES,
+    MetadataError,
+    MissingObjectError,
+    PathError,
+    TetherError,
+    UsageError,
+)
 from tether.repo import Repo
 
 WORKSPACE = "workspace"
@@ -129,7 +136,7 @@ def _collect(
     if files:
         try:  # a named file may be a cached output too
             digests = src.pipeline_files(kind)[1]
-        except TetherError:
+        except MetadataError:  # tether.yaml or tether.lock does not parse: read it as it is
             digests = {}
     else:
         files, digests = src.pipeline_files(kind)
@@ -141,7 +148,7 @@ def _collect(
         if data is None and f in digests:  # a cached output not checked out here
             try:
                 data = _from_cache(repo, f, digests[f])
-            except TetherError as exc:
+            except (MissingObjectError, *FETCH_FAILURES) as exc:
                 missing[f] = f"a cached output, not in the cache or on the remote: {exc.message}"
         if data is None:
             out[f] = {}

@@ -19,14 +19,11 @@ from typing import Literal
 
 from tether import gitscm, progress, tempfiles
 from tether.errors import (
-    ConfigError,
-    CorruptObjectError,
+    FETCH_FAILURES,
     MetadataError,
     MissingObjectError,
     PipelineError,
-    RemoteError,
     StageFailedError,
-    TransferError,
 )
 from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, sources, spec
@@ -101,7 +98,7 @@ def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[s
             checkout_pointer(repo, _pointer(a), force=True)
     except MissingObjectError:
         return False
-    except (RemoteError, TransferError, ConfigError, CorruptObjectError, MetadataError) as exc:
+    except FETCH_FAILURES as exc:
         warn(f"could not restore {name} from the run-cache, running it: {exc}")
         return False
     return True

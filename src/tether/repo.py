@@ -138,5 +138,9 @@ class Repo:
         if configmod.load(self.dir).autostage:
             gitscm.stage(self.root, [f"{DIRNAME}/{configmod.PROJECT}"])
 
+    def install_hooks(self, force: bool) -> list[str]:
+        """Write tether's git hooks (``install-hooks``); returns their paths."""
+        return gitscm.install_hooks(self.root, force)
+
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

@@ -236,10 +236,9 @@ def install_hooks(
     ] = False,
 ) -> None:
     """Install git hooks: post-checkout runs `tether checkout`, pre-push runs `tether push`."""
-    from tether import gitscm
     from tether.repo import Repo
 
-    for path in gitscm.install_hooks(Repo.find().root, force):
+    for path in Repo.find().install_hooks(force):
         render.info(f"installed {path}")
 
 

@@ -49,6 +49,10 @@ class Row:
         return bool(self.old != self.new)
 
 
+# a cached output that neither the cache nor the default remote could give
+_NOT_FETCHED: tuple[type[TetherError], ...] = (MissingObjectError, *FETCH_FAILURES)
+
+
 def _is_number(v: Any) -> bool:
     return bool(isinstance(v, int | float) and not isinstance(v, bool))
 
@@ -148,7 +152,7 @@ def _collect(
         if data is None and f in digests:  # a cached output not checked out here
             try:
                 data = _from_cache(repo, f, digests[f])
-            except (MissingObjectError, *FETCH_FAILURES) as exc:
+            except _NOT_FETCHED as exc:
                 missing[f] = f"a cached output, not in the cache or on the remote: {exc.message}"
         if data is None:
             out[f] = {}

@@ -66,12 +66,16 @@ def collect(
     dry_run: bool = False,
     force: bool = False,
     confirm: Callable[[Plan], bool] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> Outcome:
     """``tether gc``: plan, then delete, under the repository lock (no writer
-    adds an object between the two). Deleting needs ``force`` or a ``confirm``
-    that says yes (it is shown the plan); with neither, ConfirmationError."""
+    adds an object between the two). ``on_plan`` sees the plan as soon as it is
+    made. Deleting needs ``force`` or a ``confirm`` that says yes (it is shown
+    the plan); with neither, ConfirmationError."""
     with repo.lock("tether gc"):
         p = plan(repo, workspace_only, all_commits)
+        if on_plan is not None:
+            on_plan(p)
         if dry_run or p.empty:
             return Outcome(p)
         if not force:

@@ -38,16 +38,7 @@ def gc(
     from tether import gc as core
     from tether.repo import Repo
 
-    shown = False
-
-    def scope(plan: core.Plan) -> None:
-        nonlocal shown
-        if not shown:
-            render.info(f"keeping objects used by {plan.scope}")
-            shown = True
-
     def ask(plan: core.Plan) -> bool:
-        scope(plan)
         return typer.confirm(f"remove {plan.summary}?")
 
     done = core.collect(
@@ -57,9 +48,9 @@ def gc(
         dry_run=dry_run,
         force=force,
         confirm=ask if sys.stdin.isatty() else None,
+        on_plan=lambda plan: render.info(f"keeping objects used by {plan.scope}"),
     )
     plan = done.plan
-    scope(plan)
     if plan.empty:
         render.out("nothing to remove")
     elif dry_run:

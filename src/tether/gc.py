@@ -83,7 +83,7 @@ def collect(
                 raise ConfirmationError(f"gc would remove {p.summary}")
             if not confirm(p):
                 return Outcome(p)
-        return Outcome(p, True, run(repo, p))
+        return Outcome(p, True, _delete(repo, p))
 
 
 def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
@@ -160,9 +160,9 @@ def _ours(repo: Repo) -> bool:
     )
 
 
-def run(repo: Repo, p: Plan) -> int:
-    """Delete what the plan drops; returns bytes freed. The caller holds the
-    repository lock it planned under (:func:`collect` does)."""
+def _delete(repo: Repo, p: Plan) -> int:
+    """Delete what the plan drops; returns bytes freed. Only under the
+    repository lock the plan was made under (:func:`collect`)."""
     freed = sum(repo.odb.remove(d) for d in p.drop)
     for path, size in p.stale.items():
         with contextlib.suppress(FileNotFoundError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tether import yamlio
+from tether import gitscm, yamlio
 from tether.errors import ConfigError, MetadataError
 
 PROJECT = "config.yaml"
@@ -318,6 +318,12 @@ def _edit(tether_dir: Path, local: bool) -> tuple[Path, dict[str, Any]]:
     return path, (_read(path) or {"schema": 1})
 
 
+def _stage(tether_dir: Path) -> None:
+    """Stage the project config in git after a remote change (core.autostage)."""
+    if load(tether_dir).autostage:
+        gitscm.stage(tether_dir.parent, [f"{tether_dir.name}/{PROJECT}"])
+
+
 def _check_committable(name: str, opts: dict[str, Any], options: set[str]) -> None:
     """Refuse to commit what a clone could not be trusted with (see remotes.check_committed)."""
     from tether.storage.remotes import RemoteSpec, check_committed
@@ -345,6 +351,7 @@ def remote_add(
     if default:
         data.setdefault("core", {})["remote"] = name
     yamlio.dump_file(path, data)
+    _stage(tether_dir)
 
 
 def remote_remove(tether_dir: Path, name: str) -> None:
@@ -360,6 +367,7 @@ def remote_remove(tether_dir: Path, name: str) -> None:
         if data.get("core", {}).get("remote") == name:
             del data["core"]["remote"]
         yamlio.dump_file(path, data)
+    _stage(tether_dir)
 
 
 def remote_modify(tether_dir: Path, name: str, option: str, text: str | None, local: bool) -> None:
@@ -385,6 +393,7 @@ def remote_modify(tether_dir: Path, name: str, option: str, text: str | None, lo
     else:
         opts[option] = _remote_option(option, text)
     yamlio.dump_file(path, data)
+    _stage(tether_dir)
 
 
 def remote_default(tether_dir: Path, name: str | None, local: bool = False) -> None:
@@ -396,6 +405,7 @@ def remote_default(tether_dir: Path, name: str | None, local: bool = False) -> N
         set_value(tether_dir, "core.remote", name, local=local)
     else:
         _unset_default(tether_dir, (True,) if local else (False, True))
+    _stage(tether_dir)
 
 
 def _unset_default(tether_dir: Path, files: tuple[bool, ...]) -> None:

@@ -133,11 +133,6 @@ class Repo:
             finally:
                 self.state.flush()
 
-    def stage_config(self) -> None:
-        """Stage the project config after a change (core.autostage)."""
-        if configmod.load(self.dir).autostage:
-            gitscm.stage(self.root, [f"{DIRNAME}/{configmod.PROJECT}"])
-
     def install_hooks(self, force: bool) -> list[str]:
         """Write tether's git hooks (``install-hooks``); returns their paths."""
         return gitscm.install_hooks(self.root, force)

@@ -51,7 +51,6 @@ def remote_add(
 
     repo = Repo.find()
     config.remote_add(repo.dir, name, url, default, local, force)
-    repo.stage_config()
     render.info(f"remote {name} -> {url}{' (default)' if default else ''}")
 
 
@@ -89,7 +88,6 @@ def remote_remove(name: Name) -> None:
 
     repo = Repo.find()
     config.remote_remove(repo.dir, name)
-    repo.stage_config()
     render.info(f"removed remote {name}")
 
 
@@ -108,7 +106,6 @@ def remote_default(
     repo = Repo.find()
     if unset:
         config.remote_default(repo.dir, None, local)
-        repo.stage_config()
         now = Repo.find().config.remote
         render.info(f"default remote: {now}" if now else "no default remote")
     elif name is None:
@@ -117,7 +114,6 @@ def remote_default(
         render.out(repo.config.remote)
     else:
         config.remote_default(repo.dir, name, local)
-        repo.stage_config()
         render.info(f"default remote: {name}{' (local)' if local else ''}")
 
 
@@ -148,7 +144,6 @@ def remote_modify(
         raise UsageError("give a VALUE, or --unset")
     repo = Repo.find()
     config.remote_modify(repo.dir, name, option, value, local)
-    repo.stage_config()
     shown = config.masked(option, value)
     render.info(f"{name}.{option} {'unset' if unset else '= ' + str(shown)}")
 

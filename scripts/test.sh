@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything into .venv and run the whole check: ruff, mypy, pytest
+# Install everything into .venv and run the whole check: ruff, mypy, the import
+# layering contract (lint-imports, [tool.importlinter] in pyproject.toml), pytest
 # (the S3 tests start a real SeaweedFS; the example pipeline runs end to end).
 # Then the fast part of the suite (-m "not slow") on every other supported
 # Python (3.11, 3.12, 3.13) found on PATH or under pyenv, each in its own
@@ -15,6 +16,8 @@ echo "== ruff"
 .venv/bin/ruff format --check src tests benchmarks examples
 echo "== mypy"
 .venv/bin/mypy
+echo "== import layers"
+.venv/bin/lint-imports
 echo "== pytest, Python $main: the whole suite"
 TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider "$@"
 

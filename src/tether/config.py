@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tether import yamlio
+from tether import gitscm, yamlio
 from tether.errors import ConfigError, MetadataError
 
 PROJECT = "config.yaml"
 LOCAL = "config.local.yaml"
 DEFAULT_LINK = ["reflink", "copy"]
+SECRET_MASK = "***"  # noqa: S105 - what a secret is shown as, not a secret
+_V = TypeVar("_V")
 SECRET_WORDS = ("secret", "password", "token", "access_key", "credential", "key_id")
 
 # section -> option -> parser from the command-line string
@@ -53,6 +55,32 @@ _OPTIONS: dict[str, dict[str, Any]] = {
 
 def is_secret(option: str) -> bool:
     return any(w in option.lower() for w in SECRET_WORDS)
+
+
+def masked(option: str, value: _V) -> _V | str:
+    """``value`` as shown to the user: ``***`` when ``option`` (a name, or a dotted
+    key such as ``remotes.s3.secret_access_key``) names a secret."""
+    return SECRET_MASK if is_secret(option.rsplit(".", 1)[-1]) else value
+
+
+def masked_argv(argv: list[str]) -> list[str]:
+    """A command line safe to write to a log: the value after a secret's name
+    (``remote modify --local s3 secret_access_key VALUE``, ``config KEY VALUE``)
+    and the value of ``--name=value`` for a secret name become ``***``."""
+    shown: list[str] = []
+    after_secret = False
+    for arg in argv:
+        name, eq, _ = arg.lstrip("-").partition("=")
+        if after_secret and not arg.startswith("-"):
+            shown.append(SECRET_MASK)
+            after_secret = False
+            continue
+        if eq and arg.startswith("-") and is_secret(name):
+            shown.append(arg.partition("=")[0] + "=" + SECRET_MASK)
+        else:
+            shown.append(arg)
+            after_secret = after_secret or is_secret(name.rsplit(".", 1)[-1])
+    return shown
 
 
 @dataclass(frozen=True)
@@ -290,6 +318,12 @@ def _edit(tether_dir: Path, local: bool) -> tuple[Path, dict[str, Any]]:
     return path, (_read(path) or {"schema": 1})
 
 
+def _stage(tether_dir: Path) -> None:
+    """Stage the project config in git after a remote change (core.autostage)."""
+    if load(tether_dir).autostage:
+        gitscm.stage(tether_dir.parent, [f"{tether_dir.name}/{PROJECT}"])
+
+
 def _check_committable(name: str, opts: dict[str, Any], options: set[str]) -> None:
     """Refuse to commit what a clone could not be trusted with (see remotes.check_committed)."""
     from tether.storage.remotes import RemoteSpec, check_committed
@@ -317,6 +351,7 @@ def remote_add(
     if default:
         data.setdefault("core", {})["remote"] = name
     yamlio.dump_file(path, data)
+    _stage(tether_dir)
 
 
 def remote_remove(tether_dir: Path, name: str) -> None:
@@ -332,6 +367,7 @@ def remote_remove(tether_dir: Path, name: str) -> None:
         if data.get("core", {}).get("remote") == name:
             del data["core"]["remote"]
         yamlio.dump_file(path, data)
+    _stage(tether_dir)
 
 
 def remote_modify(tether_dir: Path, name: str, option: str, text: str | None, local: bool) -> None:
@@ -357,6 +393,7 @@ def remote_modify(tether_dir: Path, name: str, option: str, text: str | None, lo
     else:
         opts[option] = _remote_option(option, text)
     yamlio.dump_file(path, data)
+    _stage(tether_dir)
 
 
 def remote_default(tether_dir: Path, name: str | None, local: bool = False) -> None:
@@ -368,6 +405,7 @@ def remote_default(tether_dir: Path, name: str | None, local: bool = False) -> N
         set_value(tether_dir, "core.remote", name, local=local)
     else:
         _unset_default(tether_dir, (True,) if local else (False, True))
+    _stage(tether_dir)
 
 
 def _unset_default(tether_dir: Path, files: tuple[bool, ...]) -> None:

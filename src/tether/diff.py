@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tether import gitscm, pointer
-from tether.errors import TetherError
+from tether.errors import (
+    FETCH_FAILURES,
+    MetadataError,
+    MissingObjectError,
+    PathError,
+    PipelineError,
+    TetherError,
+)
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import tree
@@ -85,7 +92,7 @@ def _outputs(repo: Repo, label: str, read: Reader, notes: list[str]) -> Tracked:
     try:
         pipeline = spec.parse(repo.root, spec_text.decode("utf-8"), lambda p: read([p])[p])
         entries = lock.parse(lock_text.decode("utf-8"))
-    except (TetherError, UnicodeDecodeError) as exc:
+    except (MetadataError, PipelineError, PathError, UnicodeDecodeError) as exc:
         what = exc.message if isinstance(exc, TetherError) else "not UTF-8"
         notes.append(f"{label}: stage outputs left out ({what})")
         return {}
@@ -105,14 +112,12 @@ def _tree(repo: Repo, p: Pointer, notes: list[str]) -> dict[str, tree.Entry] | N
 
     try:
         fetch_from_default(repo, [Root(p.digest, "file", 0, p.path)])
-    except TetherError as exc:
-        notes.append(f"{p.path}: tree not available ({exc.message})")
-        return None
-    try:
         return tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
-    except TetherError:
+    except MissingObjectError:
         notes.append(f"{p.path}: tree {p.digest} is not in the cache or on the remote")
-        return None
+    except FETCH_FAILURES as exc:
+        notes.append(f"{p.path}: tree not available ({exc.message})")
+    return None
 
 
 def _files(repo: Repo, p: Pointer | None, notes: list[str]) -> dict[str, tree.Entry] | None:

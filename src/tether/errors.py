@@ -32,7 +32,6 @@ Exit codes: 0 success, 1 any ``TetherError`` (and "differences found" for
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3
@@ -174,3 +173,15 @@ class StageFailedError(PipelineError):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.exit_code = code if 0 < code < 256 else EXIT_ERROR
+
+
+# What fetching objects from a remote fails with when the remote, its settings or
+# what it sent is at fault (the objects being absent is MissingObjectError): a
+# caller that can go on without the objects reports one of these, naming it.
+FETCH_FAILURES: tuple[type[TetherError], ...] = (
+    RemoteError,
+    TransferError,
+    ConfigError,
+    CorruptObjectError,
+    MetadataError,
+)

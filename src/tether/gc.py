@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tether import gitscm
-from tether.errors import MissingObjectError, PathError
+from tether import gitscm, units
+from tether.errors import ConfirmationError, MetadataError, MissingObjectError, PathError
 from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import tracked
@@ -40,6 +41,49 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.drop and not self.stale
+
+    @property
+    def summary(self) -> str:
+        """What would go, as the user reads it: ``3 unreferenced object(s), 1.2 kB``."""
+        text = f"{len(self.drop)} unreferenced object(s)"
+        if self.stale:
+            text += f" and {len(self.stale)} temporary file(s) of interrupted writers"
+        return f"{text}, {units.size(self.drop_bytes)}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan
+    removed: bool = False  # False: a dry run, nothing to remove, or the user said no
+    freed: int = 0
+
+
+def collect(
+    repo: Repo,
+    workspace_only: bool,
+    all_commits: bool = False,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    confirm: Callable[[Plan], bool] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> Outcome:
+    """``tether gc``: plan, then delete, under the repository lock (no writer
+    adds an object between the two). ``on_plan`` sees the plan as soon as it is
+    made. Deleting needs ``force`` or a ``confirm`` that says yes (it is shown
+    the plan); with neither, ConfirmationError."""
+    with repo.lock("tether gc"):
+        p = plan(repo, workspace_only, all_commits)
+        if on_plan is not None:
+            on_plan(p)
+        if dry_run or p.empty:
+            return Outcome(p)
+        if not force:
+            if confirm is None:
+                raise ConfirmationError(f"gc would remove {p.summary}")
+            if not confirm(p):
+                return Outcome(p)
+        return Outcome(p, True, _delete(repo, p))
 
 
 def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
@@ -72,7 +116,11 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
     from tether.pipeline import runcache
 
     for key in runcache.local_keys(repo):  # runs stay restorable
-        for a in runcache.get(repo, key) or []:
+        try:
+            outs = runcache.get(repo, key) or []
+        except MetadataError:
+            continue  # a damaged entry restores nothing
+        for a in outs:
             result.keep.add(a.digest)
             if a.kind == "dir" and repo.odb.exists(a.digest):
                 t = tree.parse(repo.odb.read(a.digest, f"run-cache {key}"), f"run-cache {key}")
@@ -112,8 +160,9 @@ def _ours(repo: Repo) -> bool:
     )
 
 
-def run(repo: Repo, p: Plan) -> int:
-    """Delete what the plan drops; returns bytes freed."""
+def _delete(repo: Repo, p: Plan) -> int:
+    """Delete what the plan drops; returns bytes freed. Only under the
+    repository lock the plan was made under (:func:`collect`)."""
     freed = sum(repo.odb.remove(d) for d in p.drop)
     for path, size in p.stale.items():
         with contextlib.suppress(FileNotFoundError):

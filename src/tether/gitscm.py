@@ -24,8 +24,38 @@ def find_root(start: Path) -> Path:
     raise NotARepoError(f"{start}: not inside a git repository")
 
 
+# What git sets for a hook or a `git --git-dir` call (`git rev-parse --local-env-vars`):
+# each would point tether's git at another repository, index or object store.
+_REPO_LOCAL_ENV = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_DIR",
+        "GIT_GRAFT_FILE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_PREFIX",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_SHALLOW_FILE",
+        "GIT_WORK_TREE",
+    }
+)
+
+
+def git_env() -> dict[str, str]:
+    """The environment for a git tether runs: the repository is the one at its
+    working directory, even when tether itself runs from a git hook (which may set
+    GIT_DIR, GIT_INDEX_FILE…) or from a shell that exported them."""
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_LOCAL_ENV}
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    return env
+
+
 def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    env = git_env()
     try:
         proc = subprocess.run(
             ["git", *args], cwd=root, input=stdin, capture_output=True, env=env, check=False

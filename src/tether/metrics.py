@@ -17,7 +17,14 @@ from typing import Any
 
 from tether import gitscm, untrusted
 from tether import params as paramsmod
-from tether.errors import MetadataError, PathError, TetherError, UsageError
+from tether.errors import (
+    FETCH_FAILURES,
+    MetadataError,
+    MissingObjectError,
+    PathError,
+    TetherError,
+    UsageError,
+)
 from tether.repo import Repo
 
 WORKSPACE = "workspace"
@@ -40,6 +47,10 @@ class Row:
     @property
     def changed(self) -> bool:
         return bool(self.old != self.new)
+
+
+# a cached output that neither the cache nor the default remote could give
+_NOT_FETCHED: tuple[type[TetherError], ...] = (MissingObjectError, *FETCH_FAILURES)
 
 
 def _is_number(v: Any) -> bool:
@@ -130,7 +141,7 @@ def _collect(
     if files:
         try:  # a named file may be a cached output too
             digests = src.pipeline_files(kind)[1]
-        except TetherError:
+        except MetadataError:  # tether.yaml or tether.lock does not parse: read it as it is
             digests = {}
     else:
         files, digests = src.pipeline_files(kind)
@@ -142,7 +153,7 @@ def _collect(
         if data is None and f in digests:  # a cached output not checked out here
             try:
                 data = _from_cache(repo, f, digests[f])
-            except TetherError as exc:
+            except _NOT_FETCHED as exc:
                 missing[f] = f"a cached output, not in the cache or on the remote: {exc.message}"
         if data is None:
             out[f] = {}

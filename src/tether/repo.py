@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tether import config as configmod
 from tether import gitscm, ownfiles, tempfiles, yamlio
 from tether.errors import NotARepoError, PathError
-from tether.lock import locked
+from tether.repolock import locked
 from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
 
@@ -133,10 +133,9 @@ class Repo:
             finally:
                 self.state.flush()
 
-    def stage_config(self) -> None:
-        """Stage the project config after a change (core.autostage)."""
-        if configmod.load(self.dir).autostage:
-            gitscm.stage(self.root, [f"{DIRNAME}/{configmod.PROJECT}"])
+    def install_hooks(self, force: bool) -> list[str]:
+        """Write tether's git hooks (``install-hooks``); returns their paths."""
+        return gitscm.install_hooks(self.root, force)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

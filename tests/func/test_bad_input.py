@@ -204,7 +204,7 @@ def test_two_adds_at_once_second_says_who_holds_the_lock(repo, tether):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from tether.lock import locked\n"
+            "import sys, time; from pathlib import Path; from tether.repolock import locked\n"
             "with locked(Path('.tether/tmp/lock'), 'tether add big'):\n"
             "    print('held', flush=True); time.sleep(30)",
         ],

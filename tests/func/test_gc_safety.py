@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 
+import pytest
+
 from tests.conftest import git, snapshot, write
+from tether import gc
+from tether.errors import LockError
+from tether.repo import Repo
 
 DAY = 24 * 3600
 
@@ -129,3 +136,37 @@ def test_gc_deletes_only_in_a_cache_with_the_layout_marker(repo, tether, tmp_pat
     assert tether("gc", "-f").code == 0
     assert (elsewhere / "tmp/results.csv").read_text() == "precious"  # not a name gc writes
     assert not (elsewhere / "objects/ab" / ("c" * 30)).exists()
+
+
+def test_gc_operation_takes_the_repository_lock_itself(repo, tether):
+    """Called from Python, not only from the CLI: gc plans and deletes under the lock,
+    so a writer that holds it (an `add` storing objects) never loses one."""
+    write(repo / "a.txt", "v1")
+    assert tether("add", "a.txt").code == 0
+    write(repo / "a.txt", "v2")
+    assert tether("add", "a.txt").code == 0  # v1 is unreferenced now
+    before = snapshot(repo / ".tether/cache/objects")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from pathlib import Path; from tether.repolock import locked\n"
+            "with locked(Path('.tether/tmp/lock'), 'tether add big'):\n"
+            "    print('held', flush=True); time.sleep(30)",
+        ],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockError, match="tether add big"):
+            gc.collect(Repo.find(), workspace_only=True, force=True)
+        assert snapshot(repo / ".tether/cache/objects") == before
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    done = gc.collect(Repo.find(), workspace_only=True, force=True)
+    assert done.removed and len(done.plan.drop) == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import git
+from tests.conftest import git, run_cli
 from tether import gitscm
 
 
@@ -54,3 +54,22 @@ def test_ref_heads_peels_tags_and_leaves_no_git_process(tmp_path: Path):
     assert [c for c in _children() if c.startswith("git")] == [
         c for c in before if c.startswith("git")
     ]
+
+
+def test_tether_in_a_git_hook_environment_acts_on_its_own_repository(repo, tmp_path):
+    """A hook (or a shell) may export GIT_DIR / GIT_INDEX_FILE of another repository:
+    tether's git still works on the repository tether runs in."""
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    (repo / "data.csv").write_text("a,b\n1,2\n")
+    hook_env = {
+        "GIT_DIR": str(other / ".git"),
+        "GIT_INDEX_FILE": str(other / ".git" / "index"),
+        "GIT_WORK_TREE": str(other),
+    }
+    r = run_cli(repo, "add", "data.csv", env=hook_env)
+    assert r.returncode == 0, r.stderr
+    staged = git(repo, "diff", "--cached", "--name-only").split()
+    assert "data.csv.tether" in staged
+    assert git(other, "ls-files") == ""  # nothing landed in the other repository

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tests.conftest import git, write
 
@@ -382,3 +383,20 @@ def test_cached_metrics_that_cannot_be_fetched_are_named(repo, tether, tmp_path,
     assert r.code == 1
     assert "m.json: not found at HEAD or workspace" in r.err and "cached output" in r.err
     assert "tether pull" in r.err
+
+
+def test_data_diff_names_a_corrupt_tree_as_corrupt_not_as_missing(repo, tether):
+    write(repo / "data" / "a.txt", "a")
+    assert tether("add", "data").code == 0
+    git(repo, "commit", "-qm", "v1")
+    digest = yaml.safe_load((repo / "data.tether").read_text())["digest"]
+    write(repo / "data" / "b.txt", "b")
+    assert tether("add", "data").code == 0
+    git(repo, "commit", "-qm", "v2")
+    obj = repo / ".tether" / "cache" / "objects" / digest[:2] / digest[2:]
+    obj.chmod(0o644)
+    obj.write_text("[]")
+    r = tether("diff", "HEAD~1", "HEAD")
+    assert r.code == 0, r.err
+    assert "corrupt" in r.err
+    assert "not in the cache or on the remote" not in r.err

@@ -478,3 +478,19 @@ def test_stage_runs_with_the_python_of_a_project_venv_not_activated(repo, tmp_pa
     )
     assert r.returncode == 0, r.stderr
     assert Path((repo / "where.txt").read_text().strip()) == repo / ".venv"
+
+
+def test_a_damaged_run_cache_entry_is_a_miss_the_user_hears_about(repo, tether):
+    write(repo / "tether.yaml", MAKE)
+    assert tether("repro").code == 0
+    (entry,) = (repo / ".tether" / "cache" / "runs").glob("*/*")
+    entry.chmod(0o644)
+    entry.write_text("{not json")
+    (repo / "out.txt").unlink()
+    (repo / "tether.lock").unlink()  # only the run-cache could restore it
+    r = tether("repro")
+    assert r.code == 0, r.err
+    assert "running make" in r.out
+    assert "warning: ignoring a damaged run-cache entry for make, running it: " in r.err
+    assert "not valid JSON" in r.err
+    assert (repo / "out.txt").read_text() == "made\n"

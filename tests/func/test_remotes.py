@@ -595,3 +595,19 @@ def test_any_fsspec_url_round_trip_through_memory_filesystem(repo, tether, tmp_p
     r = tether("pull")
     assert r.code == 0, r.err
     assert len(list((repo / "data").rglob("*.txt"))) == 5
+
+
+def test_remote_changes_stage_the_project_config_in_the_operation(repo, tether, tmp_path):
+    """Called from Python as from the CLI: a remote change is staged (core.autostage)."""
+    from tether import config
+    from tether.repo import Repo
+
+    config.remote_add(Repo.find().dir, "store", str(tmp_path / "r"), True, False, False)
+    assert ".tether/config.yaml" in git(repo, "diff", "--cached", "--name-only").split()
+    git(repo, "commit", "-qm", "remote")
+    config.remote_modify(Repo.find().dir, "store", "jobs", "4", False)
+    assert ".tether/config.yaml" in git(repo, "diff", "--cached", "--name-only").split()
+    assert tether("config", "core.autostage", "false").code == 0
+    git(repo, "commit", "-qm", "jobs")
+    assert tether("remote", "remove", "store").code == 0
+    assert git(repo, "diff", "--cached", "--name-only") == ""

@@ -46,3 +46,17 @@ def test_an_output_the_user_ignores_stays_out_of_git(repo, tether):
     assert r.code == 0, r.err
     staged = _staged(repo)
     assert "metrics.json" in staged and "report.txt" not in staged
+
+
+def test_adding_a_stage_from_python_stages_tether_yaml_like_the_cli(repo, tether):
+    from tether.pipeline.edit import add_stage
+    from tether.repo import Repo
+
+    add_stage(
+        Repo.find(), "make", "echo hi > out.txt", [], [], ["out.txt"], [], [], [], None, False
+    )
+    assert "tether.yaml" in git(repo, "diff", "--cached", "--name-only").split()
+    assert tether("config", "core.autostage", "false").code == 0
+    git(repo, "commit", "-qm", "stage")
+    assert tether("stage", "add", "other", "true").code == 0
+    assert "tether.yaml" not in git(repo, "diff", "--cached", "--name-only").split()

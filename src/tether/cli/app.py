@@ -104,9 +104,12 @@ def _register(argv: list[str] | None = None) -> None:
 def _bug_report(exc: BaseException) -> str:
     import tempfile
 
+    from tether.config import masked_argv
+
     fd, path = tempfile.mkstemp(prefix="tether-crash-", suffix=".log")
     with os.fdopen(fd, "w") as f:
-        f.write(f"tether {__version__}, python {sys.version}\nargv: {sys.argv}\n\n")
+        argv = masked_argv(sys.argv)
+        f.write(f"tether {__version__}, python {sys.version}\nargv: {argv}\n\n")
         import traceback
 
         f.write("".join(traceback.format_exception(exc)))

@@ -27,8 +27,7 @@ def config(
     repo = Repo.find()
     if list_ or key is None:
         for k, v in core.flatten(repo.dir).items():
-            shown = "****" if core.is_secret(k.rsplit(".", 1)[-1]) else render.config_value(v)
-            render.out(f"{k}={shown}")
+            render.out(f"{k}={core.masked(k, render.config_value(v))}")
         return
     if unset:
         core.set_value(repo.dir, key, None, local)

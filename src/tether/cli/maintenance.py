@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from tether import render
-from tether.errors import ConfirmationError
 
 cache_app = typer.Typer(help="Inspect or move the cache.", no_args_is_help=True)
 
@@ -39,26 +38,28 @@ def gc(
     from tether import gc as core
     from tether.repo import Repo
 
-    repo = Repo.find()
-    with repo.lock("tether gc"):
-        plan = core.plan(repo, workspace, all_commits)
-        render.info(f"keeping objects used by {plan.scope}")
-        summary = f"{len(plan.drop)} unreferenced object(s)"
-        if plan.stale:
-            summary += f" and {len(plan.stale)} temporary file(s) of interrupted writers"
-        summary += f", {render.size(plan.drop_bytes)}"
-        if dry_run or plan.empty:
-            render.out("nothing to remove" if plan.empty else f"would remove {summary}")
-            return
-        if not force:
-            if not sys.stdin.isatty():
-                raise ConfirmationError(f"gc would remove {summary}")
-            if not typer.confirm(f"remove {summary}?"):
-                render.info("nothing removed")
-                return
-        freed = core.run(repo, plan)
-    stale = f" and {len(plan.stale)} temporary file(s)" if plan.stale else ""
-    render.info(f"removed {len(plan.drop)} object(s){stale}, {render.size(freed)} freed")
+    def ask(plan: core.Plan) -> bool:
+        return typer.confirm(f"remove {plan.summary}?")
+
+    done = core.collect(
+        Repo.find(),
+        workspace,
+        all_commits,
+        dry_run=dry_run,
+        force=force,
+        confirm=ask if sys.stdin.isatty() else None,
+        on_plan=lambda plan: render.info(f"keeping objects used by {plan.scope}"),
+    )
+    plan = done.plan
+    if plan.empty:
+        render.out("nothing to remove")
+    elif dry_run:
+        render.out(f"would remove {plan.summary}")
+    elif not done.removed:
+        render.info("nothing removed")
+    else:
+        stale = f" and {len(plan.stale)} temporary file(s)" if plan.stale else ""
+        render.info(f"removed {len(plan.drop)} object(s){stale}, {render.size(done.freed)} freed")
 
 
 def fsck() -> None:

@@ -59,10 +59,6 @@ def stage_add(
         wdir,
         force,
     )
-    if repo.config.autostage:
-        from tether import gitscm
-
-        gitscm.stage(repo.root, ["tether.yaml"])
     render.info(f"added stage {name} to tether.yaml")
 
 

@@ -51,7 +51,6 @@ def remote_add(
 
     repo = Repo.find()
     config.remote_add(repo.dir, name, url, default, local, force)
-    repo.stage_config()
     render.info(f"remote {name} -> {url}{' (default)' if default else ''}")
 
 
@@ -60,13 +59,13 @@ def remote_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List remotes and their options; secrets are shown as ***."""
-    from tether.config import is_secret
+    from tether.config import masked
     from tether.repo import Repo
 
     cfg = Repo.find().config
     rows: dict[str, dict[str, Any]] = {}
     for name in sorted(cfg.remotes):
-        opts = {k: ("***" if is_secret(k) else v) for k, v in sorted(cfg.remotes[name].items())}
+        opts = {k: masked(k, v) for k, v in sorted(cfg.remotes[name].items())}
         rows[name] = {**opts, "default": name == cfg.remote}
     if as_json:
         render.emit_json("remotes", jsonout.remotes(rows))
@@ -89,7 +88,6 @@ def remote_remove(name: Name) -> None:
 
     repo = Repo.find()
     config.remote_remove(repo.dir, name)
-    repo.stage_config()
     render.info(f"removed remote {name}")
 
 
@@ -108,7 +106,6 @@ def remote_default(
     repo = Repo.find()
     if unset:
         config.remote_default(repo.dir, None, local)
-        repo.stage_config()
         now = Repo.find().config.remote
         render.info(f"default remote: {now}" if now else "no default remote")
     elif name is None:
@@ -117,7 +114,6 @@ def remote_default(
         render.out(repo.config.remote)
     else:
         config.remote_default(repo.dir, name, local)
-        repo.stage_config()
         render.info(f"default remote: {name}{' (local)' if local else ''}")
 
 
@@ -148,8 +144,7 @@ def remote_modify(
         raise UsageError("give a VALUE, or --unset")
     repo = Repo.find()
     config.remote_modify(repo.dir, name, option, value, local)
-    repo.stage_config()
-    shown = "***" if config.is_secret(option) else value
+    shown = config.masked(option, value)
     render.info(f"{name}.{option} {'unset' if unset else '= ' + str(shown)}")
 
 
@@ -163,9 +158,9 @@ def _run_cache(repo: Any, remote: str | None, direction: str) -> None:
 
 def _report(stats: Any) -> None:
     render.info(stats.summary())
-    from tether.workspace.sync import finish
+    from tether.workspace.sync import raise_failures
 
-    finish(stats)
+    raise_failures(stats)
 
 
 def push(
@@ -238,10 +233,9 @@ def install_hooks(
     ] = False,
 ) -> None:
     """Install git hooks: post-checkout runs `tether checkout`, pre-push runs `tether push`."""
-    from tether import gitscm
     from tether.repo import Repo
 
-    for path in gitscm.install_hooks(Repo.find().root, force):
+    for path in Repo.find().install_hooks(force):
         render.info(f"installed {path}")
 
 

@@ -1,10 +1,11 @@
-"""``tether stage add``: declare a stage in tether.yaml (created when missing)."""
+"""``tether stage add``: declare a stage in tether.yaml (created when missing), and
+stage the file in git (core.autostage)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tether import yamlio
+from tether import gitscm, yamlio
 from tether.errors import PipelineError
 from tether.pipeline import graph, spec
 from tether.repo import Repo
@@ -62,3 +63,5 @@ def add_stage(
     graph.build(pipeline)  # refuse a stage that breaks the pipeline
     tracked.check_overlap(tracked.all_pointers(repo), pipeline.outputs())
     yamlio.write_atomic(path, text)
+    if repo.config.autostage:
+        gitscm.stage(root, [spec.FILE])

@@ -20,14 +20,11 @@ from typing import Literal
 
 from tether import gitscm, progress, tempfiles
 from tether.errors import (
-    ConfigError,
-    CorruptObjectError,
+    FETCH_FAILURES,
     MetadataError,
     MissingObjectError,
     PipelineError,
-    RemoteError,
     StageFailedError,
-    TransferError,
 )
 from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, sources, spec
@@ -113,10 +110,21 @@ def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[s
             checkout_pointer(repo, _pointer(a), force=True)
     except MissingObjectError:
         return False
-    except (RemoteError, TransferError, ConfigError, CorruptObjectError, MetadataError) as exc:
+    except FETCH_FAILURES as exc:
         warn(f"could not restore {name} from the run-cache, running it: {exc}")
         return False
     return True
+
+
+def _cached(
+    repo: Repo, name: str, k: str, warn: Callable[[str], None]
+) -> list[lock.Artifact] | None:
+    """The run-cache entry for ``k``; a damaged one is a miss the user hears about."""
+    try:
+        return runcache.get(repo, k)
+    except MetadataError as exc:
+        warn(f"ignoring a damaged run-cache entry for {name}, running it: {exc.message}")
+        return None
 
 
 def _remove(path: str, root: os.PathLike[str] | str) -> None:
@@ -264,7 +272,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                     and runcache.key(stage, list(prev.deps), prev.params) == k
                 ):
                     hit = list(prev.outs)
-                hit = hit if hit and len(hit) == len(stage.outs) else runcache.get(repo, k)
+                hit = hit if hit and len(hit) == len(stage.outs) else _cached(repo, name, k, warn)
                 if (
                     hit
                     and {a.path for a in hit} == {o.path for o in stage.outs}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether.errors import MetadataError, TetherError
+from tether.errors import MetadataError
 from tether.pipeline.lock import Artifact, _artifact
 from tether.pipeline.spec import Stage
 from tether.repo import Repo
@@ -60,15 +60,15 @@ def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
 
 
 def get(repo: Repo, k: str) -> list[Artifact] | None:
+    """The outputs recorded under ``k``; None when there is no entry. A damaged
+    entry raises MetadataError (the caller treats it as a miss and says so: it is
+    never a wrong restore)."""
     path = repo.cache_dir / _rel(k)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    try:
-        return _decode(data, f"run-cache {k}")
-    except TetherError:
-        return None  # a damaged entry is a miss, never a wrong restore
+    return _decode(data, f"run-cache {k}")
 
 
 def local_keys(repo: Repo) -> list[str]:
@@ -93,16 +93,19 @@ def push(repo: Repo, remote_name: str | None) -> int:
     keys = retrying(remote, lambda: remote.list_keys("runs"))
     have = {k.removeprefix("runs/").replace("/", "") for k in keys}
     todo = [k for k in local_keys(repo) if k not in have]
-    roots = []
+    roots: list[Root] = []
     for k in todo:
-        for a in get(repo, k) or []:
-            roots.append(Root(a.digest, a.kind, a.size, a.path))
+        try:
+            outs = get(repo, k) or []
+        except MetadataError:
+            outs = []  # a damaged entry names no object to send
+        roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs]
     if roots:
         stats = push_objects(repo.odb, remote, roots, remote.spec.jobs)
         if stats.failed:
-            from tether.workspace.sync import finish
+            from tether.workspace.sync import raise_failures
 
-            finish(stats)
+            raise_failures(stats)
     for k in todo:
         data = (repo.cache_dir / _rel(k)).read_bytes()
         retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
@@ -127,8 +130,8 @@ def pull(repo: Repo, remote_name: str | None) -> int:
             continue
         try:
             outs = _decode(data, f"remote run-cache {k}")
-        except TetherError:
-            continue
+        except MetadataError:
+            continue  # a damaged remote entry is not copied here
         save(repo, k, outs)
         count += 1
     return count

@@ -26,7 +26,6 @@ class Added:
     pointer: Pointer
     changed: bool  # the pointer file is new or says something new
     new_objects: int
-    new_bytes: int
 
 
 def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
@@ -180,7 +179,7 @@ def add(repo: Repo, targets: list[str], jobs: int | None = None) -> list[Added]:
             pointer.write(repo.root, new)
             relink(repo, new)
             to_stage += [new.source, tracked.ignore(repo, rel)]
-            results.append(Added(new, old != new, writer.written, writer.written_bytes))
+            results.append(Added(new, old != new, writer.written))
         if repo.config.autostage:
             gitscm.stage(repo.root, to_stage)
     return results

@@ -57,7 +57,7 @@ def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
     if stats.failed and set(stats.failed) <= stats.absent:
         first = sorted(stats.failed)[0]
         raise MissingObjectError(f"fetch {stats.remote}: {first}: {stats.failed[first]}")
-    _raise_failures(stats)
+    raise_failures(stats)
 
 
 def _pointers(
@@ -77,7 +77,8 @@ def _jobs(remote: Remote, jobs: int | None) -> int:
     return jobs or remote.spec.jobs
 
 
-def _raise_failures(stats: Stats) -> None:
+def raise_failures(stats: Stats) -> None:
+    """Raise TransferError naming the first object that failed to move, if any."""
     if stats.failed:
         names = sorted(stats.failed)
         first = names[0]
@@ -170,10 +171,6 @@ def do_pull(
     ]
     results = checkout.checkout(repo, ready, force) if ready else []
     return stats, results
-
-
-def finish(stats: Stats) -> None:
-    _raise_failures(stats)
 
 
 def status(repo: Repo, targets: list[str] | None, remote_name: str | None) -> dict[str, Any]:

@@ -205,10 +205,12 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     on_start: Callable[[str, list[str]], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     on_warn: Callable[[str], None] | None = None,
+    stage_output_to_stderr: bool = False,
 ) -> list[Outcome]:
     """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
     the user (a data source stored, a stage skipped); ``on_warn``: something the
-    user must see (why a restore failed)."""
+    user must see (why a restore failed); ``stage_output_to_stderr``: the
+    commands print to stderr, leaving stdout to the caller (``--json``)."""
     from tether.workspace import tracked
 
     note = on_note or (lambda _: None)
@@ -293,7 +295,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                     _remove(o.path, repo.root)
                 (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                execute(repo.root, stage)
+                execute(repo.root, stage, stage_output_to_stderr)
             except StageFailedError:
                 if not keep_going:
                     raise

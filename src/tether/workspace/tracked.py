@@ -124,7 +124,7 @@ def output_pointers(repo: Repo) -> list[Pointer]:
     from tether.pipeline import lock, spec
 
     try:
-        text = untrusted.read_text(repo.root / lock.FILE, lock.FILE)
+        text = untrusted.read_text_in(repo.root, lock.FILE)
     except (FileNotFoundError, IsADirectoryError):
         return []
     pipeline = spec.load(repo.root)

@@ -301,3 +301,31 @@ def test_a_tree_entry_too_long_is_one_error(tmp_path, tether, pristine, outside)
     clone = hostile_clone(tmp_path, pristine, build)
     run_all(tether, clone, outside, ["pull"], "255")
     assert not (clone / "t").exists()
+
+
+# name -> (hostile pointer file, its path, the other file the refusal names)
+OVERLAPS = {
+    "inside another pointer's file": ("over.tether", "f.txt/inner", "f.txt.tether"),
+    "the same path as another pointer": ("dup.tether", "f.txt", "f.txt.tether"),
+    "inside another pointer's folder": ("deep.tether", "data/a.txt", "data.tether"),
+    "under a git-tracked file": ("evil.tether", "README.md/x", "README.md"),
+}
+
+
+@pytest.mark.parametrize("case", list(OVERLAPS))
+def test_overlapping_pointers_are_refused_before_anything_is_written(
+    tmp_path, tether, pristine, outside, case
+):
+    source, path, other = OVERLAPS[case]
+    clone = hostile_clone(tmp_path, pristine, lambda o: write(o / source, payload_pointer(path)))
+    run_all(tether, clone, outside, ["pull", "checkout", "status"], source, other)
+    assert not (clone / "f.txt").exists() and not (clone / "data").exists()
+
+
+def test_a_pointer_under_a_deleted_git_tracked_file_is_refused(tmp_path, tether, pristine, outside):
+    clone = hostile_clone(
+        tmp_path, pristine, lambda o: write(o / "evil.tether", payload_pointer("README.md/x"))
+    )
+    (clone / "README.md").unlink()
+    run_all(tether, clone, outside, ["checkout"], "evil.tether", "README.md")
+    assert not (clone / "README.md").exists()

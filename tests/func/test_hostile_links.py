@@ -213,6 +213,39 @@ def test_a_git_tracked_link_inside_a_tracked_folder_is_refused(tmp_path, tether,
     run_all(tether, clone, outside, ["pull", "checkout", "status"], "data")
 
 
+# name -> (committed .gitignore to replace, link target)
+GITIGNORES = {
+    "root .gitignore to a secret": (".gitignore", "{outside}/secret.yaml"),
+    "root .gitignore into .git": (".gitignore", ".git/config"),
+    "folder .gitignore to a secret": ("data2/.gitignore", "{outside}/secret.yaml"),
+}
+
+
+@pytest.mark.parametrize("case", list(GITIGNORES))
+def test_a_symlinked_gitignore_is_neither_read_nor_replaced(
+    tmp_path, tether, pristine, outside, case
+):
+    name, target = GITIGNORES[case]
+
+    def build(origin: Path) -> None:
+        if name == ".gitignore":  # what it ignored goes too, or git would commit it
+            for p in (".gitignore", "f.txt", "data"):
+                shutil.rmtree(origin / p) if p == "data" else os.unlink(origin / p)
+        write(origin / "data2/keep.txt", "kept in git")
+        link(origin, name, target.format(outside=outside))
+
+    clone = hostile_clone(tmp_path, pristine, build)
+    write(clone / "data2/new.txt", "new")
+    if name == ".gitignore":
+        run_all(tether, clone, outside, ["add new.txt", "remove f.txt", "init"], name)
+        write(clone / "tether.yaml", PIPELINE)
+        run_all(tether, clone, outside, ["repro"], name)
+    else:
+        run_all(tether, clone, outside, ["add data2/new.txt"], name)
+    assert (clone / name).is_symlink()
+    assert git(clone, "ls-files", "-s", "--", name).startswith("120000")  # still the link
+
+
 def local_secret(clone: Path) -> None:
     write(clone / ".tether/config.local.yaml", f"remotes:\n  store: {{token: {SECRET}}}\n")
 

@@ -6,10 +6,9 @@ import itertools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from tether import gitscm, paths, pointer, untrusted, yamlio
+from tether import gitignore, gitscm, paths, pointer, untrusted
 from tether.errors import MetadataError, TetherError, TrackingError
 from tether.paths import overlaps
 from tether.pointer import Pointer
@@ -287,15 +286,21 @@ def _pattern(name: str) -> str:
     return "/" + escaped
 
 
+def check_ignorable(repo: Repo, paths_: Iterable[str]) -> None:
+    """Raise unless the .gitignore of each path's folder is one tether may edit
+    (checked before a command changes anything, so a refusal leaves no half)."""
+    for folder in sorted({posixpath.dirname(p) for p in paths_}):
+        gitignore.read(repo.root, gitignore.of_folder(folder))
+
+
 def ignore(repo: Repo, path: str) -> str:
     """Add ``path`` to the .gitignore of its folder; returns that .gitignore."""
     folder, name = posixpath.split(path)
-    gi = posixpath.join(folder, ".gitignore")
-    full = repo.root / gi
+    gi = gitignore.of_folder(folder)
     line = _pattern(name)
-    lines = untrusted.read_text(full, gi).splitlines() if full.exists() else []
+    lines = gitignore.read(repo.root, gi) or []
     if line not in lines:
-        yamlio.write_atomic(full, "\n".join([*lines, line]) + "\n")
+        gitignore.write(repo.root, gi, [*lines, line])
     return gi
 
 
@@ -314,21 +319,17 @@ def _without(lines: list[str], run: list[str]) -> list[str]:
 
 def unignore(repo: Repo, path: str) -> str | None:
     folder, name = posixpath.split(path)
-    gi = posixpath.join(folder, ".gitignore")
-    full: Path = repo.root / gi
-    if not full.exists():
+    gi = gitignore.of_folder(folder)
+    lines = gitignore.read(repo.root, gi)
+    if lines is None:
         return None
-    lines = untrusted.read_text(full, gi).splitlines()
     # a name with a line break was written as several lines by older versions
     # (``add`` now refuses such names): those lines go, in order
     mine = _pattern(name).splitlines()
     kept = _without(lines, mine) if len(mine) > 1 else [ln for ln in lines if ln != mine[0]]
     if kept == lines:
         return None
-    if kept:
-        yamlio.write_atomic(full, "\n".join(kept) + "\n")
-    else:
-        full.unlink()
+    gitignore.write(repo.root, gi, kept)
     return gi
 
 

@@ -291,6 +291,22 @@ READS: dict[str, tuple[Callable[[Path, Path], object], str, str]] = {
         "status",
         "tether.lock",
     ),
+    "stage wdir into .git": (
+        lambda o, out: (
+            link(o, "lnk", ".git"),
+            write(o / "tether.yaml", PIPELINE + "    wdir: lnk\n"),
+        ),
+        "repro --dry",
+        "lnk",
+    ),
+    "stage deps into .tether": (
+        lambda o, out: (
+            link(o, "lnk", ".tether"),
+            write(o / "tether.yaml", PIPELINE + "    deps: [lnk/config.local.yaml]\n"),
+        ),
+        "status",
+        "lnk",
+    ),
     "pointer file into .tether": (
         lambda o, out: link(o, "x.tether", ".tether/config.local.yaml"),
         "status",
@@ -307,6 +323,14 @@ def test_files_read_through_links_out_of_bounds_are_refused(
     clone = hostile_clone(tmp_path, pristine, lambda o: build(o, outside))
     local_secret(clone)
     run_all(tether, clone, outside, [command], word)
+
+
+def test_a_path_typed_through_a_link_into_git_is_refused(tmp_path, tether, pristine, outside):
+    """The user's own command line goes through the same gate: ``add lnk/config``
+    would write its pointer file into .git/."""
+    clone = hostile_clone(tmp_path, pristine, lambda o: link(o, "lnk", ".git"))
+    run_all(tether, clone, outside, ["add lnk/config", "add lnk"], "lnk")
+    assert not (clone / ".git/config.tether").exists()
 
 
 LONG = "a" * 300

@@ -89,7 +89,9 @@ def _reserved(parts: tuple[str, ...]) -> str | None:
     return parts[0] if parts and _folded(parts[0]) in RESERVED else None
 
 
-def confine(root: Path | None, rel: str, shown: str, write: bool = True) -> str:
+def confine(
+    root: Path | None, rel: str, shown: str, write: bool = True, cache: Path | None = None
+) -> str:
     """``rel`` (a normalised workspace-relative POSIX path), once it is safe to
     read and, with ``write``, to write: the one gate for every path a cloned
     repository names (pointers, tether.lock, tether.yaml and the files it names,
@@ -100,8 +102,11 @@ def confine(root: Path | None, rel: str, shown: str, write: bool = True) -> str:
     case); a path that resolves outside the workspace; and, with ``write``, a
     path whose existing parent folders include a symlink (tether writes nothing
     through a link it did not make; a link at the final name is replaced, never
-    followed). ``root`` None checks the text only (a path at another revision:
-    this workspace's links say nothing of it)."""
+    followed, so only its folder is resolved; what is read through it is judged
+    where it is read). A path only read is resolved whole; it may also land in
+    ``cache`` (the cache's objects, which a checkout by symlink links to).
+    ``root`` None checks the text only (a path at another revision: this
+    workspace's links say nothing of it)."""
     parts = PurePosixPath(rel).parts
     if _reserved(parts):
         raise PathError(f"{shown}: inside {parts[0]}/, which tether does not track")
@@ -110,7 +115,9 @@ def confine(root: Path | None, rel: str, shown: str, write: bool = True) -> str:
         return rel
     real_root = root.resolve()
     try:
-        real = (root / rel).resolve()
+        real = (root / rel).parent.resolve() / parts[-1] if write else (root / rel).resolve()
+        if cache is not None and real.is_relative_to(cache.resolve()):
+            return rel
     except (RuntimeError, OSError):  # a loop of links (RuntimeError before Python 3.13)
         raise PathError(
             f"{shown}: a loop of symlinks", "remove the symlinks, or fix the path"
@@ -141,12 +148,16 @@ def confine(root: Path | None, rel: str, shown: str, write: bool = True) -> str:
     return rel
 
 
-def resolved(root: Path, rel: str) -> str:
+def resolved(root: Path, rel: str) -> str | None:
     """Where the workspace path ``rel`` lands once symlinks are followed, relative
-    to the workspace (``rel`` itself when no link is on the way); call it on a
-    path :func:`confine` accepted, which resolves inside the workspace."""
+    to the workspace (``rel`` itself when no link is on the way); None when that
+    is outside it (a link into a cache elsewhere) or a loop."""
+    try:
+        real = (root / rel).resolve()
+    except (RuntimeError, OSError):
+        return None
     real_root = root.resolve()
-    return (root / rel).resolve().relative_to(real_root).as_posix()
+    return real.relative_to(real_root).as_posix() if real.is_relative_to(real_root) else None
 
 
 def from_user(root: Path, arg: str, cwd: Path | None = None) -> str:

@@ -70,14 +70,14 @@ def read_text(path: Path, source: str, follow: bool = True) -> str:
         raise MetadataError(f"{source}: not UTF-8 text") from None
 
 
-def read_in(root: Path, rel: str, source: str | None = None) -> bytes:
+def read_in(root: Path, rel: str, source: str | None = None, cache: Path | None = None) -> bytes:
     """:func:`read_bytes` of the workspace file ``rel``, once :func:`paths.confine`
-    has it inside the workspace and out of ``.git/`` and ``.tether/`` (a committed
-    symlink may point at a secret)."""
+    has it inside the workspace (or ``cache``) and out of ``.git/`` and
+    ``.tether/`` (a committed symlink may point at a secret)."""
     from tether import paths
 
     try:
-        paths.confine(root, rel, source or rel, write=False)
+        paths.confine(root, rel, source or rel, write=False, cache=cache)
     except PathError as exc:
         raise MetadataError(exc.message, exc.hint) from None
     return read_bytes(root / rel, source or rel)

@@ -386,3 +386,28 @@ def test_a_pointer_under_a_deleted_git_tracked_file_is_refused(tmp_path, tether,
     (clone / "README.md").unlink()
     run_all(tether, clone, outside, ["checkout"], "evil.tether", "README.md")
     assert not (clone / "README.md").exists()
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_links_tether_made_itself_stay_usable(repo, tether, tmp_path, monkeypatch, where):
+    """With ``cache.link: symlink`` a tracked path is tether's own link into the
+    cache, wherever the cache is: the final name is never judged by where it
+    points, and a cached metrics file is read through it."""
+    if where == "outside":
+        monkeypatch.setenv("TETHER_CACHE_DIR", str(tmp_path / "cache"))
+    assert tether("config", "cache.link", "symlink").code == 0
+    write(repo / "a.bin", "data")
+    write(repo / "src.json", '{"acc": 1}')
+    write(repo / "tether.yaml", "stages:\n  make:\n    cmd: cp src.json m.json\n")
+    with (repo / "tether.yaml").open("a") as f:
+        f.write("    deps: [src.json]\n    metrics: [m.json]\n")
+    assert tether("add", "a.bin").code == 0
+    assert tether("repro").code == 0
+    assert (repo / "a.bin").is_symlink() and (repo / "m.json").is_symlink()
+    r = tether("status")
+    assert r.code == 0, r.err
+    (repo / "a.bin").unlink()
+    assert tether("checkout").code == 0
+    assert (repo / "a.bin").read_text() == "data"
+    r = tether("metrics", "show")
+    assert r.code == 0 and "m.json" in r.out, r

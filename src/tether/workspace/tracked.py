@@ -66,7 +66,7 @@ def _not_in_git(repo: Repo, pointers: list[Pointer]) -> list[Pointer]:
     for p in pointers:
         asked.setdefault(p.path, (p, False))
         real = paths.resolved(repo.root, p.path)
-        if real != ".":  # a link to the workspace root, replaced by what is checked out
+        if real not in (None, "."):  # "." : a link to the root, replaced on checkout
             asked.setdefault(real, (p, False))
         folder = posixpath.dirname(p.path)
         while folder and folder not in asked:

@@ -76,7 +76,7 @@ class Source:
             out: dict[str, bytes | None] = {}
             for p in paths:
                 try:
-                    out[p] = untrusted.read_bytes(self.repo.root / p, p)
+                    out[p] = untrusted.read_in(self.repo.root, p, cache=self.repo.odb.objects)
                 except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                     out[p] = None
             return out

@@ -94,7 +94,7 @@ def parse(root: Path | None, source: str, text: str) -> Pointer:
 
 def load(root: Path, source: str) -> Pointer:
     try:
-        text = untrusted.read_text(root / source, source)
+        text = untrusted.read_text_in(root, source)
     except FileNotFoundError:
         raise MetadataError(f"{source}: no such pointer file", "") from None
     except IsADirectoryError:

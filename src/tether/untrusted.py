@@ -21,7 +21,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from tether.errors import MetadataError
+from tether.errors import MetadataError, PathError
 
 MAX_BYTES = 32 << 20
 MAX_DEPTH = 100
@@ -43,11 +43,17 @@ def _refuse_special(mode: int, source: str) -> None:
         raise MetadataError(f"{source}: not a regular file (a FIFO, socket or device)", _HINT)
 
 
-def read_bytes(path: Path, source: str) -> bytes:
-    """The bytes of a regular file (symlinks followed); FileNotFoundError and
-    IsADirectoryError as ``open`` raises them, MetadataError for anything else."""
+def read_bytes(path: Path, source: str, follow: bool = True) -> bytes:
+    """The bytes of a regular file (symlinks followed, unless not ``follow``:
+    then a symlink is refused); FileNotFoundError and IsADirectoryError as
+    ``open`` raises them, MetadataError for anything else."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    if not follow:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise MetadataError(f"{source}: a symlink, which tether does not follow", _HINT)
+        flags |= os.O_NOFOLLOW
     _refuse_special(os.stat(path).st_mode, source)  # before opening: no side effects
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    fd = os.open(path, flags)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)  # what was opened, should the path have changed meanwhile
         _refuse_special(st.st_mode, source)
@@ -57,11 +63,31 @@ def read_bytes(path: Path, source: str) -> bytes:
     return data
 
 
-def read_text(path: Path, source: str) -> str:
+def read_text(path: Path, source: str, follow: bool = True) -> str:
     try:
-        return read_bytes(path, source).decode("utf-8")
+        return read_bytes(path, source, follow).decode("utf-8")
     except UnicodeDecodeError:
         raise MetadataError(f"{source}: not UTF-8 text") from None
+
+
+def read_in(root: Path, rel: str, source: str | None = None, cache: Path | None = None) -> bytes:
+    """:func:`read_bytes` of the workspace file ``rel``, once :func:`paths.confine`
+    has it inside the workspace (or ``cache``) and out of ``.git/`` and
+    ``.tether/`` (a committed symlink may point at a secret)."""
+    from tether import paths
+
+    try:
+        paths.confine(root, rel, source or rel, write=False, cache=cache)
+    except PathError as exc:
+        raise MetadataError(exc.message, exc.hint) from None
+    return read_bytes(root / rel, source or rel)
+
+
+def read_text_in(root: Path, rel: str, source: str | None = None) -> str:
+    try:
+        return read_in(root, rel, source).decode("utf-8")
+    except UnicodeDecodeError:
+        raise MetadataError(f"{source or rel}: not UTF-8 text") from None
 
 
 def check_depth(doc: Any, source: str) -> Any:

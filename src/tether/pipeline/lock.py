@@ -155,7 +155,7 @@ def _check_owners(entries: dict[str, Entry]) -> None:
 
 def load(root: Path) -> dict[str, Entry]:
     try:
-        return parse(untrusted.read_text(root / FILE, FILE))
+        return parse(untrusted.read_text_in(root, FILE))
     except (FileNotFoundError, IsADirectoryError):
         return {}
 

@@ -171,6 +171,7 @@ def add(repo: Repo, targets: list[str], jobs: int | None = None) -> list[Added]:
             for b in broken:
                 if rel.startswith(b.path + "/") or b.path.startswith(rel + "/"):
                     raise b.error
+        tracked.check_ignorable(repo, targets)
         to_stage: list[str] = []
         for rel in dict.fromkeys(targets):
             old = next((p for p in existing if p.path == rel), None)

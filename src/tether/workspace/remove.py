@@ -16,6 +16,7 @@ def remove(repo: Repo, targets: list[str]) -> list[Pointer | tracked.Broken]:
         chosen: list[Pointer | tracked.Broken] = [*tracked.select(repo, targets, broken=broken)]
         chosen += broken
         produced = {o.path for _, o in tracked.stage_outputs(repo) if o.cache}
+        tracked.check_ignorable(repo, [p.path for p in chosen if p.path not in produced])
         for p in chosen:
             (repo.root / p.source).unlink()
             # a stage's output keeps its line: the stage still writes the path

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from tether import gitscm, pointer, untrusted, yamlio
+from tether import gitignore, gitscm, paths, pointer, untrusted
 from tether.errors import MetadataError, TetherError, TrackingError
 from tether.paths import overlaps
 from tether.pointer import Pointer
@@ -21,11 +21,39 @@ if TYPE_CHECKING:
 _KEPT_IN_GIT = (".gitignore", ".gitattributes", ".gitmodules")
 
 
+def _distinct(pointers: list[Pointer]) -> None:
+    """No two pointers name one path, or one inside the other: checking both
+    out would write one through the other."""
+    ordered = sorted(pointers, key=lambda p: p.path.split("/"))  # a folder, then what is in it
+    for a, b in itertools.pairwise(ordered):
+        if overlaps(a.path, b.path):
+            what = "the same path" if a.path == b.path else "overlapping paths"
+            raise MetadataError(
+                f"{a.source} and {b.source} track {what} ({a.path!r}, {b.path!r})",
+                "a path is tracked by one pointer file: remove one of them",
+            )
+
+
+def _asked_for(asked: dict[str, tuple[Pointer, bool]], found: str) -> tuple[Pointer, str] | None:
+    """The pointer, and the path asked for it, that the git-tracked file ``found``
+    stands in the way of: the path itself, a file inside it, or a file where a
+    folder above it must go."""
+    if found in asked:
+        return asked[found][0], found
+    folder = posixpath.dirname(found)
+    while folder:
+        if folder in asked and not asked[folder][1]:
+            return asked[folder][0], folder
+        folder = posixpath.dirname(folder)
+    return None
+
+
 def _not_in_git(repo: Repo, pointers: list[Pointer]) -> list[Pointer]:
     """``pointers``, once none of them names a file git tracks (or a folder
-    holding one), a pointer file, or a file git or tether keep in git by name:
-    checking it out would overwrite what git holds. (A cloned repository
-    chooses these paths.)"""
+    holding one, or a file above it), as written or once symlinks are followed,
+    a pointer file, or a file git or tether keep in git by name: checking it out
+    would overwrite what git holds. Nor may two of them overlap. (A cloned
+    repository chooses these paths.)"""
     for p in pointers:
         name = posixpath.basename(p.path)
         if name.endswith(pointer.SUFFIX) or name in _KEPT_IN_GIT or p.path in (LOCK, PIPELINE):
@@ -33,14 +61,33 @@ def _not_in_git(repo: Repo, pointers: list[Pointer]) -> list[Pointer]:
                 f"{p.source}: path {p.path!r} is a file git keeps, which tether never writes",
                 "fix or remove the pointer (or the stage output)",
             )
-    in_git = gitscm.tracked(repo.root, [p.path for p in pointers])
-    if in_git:
-        hit = next(p for p in pointers if in_git[0] == p.path or in_git[0].startswith(p.path + "/"))
-        raise MetadataError(
-            f"{hit.source}: path {hit.path!r} is tracked by git ({in_git[0]}),"
-            " which tether never overwrites",
-            f"remove the pointer, or stop tracking it in git: `git rm -r --cached {hit.path}`",
-        )
+    _distinct(pointers)
+    asked: dict[str, tuple[Pointer, bool]] = {}  # path -> (pointer, a folder above its path)
+    for p in pointers:
+        asked.setdefault(p.path, (p, False))
+        real = paths.resolved(repo.root, p.path)
+        if real not in (None, "."):  # "." : a link to the root, replaced on checkout
+            asked.setdefault(real, (p, False))
+        folder = posixpath.dirname(p.path)
+        while folder and folder not in asked:
+            asked[folder] = (p, True)
+            full = repo.root / folder
+            if full.exists() and not full.is_dir():
+                raise MetadataError(
+                    f"{p.source}: path {p.path!r} goes through the file {folder},"
+                    " which tether never replaces with a folder",
+                    "fix or remove the pointer (or the stage output), or move the file",
+                )
+            folder = posixpath.dirname(folder)
+    for found in gitscm.tracked(repo.root, asked):
+        hit = _asked_for(asked, found)
+        if hit is not None:
+            p, path = hit
+            raise MetadataError(
+                f"{p.source}: path {p.path!r} is tracked by git ({found}),"
+                " which tether never overwrites",
+                f"remove the pointer, or stop tracking it in git: `git rm -r --cached {path}`",
+            )
     return pointers
 
 
@@ -124,7 +171,7 @@ def output_pointers(repo: Repo) -> list[Pointer]:
     from tether.pipeline import lock, spec
 
     try:
-        text = untrusted.read_text(repo.root / lock.FILE, lock.FILE)
+        text = untrusted.read_text_in(repo.root, lock.FILE)
     except (FileNotFoundError, IsADirectoryError):
         return []
     pipeline = spec.load(repo.root)
@@ -239,15 +286,21 @@ def _pattern(name: str) -> str:
     return "/" + escaped
 
 
+def check_ignorable(repo: Repo, paths_: Iterable[str]) -> None:
+    """Raise unless the .gitignore of each path's folder is one tether may edit
+    (checked before a command changes anything, so a refusal leaves no half)."""
+    for folder in sorted({posixpath.dirname(p) for p in paths_}):
+        gitignore.read(repo.root, gitignore.of_folder(folder))
+
+
 def ignore(repo: Repo, path: str) -> str:
     """Add ``path`` to the .gitignore of its folder; returns that .gitignore."""
     folder, name = posixpath.split(path)
-    gi = posixpath.join(folder, ".gitignore")
-    full = repo.root / gi
+    gi = gitignore.of_folder(folder)
     line = _pattern(name)
-    lines = untrusted.read_text(full, gi).splitlines() if full.exists() else []
+    lines = gitignore.read(repo.root, gi) or []
     if line not in lines:
-        yamlio.write_atomic(full, "\n".join([*lines, line]) + "\n")
+        gitignore.write(repo.root, gi, [*lines, line])
     return gi
 
 
@@ -266,21 +319,17 @@ def _without(lines: list[str], run: list[str]) -> list[str]:
 
 def unignore(repo: Repo, path: str) -> str | None:
     folder, name = posixpath.split(path)
-    gi = posixpath.join(folder, ".gitignore")
-    full: Path = repo.root / gi
-    if not full.exists():
+    gi = gitignore.of_folder(folder)
+    lines = gitignore.read(repo.root, gi)
+    if lines is None:
         return None
-    lines = untrusted.read_text(full, gi).splitlines()
     # a name with a line break was written as several lines by older versions
     # (``add`` now refuses such names): those lines go, in order
     mine = _pattern(name).splitlines()
     kept = _without(lines, mine) if len(mine) > 1 else [ln for ln in lines if ln != mine[0]]
     if kept == lines:
         return None
-    if kept:
-        yamlio.write_atomic(full, "\n".join(kept) + "\n")
-    else:
-        full.unlink()
+    gitignore.write(repo.root, gi, kept)
     return gi
 
 

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from tether.errors import DiskFullError, RemoteError, TransientRemoteError
-from tether.storage import hashing
+from tether import ownfiles
+from tether.errors import DiskFullError, PathError, RemoteError, TransientRemoteError
+from tether.storage import hashing, safeio
 from tether.storage.odb import ObjectDB, Writer
 
 T = TypeVar("T")
@@ -47,6 +48,8 @@ _S3_OPTIONS = {
     "profile": ("profile",),
 }
 _OWN_OPTIONS = {"url", "jobs", "hardlink", "pack"}
+LAYOUT = ("objects", "packs", "runs", "tmp")  # the folders of a remote that tether writes
+MAX_KEY = 64 << 20  # pack indexes and run-cache entries: far smaller
 
 # What a committed (so cloned, untrusted) config may set for a remote: where
 # the data goes and how to reach it, nothing that makes the library write on
@@ -182,12 +185,9 @@ class Remote:
         raise NotImplementedError
 
     def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
-        """The bytes ``[start, end)`` of each span of ``key``; FileNotFoundError
-        if there is no such key. (This default reads the whole key once.)"""
-        data = self.read_key(key)
-        if data is None:
-            raise FileNotFoundError(key)
-        return [data[start:end] for start, end in spans]
+        """The bytes ``[start, end)`` of each span of ``key`` (and only those:
+        a pack may be any size); FileNotFoundError if there is no such key."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Publish what was written (a local remote flushes and renames)."""
@@ -234,17 +234,43 @@ class LocalRemote(Remote):
             )
         self.odb = ObjectDB(self.root)
         self._writer: Writer | None = None
+        self._checked = False
         hardlink = spec.options.get("hardlink", True)
         self.link = hardlink not in (False, "false", "no", "0", "off")
 
     def _open_writer(self) -> Writer:
         if self._writer is None:
+            self._check_layout()
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
+                self._writer = Writer(self.odb).__enter__()
+            except PathError as exc:
+                raise self._linked(exc) from None
             except OSError as exc:
                 raise _local_error(self.spec, exc) from None
-            self._writer = Writer(self.odb).__enter__()
         return self._writer
+
+    def _check_layout(self) -> None:
+        """Before the first write: every top folder a push writes into must be
+        a real folder of the remote (or absent), never a link to elsewhere."""
+        if self._checked:
+            return
+        try:
+            for top in LAYOUT:
+                ownfiles.check_dir(self.root / top)
+        except PathError as exc:
+            raise self._linked(exc) from None
+        self._checked = True
+
+    def _linked(self, exc: PathError) -> RemoteError:
+        """A folder inside the remote that is a link (or no folder): written
+        through, it would take pushed data wherever the link points."""
+        where = exc.message.split(", where tether", 1)[0]
+        return RemoteError(
+            f"remote {self.name!r}: {where}; tether writes only into the remote's own folders",
+            "make it a real folder (move what the link points to into it), "
+            f"or point the remote elsewhere: `tether remote modify {self.name} url PATH`",
+        )
 
     def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
         _threads(fn, items, jobs)
@@ -272,22 +298,32 @@ class LocalRemote(Remote):
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         src = self.odb.file(digest)
-        try:
-            writer.copy_verified(digest, src, f"object {digest} on remote {self.name!r}", self.link)
+        what = f"object {digest} on remote {self.name!r}"
+        try:  # size 0: not known (a tree, or an object named by its digest alone)
+            writer.copy_verified(digest, src, what, self.link, size or None)
         except FileNotFoundError:
             raise FileNotFoundError(digest) from None
 
     def read_key(self, key: str) -> bytes | None:
         try:
-            return (self.root / key).read_bytes()
+            return safeio.read(self.root / key, f"{key} on remote {self.name!r}", MAX_KEY)
         except FileNotFoundError:
             return None
+
+    def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        with safeio.opened(self.root / key, f"{key} on remote {self.name!r}") as fd:
+            return [os.pread(fd, end - start, start) for start, end in spans]
 
     def write_key(self, key: str, data: bytes) -> None:
         from tether.yamlio import write_atomic
 
+        path = self.root / key
+        self._check_layout()
         try:
-            write_atomic(self.root / key, data)
+            ownfiles.real_dir(path.parent, self.root)
+            write_atomic(path, data)
+        except PathError as exc:
+            raise self._linked(exc) from None
         except OSError as exc:
             raise _local_error(self.spec, exc) from None
 

@@ -1,0 +1,175 @@
+"""A remote (or its config) someone else controls: no pull, fetch or push may
+hang, exhaust memory, crash, write through a link, or hand credentials to a
+host only a clone named.
+
+Each case builds the hostile remote for real: a local folder remote whose
+files are replaced by FIFOs, symlinks, devices, folders or sparse files, and
+a real command in a child process with a timeout where a hang is the defect."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git, run_cli, snapshot, write
+from tether.storage import hashing, packs
+
+PAYLOAD = b"payload bytes\n"
+
+
+@pytest.fixture
+def remote(repo, tether, tmp_path):
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    assert tether("remote", "add", "origin", str(folder), "--default").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "remote")
+    return folder
+
+
+def pushed(repo: Path, tether, remote: Path, data: bytes = PAYLOAD) -> Path:
+    """``data`` added as ``p``, pushed, then gone from the cache and workspace:
+    the next pull must read the remote. Returns the remote's object file."""
+    write(repo / "p", data)
+    assert tether("add", "p").code == 0
+    assert tether("push").code == 0
+    digest = hashing.hash_bytes(data)
+    forget(repo)
+    return remote / "objects" / digest[:2] / digest[2:]
+
+
+def forget(repo: Path) -> None:
+    shutil.rmtree(repo / ".tether" / "cache")
+    (repo / "p").unlink()
+
+
+def pull(repo: Path) -> subprocess.CompletedProcess[str]:
+    """``tether pull`` in a child: a hang is a timeout, not a stuck test run."""
+    try:
+        return run_cli(repo, "pull", timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pull hung on a hostile remote")
+
+
+def replace(path: Path, kind: str) -> None:
+    """Put ``kind`` where the object file ``path`` was."""
+    os.chmod(path, 0o644)
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink to /dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "symlink to a file":
+        target = path.parent / "elsewhere"
+        target.write_bytes(PAYLOAD)  # even the right bytes: a link is not an object
+        path.symlink_to(target)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "device":
+        try:
+            os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # what /dev/zero is
+        except PermissionError:
+            pytest.skip("creating a device node needs root")
+    else:
+        raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind", ["fifo", "symlink to /dev/zero", "symlink to a file", "folder", "device"]
+)
+@pytest.mark.parametrize("hardlink", ["true", "false"])
+def test_pull_refuses_what_is_not_a_file_in_an_objects_place(repo, tether, remote, kind, hardlink):
+    assert tether("remote", "modify", "--local", "origin", "hardlink", hardlink).code == 0
+    obj = pushed(repo, tether, remote)
+    replace(obj, kind)
+    r = pull(repo)
+    assert r.returncode not in (0, 3), r.stderr
+    assert "Traceback" not in r.stderr
+    assert str(obj) in r.stderr and "not a file" in r.stderr, r.stderr
+    assert not (repo / "p").exists()
+    cache = repo / ".tether" / "cache" / "objects"
+    assert not any(f.is_file() for f in cache.rglob("*")) if cache.exists() else True
+
+
+def test_pull_refuses_an_object_larger_than_its_pointer_says(repo, tether, remote):
+    obj = pushed(repo, tether, remote)
+    os.chmod(obj, 0o644)
+    with open(obj, "r+b") as f:
+        f.truncate(4 << 30)  # sparse: 4 GiB that nothing may read
+    r = pull(repo)
+    assert r.returncode not in (0, 3), r.stderr
+    assert "more than the 14 expected" in r.stderr, r.stderr
+    assert not (repo / "p").exists()
+
+
+def test_an_object_of_the_right_size_still_pulls(repo, tether, remote):
+    pushed(repo, tether, remote)
+    r = pull(repo)
+    assert r.returncode == 0, r.stderr
+    assert (repo / "p").read_bytes() == PAYLOAD
+
+
+def test_pull_reads_only_the_ranges_a_pack_index_names(repo, tether, remote, tmp_path):
+    """A valid index beside a 6 GiB sparse pack: pull reads 14 bytes, not the
+    pack (the child's memory is capped far below the pack's size)."""
+    pushed(repo, tether, remote)
+    shutil.rmtree(remote / "objects")
+    name, pack, index = packs.build([(hashing.hash_bytes(PAYLOAD), PAYLOAD)])
+    write(remote / packs.index_key(name), index)
+    with open(write(remote / packs.pack_key(name), pack), "r+b") as f:
+        f.truncate(6 << 30)
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from tether.cli.app import invoke; sys.exit(invoke(['pull']))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=20
+    )
+    assert r.returncode == 0, r.stderr
+    assert (repo / "p").read_bytes() == PAYLOAD
+
+
+def test_a_pack_index_claiming_a_huge_object_is_refused(repo, tether, remote):
+    pushed(repo, tether, remote)
+    shutil.rmtree(remote / "objects")
+    digest = hashing.hash_bytes(PAYLOAD)
+    index = f"tether-pack 1\n{digest} 0 {1 << 40}\n".encode()
+    name = hashing.hash_bytes(index)
+    write(remote / packs.index_key(name), index)
+    write(remote / packs.pack_key(name), PAYLOAD)
+    r = pull(repo)
+    assert r.returncode not in (0, 3), r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (repo / "p").exists()
+
+
+def test_a_pack_index_that_is_not_a_file_is_ignored(repo, tether, remote):
+    pushed(repo, tether, remote)
+    shutil.rmtree(remote / "objects")
+    (remote / "packs").mkdir()
+    os.mkfifo(remote / packs.index_key("0" * 32))
+    r = pull(repo)
+    assert r.returncode not in (0, 3), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("folder", ["objects", "packs", "runs"])
+def test_push_refuses_a_remote_folder_that_is_a_symlink(repo, tether, remote, tmp_path, folder):
+    outside = tmp_path / "outside"
+    write(outside / "keep.txt", "keep")
+    before = snapshot(outside)
+    (remote / folder).symlink_to(outside)
+    assert tether("remote", "modify", "--local", "origin", "pack", "true").code == 0
+    write(repo / "d", "some data\n")
+    assert tether("add", "d").code == 0
+    r = tether("push")
+    assert r.code not in (0, 3), r.err
+    assert f"{remote / folder} is a symlink" in r.err, r.err
+    assert snapshot(outside) == before

@@ -173,3 +173,25 @@ def test_push_refuses_a_remote_folder_that_is_a_symlink(repo, tether, remote, tm
     assert r.code not in (0, 3), r.err
     assert f"{remote / folder} is a symlink" in r.err, r.err
     assert snapshot(outside) == before
+
+
+def test_s3_pull_refuses_an_object_larger_than_its_pointer_says(repo, tether, s3_remote, s3_server):
+    url, endpoint, key, secret = s3_remote
+    for args in (
+        ("remote", "add", "s3", url, "--default"),
+        ("remote", "modify", "s3", "endpoint_url", endpoint),
+        ("remote", "modify", "s3", "pack", "false"),
+        ("remote", "modify", "--local", "s3", "access_key_id", key),
+        ("remote", "modify", "--local", "s3", "secret_access_key", secret),
+    ):
+        assert tether(*args).code == 0
+    write(repo / "p", PAYLOAD)
+    assert tether("add", "p").code == 0
+    assert tether("push").code == 0
+    digest = hashing.hash_bytes(PAYLOAD)
+    s3_server.filesystem().pipe(f"{url[5:]}/objects/{digest[:2]}/{digest[2:]}", PAYLOAD * 1000)
+    forget(repo)
+    r = tether("pull")
+    assert r.code not in (0, 3), r.err
+    assert "more than the 14 expected" in r.err, r.err
+    assert not (repo / "p").exists()

@@ -487,21 +487,25 @@ class FsspecRemote(Remote):
     def download(self, digest: str, size: int, writer: Writer) -> None:
         key = self._key(object_key(digest))
         what = f"object {digest} on remote {self.name!r}"
-        if size <= SMALL:
-            data = self._call("cat_file", key)
+        if size <= SMALL:  # size 0: not known (a tree); else one byte more tells a larger one
+            data = self._call("cat_file", key, start=0, end=size + 1 if size else None)
+            if size:
+                safeio.check_size(len(data), size, what)
             writer.put_verified(digest, data, what)
             return
         with writer.temporary_path(digest) as tmp:
             self._call("get_file", key, tmp)
+            safeio.check_size(os.stat(tmp).st_size, size, what)
             writer.adopt_verified(digest, tmp, what)
 
     def read_key(self, key: str) -> bytes | None:
         try:
-            data: bytes = self._call("cat_file", self._key(key))
+            data: bytes = self._call("cat_file", self._key(key), start=0, end=MAX_KEY + 1)
         except FileNotFoundError as exc:
             if is_bucket_missing(exc):
                 raise
             return None
+        safeio.check_size(len(data), MAX_KEY, f"{key} on remote {self.name!r}")
         return data
 
     def write_key(self, key: str, data: bytes) -> None:
@@ -756,6 +760,8 @@ class S3Remote(Remote):
         key = self._key(object_key(digest))
         what = f"object {digest} on remote {self.name!r}"
         result = obstore.get(self.store, key)
+        if size:  # known: a larger object is refused before its body is read
+            safeio.check_size(result.meta["size"], size, what)
         if size <= SMALL:
             writer.put_verified(digest, bytes(result.bytes()), what)
             return
@@ -769,9 +775,11 @@ class S3Remote(Remote):
         import obstore
 
         try:
-            return bytes(obstore.get(self.store, self._key(key)).bytes())
+            result = obstore.get(self.store, self._key(key))
         except FileNotFoundError:
             return None
+        safeio.check_size(result.meta["size"], MAX_KEY, f"{key} on remote {self.name!r}")
+        return bytes(result.bytes())
 
     def write_key(self, key: str, data: bytes) -> None:
         import obstore

@@ -195,3 +195,77 @@ def test_s3_pull_refuses_an_object_larger_than_its_pointer_says(repo, tether, s3
     assert r.code not in (0, 3), r.err
     assert "more than the 14 expected" in r.err, r.err
     assert not (repo / "p").exists()
+
+
+# -- numbers too large to use ------------------------------------------------------
+
+HUGE = "9" * 5000  # past Python's 4,300-digit limit for parsing an integer
+
+
+def one_line_error(r, *needles: str) -> None:
+    assert r.code not in (0, 3), (r.code, r.out, r.err)
+    assert r.err.startswith("error: "), r.err
+    assert r.err.count("\n") == 1, r.err
+    for needle in needles:
+        assert needle in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("params.yaml", f"lr: {HUGE}\n"),  # the flat fast path
+        ("params.yaml", f"train:\n  lr: {HUGE}\n"),  # PyYAML
+        ("params.yaml", f"lr: 0x{'f' * 4000}\n"),  # parses (base 16 has no limit), never prints
+        ("params.yaml", f"{HUGE}: 1\n"),  # as a key
+        ("params.yaml", "when: 2020-13-45\n"),  # a date that does not exist
+        ("params.json", f'{{"lr": {HUGE}}}'),
+        ("params.toml", f"lr = {HUGE}\n"),
+    ],
+)
+def test_a_number_too_large_is_one_clear_error(repo, tether, name, text):
+    write(repo / name, text)
+    write(repo / "tether.yaml", f"stages:\n  s:\n    cmd: 'true'\n    params: [{{{name}: }}]\n")
+    for cmd in (("params", "show"), ("params", "diff"), ("repro", "--dry")):
+        one_line_error(tether(*cmd), name)
+
+
+def test_a_metric_too_large_is_one_clear_error(repo, tether):
+    write(repo / "m.json", f'{{"acc": {HUGE}}}')
+    write(repo / "tether.yaml", "stages:\n  s:\n    cmd: 'true'\n    metrics: [m.json]\n")
+    for cmd in (("metrics", "show"), ("metrics", "diff")):
+        one_line_error(tether(*cmd), "m.json")
+
+
+@pytest.mark.parametrize(
+    "size", [HUGE, str(1 << 64), str(1 << 63), f"0x{'f' * 4000}", "-1"], ids=lambda s: s[:12]
+)
+def test_a_pointer_with_a_size_out_of_range_is_one_clear_error(repo, tether, remote, size):
+    pushed(repo, tether, remote)
+    text = (repo / "p.tether").read_text()
+    (repo / "p.tether").write_text(
+        "".join(
+            f"size: {size}\n" if ln.startswith("size:") else ln + "\n" for ln in text.splitlines()
+        )
+    )
+    for cmd in (("status",), ("pull",), ("checkout",), ("diff",)):
+        one_line_error(tether(*cmd), "p.tether")
+
+
+def test_a_tree_entry_with_a_size_out_of_range_is_refused(repo, tether, remote):
+    import json
+
+    data = b"x\n"
+    rows = [["a", hashing.hash_bytes(data), 1 << 64, False]]
+    raw = json.dumps({"schema": 1, "entries": rows}, separators=(",", ":")).encode()
+    for blob in (data, raw):
+        digest = hashing.hash_bytes(blob)
+        write(remote / "objects" / digest[:2] / digest[2:], blob)
+    write(
+        repo / "d.tether",
+        f"schema: 1\npath: d\nkind: dir\nhash: xxh3\ndigest: {hashing.hash_bytes(raw)}\n"
+        "size: 2\nfiles: 1\n",
+    )
+    r = tether("pull")
+    assert r.code not in (0, 3), r.err
+    assert "bad digest or size" in r.err, r.err
+    assert not (repo / "d").exists()

@@ -97,6 +97,18 @@ def _count(value: Any, field: str, source: str) -> int:
     return value
 
 
+def check_data(p: Pointer, size: int, files: int | None = None) -> None:
+    """Refuse a pointer whose size (or file count) is not its data's: the
+    digest names the data, so a field that disagrees is corrupt metadata."""
+    said = []
+    if size != p.size:
+        said.append(f"size {p.size:,} where its data holds {size:,} bytes")
+    if files is not None and p.kind == "dir" and files != p.files:
+        said.append(f"files {p.files:,} where its tree lists {files:,}")
+    if said:
+        raise MetadataError(f"{p.source}: says {' and '.join(said)} (corrupt metadata)")
+
+
 def load(root: Path, source: str) -> Pointer:
     try:
         text = untrusted.read_text(root / source, source)

@@ -269,3 +269,45 @@ def test_a_tree_entry_with_a_size_out_of_range_is_refused(repo, tether, remote):
     assert r.code not in (0, 3), r.err
     assert "bad digest or size" in r.err, r.err
     assert not (repo / "d").exists()
+
+
+# -- a pointer whose size or file count is not its data's -----------------------------
+
+
+def set_field(source: Path, field: str, value: int) -> None:
+    lines = source.read_text().splitlines()
+    source.write_text(
+        "".join(f"{field}: {value}\n" if ln.startswith(f"{field}:") else ln + "\n" for ln in lines)
+    )
+
+
+def test_a_file_pointer_whose_size_is_wrong_is_corrupt_metadata(repo, tether, remote):
+    pushed(repo, tether, remote)
+    set_field(repo / "p.tether", "size", 1 << 40)
+    one_line_error(tether("pull"), "p.tether", "corrupt metadata")
+    assert not (repo / "p").exists()
+    r = tether("status")  # the object is in the cache now
+    assert "p.tether: says size 1,099,511,627,776 where its data holds 14 bytes" in r.out + r.err
+    one_line_error(tether("checkout"), "p.tether", "corrupt metadata")
+    assert not (repo / "p").exists()
+
+
+def test_status_says_a_file_pointers_size_is_wrong_when_the_file_is_there(repo, tether):
+    write(repo / "p", PAYLOAD)
+    assert tether("add", "p").code == 0
+    set_field(repo / "p.tether", "size", 3)
+    r = tether("status")
+    assert "says size 3 where its data holds 14 bytes (corrupt metadata)" in r.out + r.err, r
+
+
+@pytest.mark.parametrize(("field", "value"), [("size", 99), ("files", 7)])
+def test_a_dir_pointer_whose_counts_are_wrong_is_corrupt_metadata(repo, tether, field, value):
+    write(repo / "d/a", "aaa\n")
+    write(repo / "d/b/c", "cc\n")
+    assert tether("add", "d").code == 0
+    set_field(repo / "d.tether", field, value)
+    r = tether("status")
+    assert f"says {field} {value}" in r.out + r.err and "corrupt metadata" in r.out + r.err, r
+    shutil.rmtree(repo / "d")
+    one_line_error(tether("checkout"), "d.tether", "corrupt metadata")
+    assert not (repo / "d").exists()

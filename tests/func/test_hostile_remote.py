@@ -311,3 +311,80 @@ def test_a_dir_pointer_whose_counts_are_wrong_is_corrupt_metadata(repo, tether, 
     shutil.rmtree(repo / "d")
     one_line_error(tether("checkout"), "d.tether", "corrupt metadata")
     assert not (repo / "d").exists()
+
+
+# -- a committed endpoint and this machine's credentials ----------------------------
+
+
+def this_machines_address() -> str:
+    """An address of this machine other than loopback (no packet is sent)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))
+        except OSError:
+            pytest.skip("no network interface but loopback")
+        address = str(s.getsockname()[0])
+    if address.startswith("127."):
+        pytest.skip("no network interface but loopback")
+    return address
+
+
+@pytest.fixture
+def listener():
+    """A TCP port on every interface that records whether anyone connected."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("0.0.0.0", 0))
+    server.listen(8)
+    server.setblocking(False)
+    yield server
+    server.close()
+
+
+def connected(server) -> bool:
+    import select
+
+    return bool(select.select([server], [], [], 0.2)[0])
+
+
+def use_endpoint(tether, endpoint: str, *local: tuple[str, str]) -> None:
+    assert tether("remote", "add", "s3", "s3://bucket/prefix", "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    for option, value in local:
+        assert tether("remote", "modify", "--local", "s3", option, value).code == 0
+
+
+def test_a_committed_plain_http_endpoint_gets_no_ambient_credentials(
+    repo, tether, listener, monkeypatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAAMBIENTKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "ambient-secret")
+    endpoint = f"http://{this_machines_address()}:{listener.getsockname()[1]}"
+    use_endpoint(tether, endpoint)
+    write(repo / "p", PAYLOAD)
+    assert tether("add", "p").code == 0
+    for cmd in (("push",), ("pull",), ("fetch",), ("status", "--remote")):
+        r = tether(*cmd)
+        one_line_error(r, "endpoint_url", "plain HTTP", "remote modify --local s3 endpoint_url")
+        assert not connected(listener), cmd
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "local"),
+    [
+        ("https://s3.example.invalid", ()),  # TLS: the host is who it says
+        ("http://127.0.0.1:9000", ()),  # this machine
+        ("http://localhost:9000", ()),
+        ("http://s3.example.invalid:9000", (("endpoint_url", "http://s3.example.invalid:9000"),)),
+        ("http://s3.example.invalid:9000", (("anon", "true"),)),  # no credentials to send
+    ],
+)
+def test_an_endpoint_trusted_on_this_machine_is_used(repo, tether, endpoint, local):
+    from tether.repo import Repo
+    from tether.workspace.sync import spec_for
+
+    use_endpoint(tether, endpoint, *local)
+    assert spec_for(Repo.find(repo), None).options["endpoint_url"] == endpoint

@@ -197,6 +197,47 @@ def test_s3_pull_refuses_an_object_larger_than_its_pointer_says(repo, tether, s3
     assert not (repo / "p").exists()
 
 
+def run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return run_cli(repo, *args, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(args)} hung")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/zero", "folder"])
+@pytest.mark.parametrize("link", ["copy", "reflink,copy", "hardlink", "symlink"])
+def test_checkout_and_push_refuse_what_is_not_a_file_in_a_cache_objects_place(
+    repo, tether, remote, kind, link
+):
+    assert tether("config", "--local", "cache.link", link).code == 0
+    write(repo / "p", PAYLOAD)
+    assert tether("add", "p").code == 0
+    digest = hashing.hash_bytes(PAYLOAD)
+    replace(repo / ".tether/cache/objects" / digest[:2] / digest[2:], kind)
+    (repo / "p").unlink()
+    for cmd in (("checkout",), ("push",), ("status",)):
+        r = run(repo, *cmd)
+        assert "Traceback" not in r.stderr, (cmd, r.stderr)
+        if cmd[0] != "status":
+            assert r.returncode not in (0, 3), (cmd, r.stderr)
+            assert digest in r.stderr, (cmd, r.stderr)
+    assert not (repo / "p").exists()
+    assert not list((remote / "objects").rglob("*")) if (remote / "objects").exists() else True
+
+
+def test_a_cached_pack_index_that_is_a_fifo_hangs_nothing(repo, tether, remote):
+    pushed(repo, tether, remote)
+    shutil.rmtree(remote / "objects")
+    name, pack, index = packs.build([(hashing.hash_bytes(PAYLOAD), PAYLOAD)])
+    write(remote / packs.index_key(name), index)
+    write(remote / packs.pack_key(name), pack)
+    (repo / ".tether/cache/packs").mkdir(parents=True)
+    os.mkfifo(repo / ".tether/cache/packs" / f"{name}.idx")
+    r = run(repo, "pull")  # the cached copy is no file: read from the remote again
+    assert r.returncode == 0, r.stderr
+    assert (repo / "p").read_bytes() == PAYLOAD
+
+
 # -- numbers too large to use ------------------------------------------------------
 
 HUGE = "9" * 5000  # past Python's 4,300-digit limit for parsing an integer

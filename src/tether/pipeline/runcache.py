@@ -17,7 +17,7 @@ from tether.errors import MetadataError, TetherError
 from tether.pipeline.lock import Artifact, _artifact
 from tether.pipeline.spec import Stage
 from tether.repo import Repo
-from tether.storage import hashing
+from tether.storage import hashing, safeio
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -62,11 +62,10 @@ def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
 def get(repo: Repo, k: str) -> list[Artifact] | None:
     path = repo.cache_dir / _rel(k)
     try:
-        data = path.read_bytes()
+        data = safeio.read(path, f"run-cache {k}", safeio.MAX_KEY)
+        return _decode(data, f"run-cache {k}")
     except FileNotFoundError:
         return None
-    try:
-        return _decode(data, f"run-cache {k}")
     except TetherError:
         return None  # a damaged entry is a miss, never a wrong restore
 
@@ -104,7 +103,7 @@ def push(repo: Repo, remote_name: str | None) -> int:
 
             finish(stats)
     for k in todo:
-        data = (repo.cache_dir / _rel(k)).read_bytes()
+        data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
         retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
     remote.close()
     return len(todo)

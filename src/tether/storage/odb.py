@@ -203,6 +203,14 @@ class ObjectDB:
             return False
         return size is None or st.st_size == size
 
+    def size(self, digest: str) -> int | None:
+        """The size of the object file, None if there is no regular file there."""
+        try:
+            st = os.lstat(self.file(digest))
+        except OSError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
     def writer(self) -> Writer:
         return Writer(self)
 
@@ -210,7 +218,7 @@ class ObjectDB:
         """True when the object is present and its content hashes to its name."""
         path = self.path(digest)
         try:
-            st = os.stat(path)
+            st = os.lstat(path)  # a link in an object's place is never taken as it
         except OSError:
             return False
         if state is not None and state.get(st) == digest:

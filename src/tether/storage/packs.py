@@ -146,9 +146,11 @@ class IndexCache:
         self.root = root
 
     def get(self, name: str) -> dict[str, Location] | None:
+        from tether.storage import safeio
+
         try:
-            data = (self.root / f"{name}.idx").read_bytes()
-        except OSError:
+            data = safeio.read(self.root / f"{name}.idx", f"pack index {name}", safeio.MAX_KEY)
+        except (OSError, CorruptObjectError):
             return None
         try:
             return parse_index(data, name)

@@ -49,7 +49,7 @@ _S3_OPTIONS = {
 }
 _OWN_OPTIONS = {"url", "jobs", "hardlink", "pack"}
 LAYOUT = ("objects", "packs", "runs", "tmp")  # the folders of a remote that tether writes
-MAX_KEY = 64 << 20  # pack indexes and run-cache entries: far smaller
+MAX_KEY = safeio.MAX_KEY
 
 # What a committed (so cloned, untrusted) config may set for a remote: where
 # the data goes and how to reach it, nothing that makes the library write on
@@ -226,8 +226,7 @@ class Remote:
 
 def _read_verified(src: str, digest: str) -> bytes:
     """A small cache object's bytes, refused if they do not hash to its name."""
-    with open(src, "rb") as f:
-        data = f.read()
+    data = safeio.read(src, f"cache object {digest}", SMALL)
     if hashing.hash_bytes(data) != digest:
         from tether.errors import CorruptObjectError
 

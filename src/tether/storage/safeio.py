@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 from tether.errors import CorruptObjectError
 
+MAX_KEY = 64 << 20  # pack indexes and run-cache entries, which are far smaller
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 

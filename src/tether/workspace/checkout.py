@@ -8,7 +8,6 @@ first change, and verified before (or while) it is written.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -159,8 +158,9 @@ class _Plan:
 
 def _plan_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
     full, res = repo.root / p.path, Checked(p.path)
-    with contextlib.suppress(FileNotFoundError):  # a missing object: _need names it
-        pointer.check_data(p, os.stat(repo.odb.file(p.digest)).st_size)
+    in_cache = repo.odb.size(p.digest)
+    if in_cache is not None:  # a missing object: _need names it; a damaged one, the linker
+        pointer.check_data(p, in_cache)
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     folder = full.is_dir() and not full.is_symlink()
     if folder:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from tether import pointer
@@ -55,9 +54,8 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     if not full.exists():
         deleted = PathStatus(p.path, p.source, p.kind, "deleted")
-        if p.kind == "file" and repo.odb.exists(p.digest):
-            return _as_said(deleted, p, os.stat(repo.odb.file(p.digest)).st_size)
-        return deleted
+        in_cache = repo.odb.size(p.digest) if p.kind == "file" else None
+        return deleted if in_cache is None else _as_said(deleted, p, in_cache)
     same = PathStatus(
         p.path, p.source, p.kind, "unchanged" if repo.odb.exists(p.digest) else "not in cache"
     )

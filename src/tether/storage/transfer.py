@@ -164,10 +164,10 @@ def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> dict[str, packs.Loca
             found[name] = entries
 
     def read(name: str) -> None:
-        data = retrying(remote, lambda: remote.read_key(packs.index_key(name)))
-        if data is None:
-            return
-        try:
+        try:  # an index that is no file, too large or malformed: as if there were none
+            data = retrying(remote, lambda: remote.read_key(packs.index_key(name)))
+            if data is None:
+                return
             found[name] = packs.parse_index(data, name)
         except CorruptObjectError:
             return

@@ -11,7 +11,9 @@ parsed, so none can hang or crash a command:
 * a parsed document may nest at most :data:`MAX_DEPTH` deep (a 100,000-deep
   JSON file would otherwise exhaust the stack), and YAML aliases may not
   expand it by more than :data:`MAX_ALIAS_NODES` nodes (a "billion laughs" file
-  is a few hundred bytes that expand to a billion strings; see ``yamlio``).
+  is a few hundred bytes that expand to a billion strings; see ``yamlio``);
+* a number may have at most :data:`MAX_INT_BITS` bits (Python refuses to
+  parse or print an integer of more than 4,300 digits).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from tether.errors import MetadataError, PathError
 MAX_BYTES = 32 << 20
 MAX_DEPTH = 100
 MAX_ALIAS_NODES = 100_000
+MAX_INT_BITS = 4096  # far past any size, count or parameter; every such number prints
+MAX_SIZE = (1 << 63) - 1  # sizes and counts in pointers and trees
 _HINT = "tether reads only regular files of sensible size and depth; fix or remove it"
 
 
@@ -97,15 +101,32 @@ def check_depth(doc: Any, source: str) -> Any:
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
-            children: Any = node.values()
+            children: Any = [*node, *node.values()]
         elif isinstance(node, list):
             children = node
         else:
+            if isinstance(node, int) and node.bit_length() > MAX_INT_BITS:
+                raise _too_large(source)
             continue
         if depth >= MAX_DEPTH:
             raise _too_deep(source)
         stack.extend((child, depth + 1) for child in children)
     return doc
+
+
+def _too_large(source: str) -> MetadataError:
+    return MetadataError(
+        f"{source}: holds a number too large to use (over {MAX_INT_BITS} bits)",
+        "no size, count or parameter is that large; fix or remove it",
+    )
+
+
+def value_error(exc: ValueError, source: str, kind: str) -> MetadataError:
+    """A parser's ValueError (a number past Python's digit limit, a date that
+    does not exist) as one line naming the file."""
+    if "integer string conversion" in str(exc):
+        return _too_large(source)
+    return MetadataError(f"{source}: not valid {kind}: {exc}", "")
 
 
 def _too_deep(source: str) -> MetadataError:
@@ -120,8 +141,8 @@ def json_loads(text: str | bytes, source: str) -> Any:
         return check_depth(json.loads(text), source)
     except RecursionError:
         raise _too_deep(source) from None
-    except ValueError as exc:
-        raise MetadataError(f"{source}: not valid JSON: {exc}", "") from None
+    except ValueError as exc:  # json.JSONDecodeError too
+        raise value_error(exc, source, "JSON") from None
 
 
 def toml_loads(text: str, source: str) -> Any:
@@ -132,5 +153,5 @@ def toml_loads(text: str, source: str) -> Any:
         return check_depth(tomllib.loads(text), source)
     except RecursionError:
         raise _too_deep(source) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MetadataError(f"{source}: not valid TOML: {exc}", "") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError too
+        raise value_error(exc, source, "TOML") from None

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether.errors import MetadataError
+from tether.errors import CorruptObjectError, MetadataError
 from tether.pipeline.lock import Artifact, _artifact
 from tether.pipeline.spec import Stage
 from tether.repo import Repo
-from tether.storage import hashing
+from tether.storage import hashing, safeio
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -65,9 +65,11 @@ def get(repo: Repo, k: str) -> list[Artifact] | None:
     never a wrong restore)."""
     path = repo.cache_dir / _rel(k)
     try:
-        data = path.read_bytes()
+        data = safeio.read(path, f"run-cache {k}", safeio.MAX_KEY)
     except FileNotFoundError:
         return None
+    except CorruptObjectError as exc:  # not a file, or too large: damaged like bad content
+        raise MetadataError(exc.message) from None
     return _decode(data, f"run-cache {k}")
 
 
@@ -107,7 +109,7 @@ def push(repo: Repo, remote_name: str | None) -> int:
 
             raise_failures(stats)
     for k in todo:
-        data = (repo.cache_dir / _rel(k)).read_bytes()
+        data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
         retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
     remote.close()
     return len(todo)

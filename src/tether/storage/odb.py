@@ -27,7 +27,7 @@ from types import TracebackType
 
 from tether import ownfiles, progress
 from tether.errors import CorruptObjectError, MissingObjectError, raise_if_disk_full
-from tether.storage import hashing
+from tether.storage import hashing, safeio
 from tether.storage.state import StateDB
 
 READONLY = 0o444
@@ -37,6 +37,20 @@ _TMP_NAME = r"\d+-[0-9a-f]+-\d+"  # Writer._tmp_open's names, in tmp/
 _TMP_BESIDE = r"\.tmp-\d+-[0-9a-f]+-\d+"  # and beside the final names
 _BATCH_BYTES = 512 << 20
 _BATCH_COUNT = 20_000
+MAX_READ = 1 << 30  # whole-object reads are of small objects (trees, packed files)
+
+
+def hash_object(path: str | os.PathLike[str], what: str, expected: int | None = None) -> str:
+    """The digest of the regular file ``path``, read without following a link
+    (CorruptObjectError for anything else, or for more than ``expected`` bytes)."""
+    with safeio.opened(path, what, expected) as fd:
+        size = os.fstat(fd).st_size
+        if size <= hashing.SMALL:  # one read, no chunk buffer to allocate
+            data = os.read(fd, size + 1)
+            if len(data) == size:
+                return hashing.hash_bytes(data)
+            os.lseek(fd, 0, os.SEEK_SET)
+        return hashing.hash_fd(fd)[0]
 
 
 def _syncfs(fd: int) -> None:
@@ -189,6 +203,14 @@ class ObjectDB:
             return False
         return size is None or st.st_size == size
 
+    def size(self, digest: str) -> int | None:
+        """The size of the object file, None if there is no regular file there."""
+        try:
+            st = os.lstat(self.file(digest))
+        except OSError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
     def writer(self) -> Writer:
         return Writer(self)
 
@@ -196,14 +218,14 @@ class ObjectDB:
         """True when the object is present and its content hashes to its name."""
         path = self.path(digest)
         try:
-            st = os.stat(path)
+            st = os.lstat(path)  # a link in an object's place is never taken as it
         except OSError:
             return False
         if state is not None and state.get(st) == digest:
             return True
         try:
-            actual, _ = hashing.hash_file(path)
-        except OSError:
+            actual = hash_object(path, f"cache object {digest}")
+        except (OSError, CorruptObjectError):
             return False
         if actual == digest and state is not None:
             state.put(st, digest)
@@ -220,7 +242,7 @@ class ObjectDB:
     def read(self, digest: str, name: str) -> bytes:
         """Read a whole (small) object, verified against its digest."""
         try:
-            data = self.path(digest).read_bytes()
+            data = safeio.read(self.path(digest), f"{name}: cache object {digest}", MAX_READ)
         except FileNotFoundError:
             raise MissingObjectError(f"{name}: object {digest} is not in the cache") from None
         if hashing.hash_bytes(data) != digest:
@@ -343,6 +365,7 @@ class Writer:
 
     def __enter__(self) -> Writer:
         ownfiles.real_dir(self.odb.tmp, self.odb.root)
+        ownfiles.check_dir(self.odb.objects)  # a link would take every object elsewhere
         self.odb.mark()
         return self
 
@@ -476,9 +499,17 @@ class Writer:
         self.put_bytes(data, digest)
 
     def copy_verified(
-        self, digest: str, src: str | os.PathLike[str], what: str, link: bool = False
+        self,
+        digest: str,
+        src: str | os.PathLike[str],
+        what: str,
+        link: bool = False,
+        expected: int | None = None,
     ) -> None:
         """Copy the object file ``src`` in as ``digest``, hashing while copying.
+        Only a regular file is read (see :mod:`~tether.storage.safeio`), and with
+        ``expected`` (its size as a tree or pointer gives it) one larger than
+        that is refused unread.
 
         With ``link`` (two object stores on one filesystem, as git's local
         clone does) the immutable file is hard-linked once its content is
@@ -486,10 +517,9 @@ class Writer:
         """
         if self.odb.exists(digest):
             return
-        if link and self._can_link and self._link_verified(digest, src, what):
+        if link and self._can_link and self._link_verified(digest, src, what, expected):
             return
-        sfd = os.open(src, os.O_RDONLY)
-        try:
+        with safeio.opened(src, what, expected) as sfd:
             size = os.fstat(sfd).st_size
             if size <= hashing.SMALL:
                 data = os.read(sfd, size + 1)
@@ -499,19 +529,18 @@ class Writer:
                 actual, size = copy_hashing(sfd, fd, size >= DIRECT_MIN)
                 if actual != digest:
                     raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
-        finally:
-            os.close(sfd)
         self._queue(tmp, digest, size)
 
-    def _link_verified(self, digest: str, src: str | os.PathLike[str], what: str) -> bool:
+    def _link_verified(
+        self, digest: str, src: str | os.PathLike[str], what: str, expected: int | None
+    ) -> bool:
         import errno
 
-        actual, _ = hashing.hash_file(src)
-        if actual != digest:
+        if hash_object(src, what, expected) != digest:
             raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
         self.odb._ensure_dir(digest)
         try:
-            os.link(src, self.odb.file(digest))
+            os.link(src, self.odb.file(digest), follow_symlinks=False)
         except FileExistsError:
             return True
         except OSError as exc:

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from tether.errors import DiskFullError, RemoteError, TransientRemoteError
-from tether.storage import hashing
+from tether import ownfiles
+from tether.errors import DiskFullError, PathError, RemoteError, TransientRemoteError
+from tether.storage import hashing, safeio
 from tether.storage.odb import ObjectDB, Writer
 
 T = TypeVar("T")
@@ -47,6 +48,8 @@ _S3_OPTIONS = {
     "profile": ("profile",),
 }
 _OWN_OPTIONS = {"url", "jobs", "hardlink", "pack"}
+LAYOUT = ("objects", "packs", "runs", "tmp")  # the folders of a remote that tether writes
+MAX_KEY = safeio.MAX_KEY
 
 # What a committed (so cloned, untrusted) config may set for a remote: where
 # the data goes and how to reach it, nothing that makes the library write on
@@ -135,6 +138,34 @@ def check_committed(spec: RemoteSpec, committed: set[str]) -> None:
         )
 
 
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_endpoint(spec: RemoteSpec, committed: set[str]) -> None:
+    """Refuse to send this machine's credentials (signed requests: the key id
+    and signatures, never the secret) over plain HTTP to a host other than this
+    machine that only the committed config (so a clone) named. Confirmed in
+    config.local.yaml, or reached over https, or ``anon``, it is used."""
+    from tether.errors import ConfigError
+
+    endpoint = spec.options.get("endpoint_url")
+    if "endpoint_url" not in committed or not isinstance(endpoint, str):
+        return
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "http" or host in _LOOPBACK or host.startswith("127."):
+        return
+    if spec.options.get("anon") in (True, "true", "yes", "1", "on"):
+        return  # no credentials to send
+    raise ConfigError(
+        f"remote {spec.name!r}: endpoint_url {endpoint} comes from the committed "
+        ".tether/config.yaml and is plain HTTP to another host; tether sends this "
+        "machine's credentials only to an endpoint confirmed on this machine",
+        f"if you trust it: `tether remote modify --local {spec.name} endpoint_url {endpoint}`; "
+        "or use https",
+    )
+
+
 def _needs(protocol: str) -> str:
     """What a protocol's fsspec filesystem needs installed, in fsspec's words."""
     from fsspec.registry import known_implementations
@@ -182,12 +213,9 @@ class Remote:
         raise NotImplementedError
 
     def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
-        """The bytes ``[start, end)`` of each span of ``key``; FileNotFoundError
-        if there is no such key. (This default reads the whole key once.)"""
-        data = self.read_key(key)
-        if data is None:
-            raise FileNotFoundError(key)
-        return [data[start:end] for start, end in spans]
+        """The bytes ``[start, end)`` of each span of ``key`` (and only those:
+        a pack may be any size); FileNotFoundError if there is no such key."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Publish what was written (a local remote flushes and renames)."""
@@ -198,8 +226,7 @@ class Remote:
 
 def _read_verified(src: str, digest: str) -> bytes:
     """A small cache object's bytes, refused if they do not hash to its name."""
-    with open(src, "rb") as f:
-        data = f.read()
+    data = safeio.read(src, f"cache object {digest}", SMALL)
     if hashing.hash_bytes(data) != digest:
         from tether.errors import CorruptObjectError
 
@@ -234,17 +261,43 @@ class LocalRemote(Remote):
             )
         self.odb = ObjectDB(self.root)
         self._writer: Writer | None = None
+        self._checked = False
         hardlink = spec.options.get("hardlink", True)
         self.link = hardlink not in (False, "false", "no", "0", "off")
 
     def _open_writer(self) -> Writer:
         if self._writer is None:
+            self._check_layout()
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
+                self._writer = Writer(self.odb).__enter__()
+            except PathError as exc:
+                raise self._linked(exc) from None
             except OSError as exc:
                 raise _local_error(self.spec, exc) from None
-            self._writer = Writer(self.odb).__enter__()
         return self._writer
+
+    def _check_layout(self) -> None:
+        """Before the first write: every top folder a push writes into must be
+        a real folder of the remote (or absent), never a link to elsewhere."""
+        if self._checked:
+            return
+        try:
+            for top in LAYOUT:
+                ownfiles.check_dir(self.root / top)
+        except PathError as exc:
+            raise self._linked(exc) from None
+        self._checked = True
+
+    def _linked(self, exc: PathError) -> RemoteError:
+        """A folder inside the remote that is a link (or no folder): written
+        through, it would take pushed data wherever the link points."""
+        where = exc.message.split(", where tether", 1)[0]
+        return RemoteError(
+            f"remote {self.name!r}: {where}; tether writes only into the remote's own folders",
+            "make it a real folder (move what the link points to into it), "
+            f"or point the remote elsewhere: `tether remote modify {self.name} url PATH`",
+        )
 
     def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
         _threads(fn, items, jobs)
@@ -272,22 +325,32 @@ class LocalRemote(Remote):
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         src = self.odb.file(digest)
-        try:
-            writer.copy_verified(digest, src, f"object {digest} on remote {self.name!r}", self.link)
+        what = f"object {digest} on remote {self.name!r}"
+        try:  # size 0: not known (a tree, or an object named by its digest alone)
+            writer.copy_verified(digest, src, what, self.link, size or None)
         except FileNotFoundError:
             raise FileNotFoundError(digest) from None
 
     def read_key(self, key: str) -> bytes | None:
         try:
-            return (self.root / key).read_bytes()
+            return safeio.read(self.root / key, f"{key} on remote {self.name!r}", MAX_KEY)
         except FileNotFoundError:
             return None
+
+    def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        with safeio.opened(self.root / key, f"{key} on remote {self.name!r}") as fd:
+            return [os.pread(fd, end - start, start) for start, end in spans]
 
     def write_key(self, key: str, data: bytes) -> None:
         from tether.yamlio import write_atomic
 
+        path = self.root / key
+        self._check_layout()
         try:
-            write_atomic(self.root / key, data)
+            ownfiles.real_dir(path.parent, self.root)
+            write_atomic(path, data)
+        except PathError as exc:
+            raise self._linked(exc) from None
         except OSError as exc:
             raise _local_error(self.spec, exc) from None
 
@@ -451,21 +514,25 @@ class FsspecRemote(Remote):
     def download(self, digest: str, size: int, writer: Writer) -> None:
         key = self._key(object_key(digest))
         what = f"object {digest} on remote {self.name!r}"
-        if size <= SMALL:
-            data = self._call("cat_file", key)
+        if size <= SMALL:  # size 0: not known (a tree); else one byte more tells a larger one
+            data = self._call("cat_file", key, start=0, end=size + 1 if size else None)
+            if size:
+                safeio.check_size(len(data), size, what)
             writer.put_verified(digest, data, what)
             return
         with writer.temporary_path(digest) as tmp:
             self._call("get_file", key, tmp)
+            safeio.check_size(os.stat(tmp).st_size, size, what)
             writer.adopt_verified(digest, tmp, what)
 
     def read_key(self, key: str) -> bytes | None:
         try:
-            data: bytes = self._call("cat_file", self._key(key))
+            data: bytes = self._call("cat_file", self._key(key), start=0, end=MAX_KEY + 1)
         except FileNotFoundError as exc:
             if is_bucket_missing(exc):
                 raise
             return None
+        safeio.check_size(len(data), MAX_KEY, f"{key} on remote {self.name!r}")
         return data
 
     def write_key(self, key: str, data: bytes) -> None:
@@ -720,6 +787,8 @@ class S3Remote(Remote):
         key = self._key(object_key(digest))
         what = f"object {digest} on remote {self.name!r}"
         result = obstore.get(self.store, key)
+        if size:  # known: a larger object is refused before its body is read
+            safeio.check_size(result.meta["size"], size, what)
         if size <= SMALL:
             writer.put_verified(digest, bytes(result.bytes()), what)
             return
@@ -733,9 +802,11 @@ class S3Remote(Remote):
         import obstore
 
         try:
-            return bytes(obstore.get(self.store, self._key(key)).bytes())
+            result = obstore.get(self.store, self._key(key))
         except FileNotFoundError:
             return None
+        safeio.check_size(result.meta["size"], MAX_KEY, f"{key} on remote {self.name!r}")
+        return bytes(result.bytes())
 
     def write_key(self, key: str, data: bytes) -> None:
         import obstore

@@ -9,7 +9,13 @@ from tether.config import check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
-from tether.storage.remotes import Remote, RemoteSpec, check_committed, open_remote
+from tether.storage.remotes import (
+    Remote,
+    RemoteSpec,
+    check_committed,
+    check_endpoint,
+    open_remote,
+)
 from tether.storage.transfer import Direction, Root, Stats, fetch, push, remote_status
 from tether.workspace import checkout, tracked
 
@@ -30,7 +36,9 @@ def spec_for(repo: Repo, name: str | None) -> RemoteSpec:
     opts = dict(cfg.remotes[chosen])
     check_url(opts["url"])
     spec = RemoteSpec(chosen, opts["url"], opts)
-    check_committed(spec, {o for o in opts if f"remotes.{chosen}.{o}" in cfg.committed})
+    committed = {o for o in opts if f"remotes.{chosen}.{o}" in cfg.committed}
+    check_committed(spec, committed)
+    check_endpoint(spec, committed)
     return spec
 
 

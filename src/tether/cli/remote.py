@@ -158,7 +158,7 @@ def _run_cache(repo: Any, remote: str | None, direction: str) -> None:
 
 def _report(stats: Any) -> None:
     render.info(stats.summary())
-    from tether.workspace.sync import raise_failures
+    from tether.remotes_service import raise_failures
 
     raise_failures(stats)
 

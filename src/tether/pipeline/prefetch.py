@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tether import remotes_service
 from tether.pipeline import lock, runcache
 from tether.repo import Repo
 from tether.storage.transfer import Root, fetch
-from tether.workspace import checkout, sync, tracked
+from tether.workspace import checkout, tracked
 
 
 def prefetch(repo: Repo, warn: Callable[[str], None]) -> str:
     entries = runcache.pull(repo, None)
-    remote = sync.open_for(repo, None)
-    roots = sync.roots(tracked.all_pointers(repo))
+    remote = remotes_service.open_for(repo, None)
+    roots = remotes_service.roots(tracked.all_pointers(repo))
     for entry in lock.load(repo.root).values():
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in entry.outs]
     with repo.lock("repro --pull"):

@@ -31,7 +31,9 @@ from tether.pipeline import lock, runcache, sources, spec
 from tether.pipeline.execute import execute
 from tether.pipeline.status import dep_artifacts, param_values, stage_status
 from tether.pointer import Pointer
+from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
+from tether.storage.transfer import Root
 from tether.workspace.hashpath import Memo
 
 
@@ -100,9 +102,7 @@ def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[s
     that neither the cache nor the default remote hold are a plain miss; any other
     failure (the remote refused, a corrupt object) is a warning: the stage then
     runs, and the user learns why."""
-    from tether.storage.transfer import Root
     from tether.workspace.checkout import checkout_pointer
-    from tether.workspace.sync import fetch_from_default
 
     try:  # a run-cache hit made elsewhere: its objects come from the default remote
         fetch_from_default(repo, [Root(a.digest, a.kind, a.size, a.path) for a in outs])

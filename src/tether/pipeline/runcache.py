@@ -16,8 +16,11 @@ from typing import Any
 from tether.errors import MetadataError
 from tether.pipeline.lock import Artifact, _artifact
 from tether.pipeline.spec import Stage
+from tether.remotes_service import open_for, raise_failures
 from tether.repo import Repo
 from tether.storage import hashing
+from tether.storage.transfer import Root, retrying
+from tether.storage.transfer import push as push_objects
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -85,10 +88,6 @@ def local_keys(repo: Repo) -> list[str]:
 
 def push(repo: Repo, remote_name: str | None) -> int:
     """Upload entries the remote lacks, after the objects they name."""
-    from tether.storage.transfer import Root, retrying
-    from tether.storage.transfer import push as push_objects
-    from tether.workspace.sync import open_for
-
     remote = open_for(repo, remote_name)
     keys = retrying(remote, lambda: remote.list_keys("runs"))
     have = {k.removeprefix("runs/").replace("/", "") for k in keys}
@@ -102,10 +101,7 @@ def push(repo: Repo, remote_name: str | None) -> int:
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs]
     if roots:
         stats = push_objects(repo.odb, remote, roots, remote.spec.jobs)
-        if stats.failed:
-            from tether.workspace.sync import raise_failures
-
-            raise_failures(stats)
+        raise_failures(stats)
     for k in todo:
         data = (repo.cache_dir / _rel(k)).read_bytes()
         retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
@@ -115,9 +111,6 @@ def push(repo: Repo, remote_name: str | None) -> int:
 
 def pull(repo: Repo, remote_name: str | None) -> int:
     """Download entries this cache lacks (objects come when an entry is used)."""
-    from tether.storage.transfer import retrying
-    from tether.workspace.sync import open_for
-
     remote = open_for(repo, remote_name)
     mine = set(local_keys(repo))
     count = 0

@@ -14,16 +14,20 @@ from tether.workspace import checkout, tracked
 
 
 def _pointers(
-    repo: Repo, targets: list[str] | None, all_commits: bool, broken: list[tracked.Broken]
+    repo: Repo,
+    targets: list[str] | None,
+    all_commits: bool,
+    broken: list[tracked.Broken],
+    outputs: tracked.StageOutputs,
 ) -> list[Pointer]:
     if all_commits:
-        chosen = tracked.referenced(repo, workspace_only=False, all_commits=True)
+        chosen = tracked.referenced(repo, outputs, workspace_only=False, all_commits=True)
         if targets:
-            selected = tracked.select(repo, targets, outputs=True, broken=broken)
+            selected = tracked.select(repo, targets, outputs, broken=broken)
             wanted = {p.path for p in selected}
             chosen = [p for p in chosen if p.path in wanted]
         return chosen
-    return tracked.select(repo, targets, outputs=True, broken=broken)
+    return tracked.select(repo, targets, outputs, broken=broken)
 
 
 def _jobs(remote: Remote, jobs: int | None) -> int:
@@ -37,12 +41,15 @@ def do_transfer(
     remote_name: str | None,
     jobs: int | None,
     all_commits: bool = False,
+    *,
+    outputs: tracked.StageOutputs,
 ) -> Stats:
-    """``push`` or ``fetch`` the objects of the chosen pointers, under the repo lock."""
+    """``push`` or ``fetch`` the objects of the chosen pointers and cached stage
+    outputs (``outputs``), under the repo lock."""
     remote = open_for(repo, remote_name)
     with repo.lock(direction):
         broken: list[tracked.Broken] = []  # the others move; these are failures
-        chosen = roots(_pointers(repo, targets, all_commits, broken))
+        chosen = roots(_pointers(repo, targets, all_commits, broken, outputs))
         if direction is not Direction.PUSH:
             stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs))
         else:
@@ -98,21 +105,29 @@ def do_pull(
     remote_name: str | None,
     jobs: int | None,
     force: bool,
+    *,
+    outputs: tracked.StageOutputs,
 ) -> tuple[Stats, list[checkout.Checked]]:
     """Fetch, then check out every pointer whose objects all arrived."""
-    stats = do_transfer(repo, Direction.FETCH, targets, remote_name, jobs)
+    stats = do_transfer(repo, Direction.FETCH, targets, remote_name, jobs, outputs=outputs)
     ready = [
         p.path
-        for p in tracked.select(repo, targets, outputs=True, broken=[])  # in stats.failed
+        for p in tracked.select(repo, targets, outputs, broken=[])  # in stats.failed
         if not any(p.path == f or f.startswith(p.path + "/") for f in stats.failed)
     ]
-    results = checkout.checkout(repo, ready, force) if ready else []
+    results = checkout.checkout(repo, ready, force, outputs=outputs) if ready else []
     return stats, results
 
 
-def status(repo: Repo, targets: list[str] | None, remote_name: str | None) -> dict[str, Any]:
+def status(
+    repo: Repo,
+    targets: list[str] | None,
+    remote_name: str | None,
+    *,
+    outputs: tracked.StageOutputs,
+) -> dict[str, Any]:
     remote = open_for(repo, remote_name)
-    rs = roots(tracked.select(repo, targets, outputs=True))
+    rs = roots(tracked.select(repo, targets, outputs))
     paths = remote_status(repo.odb, remote, rs, remote.spec.jobs)
     clean = all(not v["missing_in_cache"] and not v["missing_on_remote"] for v in paths.values())
     return {"remote": remote.name, "paths": paths, "clean": clean}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tether import ownfiles
 from tether.errors import MetadataError
 from tether.pipeline.lock import Artifact, _artifact
 from tether.pipeline.spec import Stage
@@ -21,6 +22,7 @@ from tether.repo import Repo
 from tether.storage import hashing
 from tether.storage.transfer import Root, retrying
 from tether.storage.transfer import push as push_objects
+from tether.yamlio import write_atomic
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -55,9 +57,6 @@ def _decode(data: bytes, where: str) -> list[Artifact]:
 
 
 def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
-    from tether import ownfiles
-    from tether.yamlio import write_atomic
-
     path = repo.cache_dir / _rel(k)
     write_atomic(ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444)
 

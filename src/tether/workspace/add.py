@@ -19,6 +19,7 @@ from tether.repo import Repo
 from tether.storage import hashing, parallel, tree
 from tether.storage.odb import Writer
 from tether.workspace import scan, tracked
+from tether.workspace.checkout import checkout_pointer
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,6 @@ def relink(repo: Repo, p: Pointer) -> None:
     """With hardlink/symlink first in cache.link, point the workspace at the cache."""
     if repo.config.link[0] not in ("hardlink", "symlink"):
         return
-    from tether.workspace.checkout import checkout_pointer
-
     checkout_pointer(repo, p, force=True, relink=True)
 
 

@@ -3,14 +3,17 @@ of the transfer engine (which objects the chosen pointers need)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from tether import ownfiles
 from tether.pointer import Pointer
 from tether.remotes_service import open_for, roots
 from tether.repo import Repo
 from tether.storage.remotes import Remote
 from tether.storage.transfer import Direction, Stats, fetch, push, remote_status
 from tether.workspace import checkout, tracked
+from tether.yamlio import write_atomic
 
 
 def _pointers(
@@ -68,10 +71,6 @@ _PUSHED = "pushed-trees.json"
 
 def _pushed(repo: Repo, remote: Remote) -> dict[str, str]:
     """Per remote URL: the tree digest each folder had when last pushed there."""
-    import json
-
-    from tether import ownfiles
-
     try:
         data = json.loads(ownfiles.read_text(repo.tmp / _PUSHED) or "{}")
         found = data.get(remote.spec.url, {})
@@ -81,14 +80,8 @@ def _pushed(repo: Repo, remote: Remote) -> dict[str, str]:
 
 
 def _remember(repo: Repo, remote: Remote, trees: dict[str, str]) -> None:
-    import json
-
-    from tether.yamlio import write_atomic
-
     if not trees:
         return
-    from tether import ownfiles
-
     path = repo.tmp / _PUSHED
     try:
         data = json.loads(ownfiles.read_text(path) or "{}")

@@ -431,8 +431,8 @@ def test_a_committed_plain_http_endpoint_gets_no_ambient_credentials(
     ],
 )
 def test_an_endpoint_trusted_on_this_machine_is_used(repo, tether, endpoint, local):
+    from tether.remotes_service import spec_for
     from tether.repo import Repo
-    from tether.workspace.sync import spec_for
 
     use_endpoint(tether, endpoint, *local)
     assert spec_for(Repo.find(repo), None).options["endpoint_url"] == endpoint

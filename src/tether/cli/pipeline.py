@@ -65,7 +65,7 @@ def stage_add(
 @stage_app.command("list")
 def stage_list() -> None:
     """List the stages with their commands, in run order."""
-    from tether.pipeline.run import load
+    from tether.pipeline.outputs import load
     from tether.repo import Repo
 
     g = load(Repo.find())
@@ -151,7 +151,7 @@ def dag(
 ) -> None:
     """Show the stage graph (each stage with the stages it depends on)."""
     from tether.pipeline import graph
-    from tether.pipeline.run import load
+    from tether.pipeline.outputs import load
     from tether.repo import Repo
 
     g = load(Repo.find())

@@ -32,8 +32,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from tether import paths, untrusted
+from tether import paths, untrusted, yamlio
 from tether.errors import MetadataError, PathError, PipelineError
+from tether.params import get_key, parse_mapping
 from tether.pipeline import FILE as _FILE
 
 FILE = _FILE  # the name lives in the package, so checking for the file imports nothing else
@@ -137,8 +138,6 @@ def _err(lines: _Lines, message: str, *keys: str) -> PipelineError:
 
 
 def _lookup(ctx: dict[str, Any], dotted: str) -> Any:
-    from tether.params import get_key
-
     return get_key(ctx, dotted)
 
 
@@ -167,8 +166,6 @@ Reader = Callable[[str], bytes | None]
 
 
 def _vars(root: Path, doc: dict[str, Any], lines: _Lines, read: Reader) -> dict[str, Any]:
-    from tether.params import parse_mapping
-
     def read_params_file(_: Path, rel: str) -> dict[str, Any]:
         data = read(rel)
         if data is None:
@@ -400,9 +397,7 @@ def parse(root: Path, text: str, read: Reader | None = None) -> Pipeline:
     """Parse tether.yaml text; ``read`` gives other files (params for ``vars``),
     from the workspace by default or from a git revision."""
     read = read or _workspace_reader(root)
-    import yaml
-
-    from tether import yamlio
+    import yaml  # here: a command that never reads tether.yaml does not load PyYAML
 
     try:
         doc = yamlio.loads(text, FILE)

@@ -307,8 +307,11 @@ def checkout_pointer(
     return _run(plan, bg)
 
 
-def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked]:
-    """Restore every selected pointer; report failures together at the end.
+def checkout(
+    repo: Repo, targets: list[str] | None, force: bool, *, outputs: tracked.StageOutputs
+) -> list[Checked]:
+    """Restore every selected pointer and cached stage output (``outputs``);
+    report failures together at the end.
 
     Every object needed by any of them is checked for before the first change:
     one missing object leaves the whole workspace as it was. A pointer file
@@ -319,7 +322,7 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
     with repo.lock("tether checkout"):
         broken: list[tracked.Broken] = []
         plans: list[_Plan] = []
-        selected = tracked.select(repo, targets, outputs=True, broken=broken)
+        selected = tracked.select(repo, targets, outputs, broken=broken)
         _remove_leftovers(repo, selected)
         errors += [b.error for b in broken]  # named first: they explain what follows
         try:

@@ -6,16 +6,13 @@ import itertools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import NamedTuple, Protocol
 
-from tether import gitignore, gitscm, paths, pointer, untrusted
+from tether import gitignore, gitscm, paths, pointer
 from tether.errors import MetadataError, TetherError, TrackingError
 from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
-
-if TYPE_CHECKING:
-    from tether.pipeline.spec import Out
 
 # files git or tether keep in git by name: checkout must never write them
 _KEPT_IN_GIT = (".gitignore", ".gitattributes", ".gitmodules")
@@ -124,70 +121,52 @@ LOCK = "tether.lock"  # pipeline.lock.FILE, named here to keep history reads imp
 PIPELINE = "tether.yaml"  # pipeline.spec.FILE
 
 
-def _lock_pointers(text: str, cached: set[str] | None) -> list[Pointer]:
-    """Stage outputs recorded in a tether.lock, as pointers (source ``tether.lock``)."""
-    from tether.pipeline import lock
+class Declared(NamedTuple):
+    """An output a stage declares in tether.yaml."""
 
-    out = []
-    for entry in lock.parse(text).values():
-        for a in entry.outs:
-            if cached is None or a.path in cached:
-                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
-                out.append(Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE))
-    return out
+    stage: str
+    path: str
+    cache: bool
 
 
-def stage_outputs(repo: Repo) -> list[tuple[str, Out]]:
-    """(stage, output) for every output tether.yaml declares; none when there is
-    no tether.yaml or it cannot be read (``repro`` reports that, and checks
-    overlaps with tracked paths itself)."""
-    from tether.pipeline import spec
+class StageOutputs(Protocol):
+    """The paths stages produce, as the pipeline reads them from tether.yaml and
+    tether.lock: tracked data beside the pointer files. Passed in by the caller,
+    so the workspace never reads the pipeline's files itself."""
 
-    try:
-        pipeline = spec.load(repo.root)
-    except TetherError:
-        return []
-    return [] if pipeline is None else pipeline.outputs()
+    def declared(self, repo: Repo) -> list[Declared]:
+        """Every output tether.yaml declares; none when there is no tether.yaml
+        or it cannot be read."""
+        ...
+
+    def cached(self, repo: Repo) -> list[Pointer]:
+        """The cached outputs (as tether.lock records them) checked out, pushed
+        and pulled like tracked data."""
+        ...
+
+    def recorded(self, lock_text: str) -> list[Pointer]:
+        """Every output a tether.lock text (of any commit) records."""
+        ...
 
 
-def check_overlap(pointers: Iterable[Pointer], outputs: Iterable[tuple[str, Out]]) -> None:
+def check_overlap(pointers: Iterable[Pointer], outputs: Iterable[Declared]) -> None:
     """A path is tracked by a pointer file or produced by a stage, never both:
     both would store it, gitignore it and check it out, each its own way."""
     pointers = list(pointers)
-    for stage, o in outputs:
+    for o in outputs:
         for p in pointers:
             if overlaps(o.path, p.path):
                 where = "" if o.path == p.path else f" (overlapping {p.path})"
                 raise TrackingError(
-                    f"{o.path}{where} is an output of stage {stage} and tracked by {p.source}",
+                    f"{o.path}{where} is an output of stage {o.stage} and tracked by {p.source}",
                     "a path is tracked with `tether add` or produced by a stage, not both: "
                     f"`tether remove {p.path}`, or drop {o.path} from the stage's outputs",
                 )
 
 
-def output_pointers(repo: Repo) -> list[Pointer]:
-    """The workspace's cached stage outputs (tether.yaml ``outs``, as tether.lock
-    records them): checked out, pushed and pulled like tracked data."""
-    from tether.pipeline import lock, spec
-
-    try:
-        text = untrusted.read_text_in(repo.root, lock.FILE)
-    except (FileNotFoundError, IsADirectoryError):
-        return []
-    pipeline = spec.load(repo.root)
-    if pipeline is None:
-        return []
-    cached = {
-        o.path
-        for s in pipeline.stages.values()
-        for o in s.outs
-        if o.cache and o.inside is None  # a file inside a cached folder comes with the folder
-    }
-    return _not_in_git(repo, _lock_pointers(text, cached))
-
-
 def referenced(
     repo: Repo,
+    outputs: StageOutputs,
     workspace_only: bool,
     all_commits: bool = False,
     extra_revs: Iterable[str] = (),
@@ -198,7 +177,7 @@ def referenced(
     commit any ref reaches). ``strict``: a pointer or lock in history that does
     not parse stops with its name (gc must not guess what it referenced);
     otherwise it is passed over."""
-    found = all_pointers(repo) + output_pointers(repo)
+    found = all_pointers(repo) + _not_in_git(repo, outputs.cached(repo))
     if workspace_only:
         return found
     revs = set(gitscm.ref_heads(repo.root).values()) | set(extra_revs)
@@ -223,7 +202,7 @@ def referenced(
                 found.append(p)
         if lock_text is not None:
             try:
-                found += _lock_pointers(lock_text.decode("utf-8"), None)
+                found += outputs.recorded(lock_text.decode("utf-8"))
             except (TetherError, UnicodeDecodeError) as exc:
                 if strict:
                     raise _unreadable(LOCK, rev, exc) from None
@@ -251,7 +230,7 @@ def _hit(target: str, path: str, source: str) -> bool:
 def select(
     repo: Repo,
     targets: list[str] | None,
-    outputs: bool = False,
+    outputs: StageOutputs | None = None,
     broken: list[Broken] | None = None,
 ) -> list[Pointer]:
     """The pointers for ``targets`` (data paths or pointer files), or all of them;
@@ -261,9 +240,9 @@ def select(
     and not even then with ``broken``, which collects it instead (so a command
     can go on with the others, or remove it)."""
     pointers, bad = _load_all(repo)
-    if outputs:
-        check_overlap(pointers, stage_outputs(repo))
-        pointers += output_pointers(repo)
+    if outputs is not None:
+        check_overlap(pointers, outputs.declared(repo))
+        pointers += _not_in_git(repo, outputs.cached(repo))
     if targets:
         bad = [b for b in bad if any(_hit(t, b.path, b.source) for t in targets)]
     if bad and broken is None:

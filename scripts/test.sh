@@ -18,9 +18,6 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== import layers"
 .venv/bin/lint-imports
-echo "== pytest, Python $main: the whole suite"
-TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider "$@"
-
 missing=()
 others=()
 mapfile -t pythons < <(bash scripts/pythons.sh)

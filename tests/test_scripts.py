@@ -51,6 +51,7 @@ def test_test_script_reports_a_missing_version_and_runs_the_fast_suite_on_the_ot
     assert "scripts/pythons.sh" in text
     assert "SKIPPED" in text
     assert '-m "not slow"' in text
+    assert text.count(".venv/bin/pytest") == 1  # the whole suite, once, on the main Python
 
 
 def test_supported_versions_agree_everywhere():

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tether.errors import CorruptObjectError, MissingObjectError
+from tether.storage.fileio import DIRECT_MIN, copy_hashing
 from tether.storage.hashing import hash_bytes
-from tether.storage.odb import DIRECT_MIN, ObjectDB, copy_hashing
+from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
 
 

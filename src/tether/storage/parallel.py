@@ -36,7 +36,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn, TypeVar
 
 from tether.errors import TetherError
-from tether.storage.odb import ObjectDB, Writer, write_all
+from tether.storage.fileio import write_all
+from tether.storage.odb import ObjectDB
+from tether.storage.writer import Writer
 
 T = TypeVar("T")
 

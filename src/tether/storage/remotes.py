@@ -33,7 +33,8 @@ from urllib.parse import urlsplit
 
 from tether.errors import DiskFullError, RemoteError, TransientRemoteError
 from tether.storage import hashing
-from tether.storage.odb import ObjectDB, Writer
+from tether.storage.odb import ObjectDB
+from tether.storage.writer import Writer
 
 T = TypeVar("T")
 SMALL = 4 << 20  # objects up to this size move in one request, in memory

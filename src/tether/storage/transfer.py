@@ -37,8 +37,9 @@ from tether.errors import (
     TransientRemoteError,
 )
 from tether.storage import packs, tree
-from tether.storage.odb import ObjectDB, Writer
+from tether.storage.odb import ObjectDB
 from tether.storage.remotes import Remote, classify, is_bucket_missing
+from tether.storage.writer import Writer
 
 T = TypeVar("T")
 RETRIES = 3

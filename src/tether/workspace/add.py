@@ -17,7 +17,7 @@ from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import hashing, parallel, tree
-from tether.storage.odb import Writer
+from tether.storage.writer import Writer
 from tether.workspace import scan, tracked
 
 

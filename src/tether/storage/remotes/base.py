@@ -1,0 +1,93 @@
+"""What the transfer engine needs from a remote, and helpers every backend shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from tether.storage import hashing
+from tether.storage.remotes.spec import RemoteSpec
+from tether.storage.writer import Writer
+
+T = TypeVar("T")
+SMALL = 4 << 20  # objects up to this size move in one request, in memory
+
+
+def object_key(digest: str) -> str:
+    return f"objects/{digest[:2]}/{digest[2:]}"
+
+
+class Remote:
+    """What the transfer engine needs from a remote."""
+
+    spec: RemoteSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+        raise NotImplementedError
+
+    def list_prefix(self, prefix: str) -> set[str]:
+        raise NotImplementedError
+
+    def exists(self, digest: str) -> bool:
+        raise NotImplementedError
+
+    def upload(self, digest: str, src: str, size: int) -> None:
+        raise NotImplementedError
+
+    def download(self, digest: str, size: int, writer: Writer) -> None:
+        """Fetch one object into ``writer``, verified against ``digest``."""
+        raise NotImplementedError
+
+    def read_key(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def write_key(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def list_keys(self, prefix: str) -> list[str]:
+        raise NotImplementedError
+
+    def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes ``[start, end)`` of each span of ``key``; FileNotFoundError
+        if there is no such key. (This default reads the whole key once.)"""
+        data = self.read_key(key)
+        if data is None:
+            raise FileNotFoundError(key)
+        return [data[start:end] for start, end in spans]
+
+    def close(self) -> None:
+        """Publish what was written (a local remote flushes and renames)."""
+
+    def probe(self) -> None:
+        """One cheap request that fails the way the remote is broken, if it is."""
+
+
+def read_verified(src: str, digest: str) -> bytes:
+    """A small cache object's bytes, refused if they do not hash to its name."""
+    with open(src, "rb") as f:
+        data = f.read()
+    if hashing.hash_bytes(data) != digest:
+        from tether.errors import CorruptObjectError
+
+        raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
+    return data
+
+
+def threads(fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+    items = list(items)
+    if jobs <= 1 or len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    pool = ThreadPoolExecutor(max_workers=min(jobs, len(items)))
+    try:
+        for future in [pool.submit(fn, item) for item in items]:
+            future.result()
+    finally:
+        # on the first failure (or Ctrl-C) drop what has not started
+        pool.shutdown(wait=True, cancel_futures=True)

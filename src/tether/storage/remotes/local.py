@@ -1,0 +1,118 @@
+"""A remote that is a folder on this machine (a path or ``file://``): plain
+file calls and the same atomic writer as the cache (temp beside the final
+name, one filesystem flush, rename)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from tether.errors import DiskFullError, RemoteError
+from tether.storage.odb import ObjectDB
+from tether.storage.remotes.base import Remote, T, threads
+from tether.storage.remotes.classify import remote_full
+from tether.storage.remotes.spec import RemoteSpec
+from tether.storage.writer import Writer
+
+
+class LocalRemote(Remote):
+    def __init__(self, spec: RemoteSpec) -> None:
+        self.spec = spec
+        path = spec.url[len("file://") :] if spec.url.startswith("file://") else spec.url
+        self.root = Path(path).expanduser()
+        if not self.root.is_absolute():
+            raise RemoteError(
+                f"remote {spec.name!r}: {spec.url} is a relative path",
+                f"use an absolute path: `tether remote modify {spec.name} url /abs/path`",
+            )
+        self.odb = ObjectDB(self.root)
+        self._writer: Writer | None = None
+        hardlink = spec.options.get("hardlink", True)
+        self.link = hardlink not in (False, "false", "no", "0", "off")
+
+    def _open_writer(self) -> Writer:
+        if self._writer is None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _local_error(self.spec, exc) from None
+            self._writer = Writer(self.odb).__enter__()
+        return self._writer
+
+    def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
+        threads(fn, items, jobs)
+
+    def list_prefix(self, prefix: str) -> set[str]:
+        try:
+            names = os.listdir(self.odb.objects / prefix)
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise _local_error(self.spec, exc) from None
+        return {prefix + n for n in names if len(n) == 30 and not n.startswith(".")}
+
+    def exists(self, digest: str) -> bool:
+        return self.odb.exists(digest)
+
+    def upload(self, digest: str, src: str, size: int) -> None:
+        writer = self._open_writer()
+        try:
+            writer.copy_verified(digest, src, f"cache object {digest}", self.link)
+        except PermissionError as exc:
+            raise _local_error(self.spec, exc) from None
+        except DiskFullError:  # the remote's disk, not this machine's cache
+            raise remote_full(self.spec) from None
+
+    def download(self, digest: str, size: int, writer: Writer) -> None:
+        src = self.odb.file(digest)
+        try:
+            writer.copy_verified(digest, src, f"object {digest} on remote {self.name!r}", self.link)
+        except FileNotFoundError:
+            raise FileNotFoundError(digest) from None
+
+    def read_key(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_key(self, key: str, data: bytes) -> None:
+        from tether.yamlio import write_atomic
+
+        try:
+            write_atomic(self.root / key, data)
+        except OSError as exc:
+            raise _local_error(self.spec, exc) from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        top = self.root / prefix
+        if not top.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in top.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.commit()
+            except DiskFullError:
+                raise remote_full(self.spec) from None
+            finally:
+                writer.discard()  # temporaries of unfinished objects, if any
+
+
+def _local_error(spec: RemoteSpec, exc: OSError) -> RemoteError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return remote_full(spec)
+    return RemoteError(
+        f"remote {spec.name!r} ({spec.url}): {exc.strerror or exc}",
+        "check that the folder exists and is writable, or fix its url with "
+        f"`tether remote modify {spec.name} url PATH`",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tether.storage import hashing
 from tether.storage.remotes.spec import RemoteSpec
@@ -18,8 +18,16 @@ def object_key(digest: str) -> str:
     return f"objects/{digest[:2]}/{digest[2:]}"
 
 
-class Remote:
-    """What the transfer engine needs from a remote."""
+class Remote(Protocol):
+    """What the transfer engine needs from a remote. Backends subclass it
+    to take the defaults of :attr:`name`, :meth:`read_ranges`, :meth:`close`
+    and :meth:`probe`; every other method each backend provides.
+
+    Keys are ``/``-separated paths under the remote's root (``objects/ab/…``,
+    ``packs/…``, ``runs/…``). A missing key is ``None`` from :meth:`read_key`
+    and FileNotFoundError elsewhere; any other failure is raised as the
+    library raised it, for :func:`~tether.storage.remotes.classify.classify`.
+    """
 
     spec: RemoteSpec
 
@@ -28,29 +36,38 @@ class Remote:
         return self.spec.name
 
     def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
-        raise NotImplementedError
+        """Call ``fn`` on every item, up to ``jobs`` at once; the first failure
+        raises (and drops what has not started)."""
+        ...
 
     def list_prefix(self, prefix: str) -> set[str]:
-        raise NotImplementedError
+        """The digests of the loose objects whose names start with the two hex
+        digits ``prefix``."""
+        ...
 
     def exists(self, digest: str) -> bool:
-        raise NotImplementedError
+        """Whether the loose object ``digest`` is there."""
+        ...
 
     def upload(self, digest: str, src: str, size: int) -> None:
-        raise NotImplementedError
+        """Store the cache object file ``src`` (``size`` bytes) as ``digest``."""
+        ...
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         """Fetch one object into ``writer``, verified against ``digest``."""
-        raise NotImplementedError
+        ...
 
     def read_key(self, key: str) -> bytes | None:
-        raise NotImplementedError
+        """The whole content of ``key``, or None if there is none."""
+        ...
 
     def write_key(self, key: str, data: bytes) -> None:
-        raise NotImplementedError
+        """Store ``data`` as ``key``, whole or not at all."""
+        ...
 
     def list_keys(self, prefix: str) -> list[str]:
-        raise NotImplementedError
+        """Every key under the folder ``prefix``, sorted."""
+        ...
 
     def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
         """The bytes ``[start, end)`` of each span of ``key``; FileNotFoundError
@@ -62,9 +79,11 @@ class Remote:
 
     def close(self) -> None:
         """Publish what was written (a local remote flushes and renames)."""
+        return
 
     def probe(self) -> None:
         """One cheap request that fails the way the remote is broken, if it is."""
+        return
 
 
 def read_verified(src: str, digest: str) -> bytes:

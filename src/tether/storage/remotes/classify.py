@@ -112,16 +112,10 @@ def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRem
             )
         return RemoteError(f"{where}: {brief}")
     if isinstance(exc, PermissionError):
-        lowered = text.lower()
         if "signature" in lowered or "access key" in lowered or "credential" in lowered:
             return RemoteError(f"{where}: wrong credentials ({text})", fix_creds)
         return RemoteError(
             f"{where}: access denied ({text}): wrong credentials or no permission", fix_creds
-        )
-    if isinstance(exc, FileNotFoundError) and is_bucket_missing(exc):
-        return RemoteError(
-            f"{where}: no such bucket",
-            f"create it, or fix the url: `tether remote modify {spec.name} url s3://BUCKET/PREFIX`",
         )
     name = type(exc).__name__
     if isinstance(exc, ConnectionError | TimeoutError) or any(  # asyncio's is TimeoutError

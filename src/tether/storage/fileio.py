@@ -10,7 +10,6 @@ import functools
 import os
 from collections.abc import Callable
 
-from tether import progress
 from tether.storage import hashing
 
 READONLY = 0o444
@@ -62,9 +61,16 @@ def _set_direct(fd: int, on: bool) -> bool:
     return on
 
 
-def copy_hashing(src: int, dst: int, direct: bool = False) -> tuple[str, int]:
+def ignore(_nbytes: int) -> None:
+    """A progress callback that reports nowhere."""
+
+
+def copy_hashing(
+    src: int, dst: int, direct: bool = False, on_chunk: Callable[[int], None] = ignore
+) -> tuple[str, int]:
     """Copy ``src`` into the new file ``dst`` while hashing it (one read of the
-    data); return the digest and size.
+    data); return the digest and size. ``on_chunk`` is told the size of each
+    chunk copied (a progress bar moves with it).
 
     Every object is flushed before it is named (see :meth:`Writer.commit`),
     so its bytes reach the disk before the command ends whatever the route;
@@ -112,7 +118,7 @@ def copy_hashing(src: int, dst: int, direct: bool = False) -> tuple[str, int]:
             if start is not None and not direct:
                 start(dst, total, n, _SYNC_FILE_RANGE_WRITE)
             total += n
-            progress.copied(n)
+            on_chunk(n)
     finally:
         chunk = view = None  # type: ignore[assignment]  # no view may outlive the buffer
         with contextlib.suppress(BufferError):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from tether import ownfiles
 from tether.errors import CorruptObjectError, raise_if_disk_full
 from tether.storage import hashing
-from tether.storage.fileio import DIRECT_MIN, READONLY, copy_hashing, syncfs, write_all
+from tether.storage.fileio import DIRECT_MIN, READONLY, copy_hashing, ignore, syncfs, write_all
 
 if TYPE_CHECKING:
     from tether.storage.odb import ObjectDB
@@ -29,8 +29,9 @@ class Writer:
     so an interrupted ``add`` leaves only whole objects behind.
     """
 
-    def __init__(self, odb: ObjectDB) -> None:
+    def __init__(self, odb: ObjectDB, on_copied: Callable[[int], None] = ignore) -> None:
         self.odb = odb
+        self.on_copied = on_copied  # told of each chunk of a large file as it is copied
         self._pending: list[tuple[str, str]] = []
         self._queued: set[str] = set()  # objects this writer stored (or will)
         # fan-out folders this writer created, so empty but for its own objects:
@@ -170,7 +171,7 @@ class Writer:
         """Copy a stream into the store while hashing it: one read of the data
         (``direct``: past the page cache, see :func:`copy_hashing`)."""
         with self._temporary() as (tmp, fd):
-            digest, size = copy_hashing(src, fd, direct)
+            digest, size = copy_hashing(src, fd, direct, self.on_copied)
         if digest in self._queued or self.odb.exists(digest, size):
             self._unlink(tmp)
         else:
@@ -204,7 +205,7 @@ class Writer:
                 self.put_verified(digest, data, what)
                 return
             with self._temporary(digest) as (tmp, fd):
-                actual, size = copy_hashing(sfd, fd, size >= DIRECT_MIN)
+                actual, size = copy_hashing(sfd, fd, size >= DIRECT_MIN, self.on_copied)
                 if actual != digest:
                     raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
         finally:

@@ -106,6 +106,7 @@ def _store_files(
 
     sizes = [f.st.st_size for f in todo]
     total = sum(f.st.st_size for f in files)
+    writer.on_copied = progress.copied  # the bar moves while a large file is copied
     with progress.transfer(f"adding {top}", len(files), total, stream=True) as bar:
         bar.advance(len(files) - len(todo), total - sum(sizes))
 

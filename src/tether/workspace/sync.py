@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tether import progress
 from tether.config import check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
@@ -53,7 +54,7 @@ def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
     if not repo.config.remote or all(repo.odb.exists(r.digest) for r in wanted):
         return
     remote = open_for(repo, None)
-    stats = fetch(repo.odb, remote, wanted, remote.spec.jobs)
+    stats = fetch(repo.odb, remote, wanted, remote.spec.jobs, progress.transfer)
     if stats.failed and set(stats.failed) <= stats.absent:
         first = sorted(stats.failed)[0]
         raise MissingObjectError(f"fetch {stats.remote}: {first}: {stats.failed[first]}")
@@ -107,10 +108,10 @@ def do_transfer(
         broken: list[tracked.Broken] = []  # the others move; these are failures
         chosen = roots(_pointers(repo, targets, all_commits, broken))
         if direction is not Direction.PUSH:
-            stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs))
+            stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         else:
             previous = _pushed(repo, remote)
-            stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous)
+            stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer)
             trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
             failed = set(stats.failed)
             _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})

@@ -9,6 +9,8 @@ module each:
 * ``s3`` (:class:`S3Remote`) — ``s3://bucket/prefix`` through obstore.
 * ``fsspec_remote`` (:class:`FsspecRemote`) — any other fsspec URL
   (``s3://`` with a profile, through s3fs; ``ssh://``, ``gs://``…).
+* ``memory`` (:class:`MemoryRemote`) — a dict, for unit tests of the
+  transfer engine.
 
 ``spec`` holds a remote's configuration (:class:`RemoteSpec`) and what a
 committed config may set for it.
@@ -25,6 +27,7 @@ from tether.storage.remotes.base import SMALL, Remote, object_key
 from tether.storage.remotes.classify import classify, is_bucket_missing, remote_full
 from tether.storage.remotes.fsspec_remote import FsspecRemote, storage_options
 from tether.storage.remotes.local import LocalRemote
+from tether.storage.remotes.memory import MemoryRemote
 from tether.storage.remotes.s3 import S3Remote
 from tether.storage.remotes.spec import COMMITTED_PROTOCOLS, RemoteSpec, check_committed
 
@@ -33,6 +36,7 @@ __all__ = [
     "SMALL",
     "FsspecRemote",
     "LocalRemote",
+    "MemoryRemote",
     "Remote",
     "RemoteSpec",
     "S3Remote",

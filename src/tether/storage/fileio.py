@@ -79,16 +79,17 @@ def copy_hashing(
     * Through the page cache (the default), each chunk is handed to the disk
       at once (``sync_file_range``, which does not wait): the disk works
       while the next chunk is read and hashed, and the flush finds little
-      left to do (1 GiB: 0.45-0.6 s of flush before, under 0.01 s after).
+      left to do.
     * With ``direct`` (:data:`DIRECT_MIN` and larger), the bytes go from one
       page-aligned buffer straight to the disk (``O_DIRECT``). A gigabyte
-      through the page cache must first find a gigabyte of free memory; on
-      this VM that was memory the host had taken back as often as not, and
-      faulting it in cost 2-4 s against 0.7 s when it was at hand.
-      ``O_DIRECT`` took 0.85-1.0 s every run, and adding a 50 GB model no
-      longer pushes everything else out of the page cache. For files of a
-      few MiB it was slower (one synchronous write per file: 0.73 s against
-      0.49 s for 200 x 3 MiB), hence the threshold.
+      through the page cache must first find a gigabyte of free memory,
+      which a VM's host may have taken back; ``O_DIRECT`` costs the same
+      every run, and adding a 50 GB model no longer pushes everything else
+      out of the page cache. For files of a few MiB it is slower (one
+      synchronous write per file), hence the threshold.
+
+    The measurements behind both routes are in docs/benchmarks.md
+    ("Storage: measurements behind the code").
 
     Where a filesystem refuses ``O_DIRECT`` (tmpfs, some network
     filesystems), and for an unaligned tail or short read, the copy carries

@@ -3,8 +3,8 @@
 Adding 20,000 small files is bound by system calls: an open, a read, a
 create, a write and a rename per file, issued one after another. Two
 processes on two cores store them in about 55% of the time one takes
-(1.0-1.1 s against ~2 s here), where threads made it slower (every short
-call hands the GIL over).
+(docs/benchmarks.md), where threads made it slower (every short call hands
+the GIL over).
 
 The workers are forked, so they share the parent's imports and the item list
 and nothing has to be pickled on the way in. Each one stores its share of

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from tether import progress
-from tether.config import check_url
+from tether.config import check_committed, check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
-from tether.storage.remotes import Remote, RemoteSpec, check_committed, open_remote
+from tether.storage.remotes import Remote, RemoteSpec, open_remote
 from tether.storage.transfer import Direction, Root, Stats, fetch, push, remote_status
 from tether.workspace import checkout, tracked
 

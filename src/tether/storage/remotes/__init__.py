@@ -12,8 +12,8 @@ module each:
 * ``memory`` (:class:`MemoryRemote`) — a dict, for unit tests of the
   transfer engine.
 
-``spec`` holds a remote's configuration (:class:`RemoteSpec`) and what a
-committed config may set for it.
+``spec`` holds a remote's configuration (:class:`RemoteSpec`); what a
+committed config may set for a remote is :mod:`tether.config`'s to decide.
 
 Every call that fails is classified (``classify``): permanent failures (no such bucket,
 bad credentials, no permission, unreachable endpoint after retries) raise a
@@ -29,10 +29,9 @@ from tether.storage.remotes.fsspec_remote import FsspecRemote, storage_options
 from tether.storage.remotes.local import LocalRemote
 from tether.storage.remotes.memory import MemoryRemote
 from tether.storage.remotes.s3 import S3Remote
-from tether.storage.remotes.spec import COMMITTED_PROTOCOLS, RemoteSpec, check_committed
+from tether.storage.remotes.spec import RemoteSpec
 
 __all__ = [
-    "COMMITTED_PROTOCOLS",
     "SMALL",
     "FsspecRemote",
     "LocalRemote",
@@ -40,7 +39,6 @@ __all__ = [
     "Remote",
     "RemoteSpec",
     "S3Remote",
-    "check_committed",
     "classify",
     "is_bucket_missing",
     "object_key",

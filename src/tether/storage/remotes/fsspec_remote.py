@@ -14,7 +14,7 @@ from typing import Any
 from tether.errors import RemoteError
 from tether.storage.remotes.base import SMALL, Remote, T, object_key, read_verified, threads
 from tether.storage.remotes.classify import first_line, is_bucket_missing
-from tether.storage.remotes.spec import _OWN_OPTIONS, RemoteSpec
+from tether.storage.remotes.spec import OWN_OPTIONS, RemoteSpec
 from tether.storage.writer import Writer
 
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
@@ -41,7 +41,7 @@ def storage_options(spec: RemoteSpec) -> dict[str, Any]:
     they are handed to the library, never printed)."""
     opts: dict[str, Any] = {}
     for key, value in spec.options.items():
-        if key in _OWN_OPTIONS:
+        if key in OWN_OPTIONS:
             continue
         if spec.protocol in ("s3", "s3a") and key in _S3_OPTIONS:
             node = opts

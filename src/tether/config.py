@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 
 from tether import gitscm, yamlio
 from tether.errors import ConfigError, MetadataError
-from tether.storage.remotes.spec import OWN_OPTIONS, RemoteSpec
+from tether.storage.remotes.spec import (
+    COUNT_OPTIONS,
+    OWN_OPTIONS,
+    SWITCH_OPTIONS,
+    RemoteSpec,
+    count,
+)
 
 PROJECT = "config.yaml"
 LOCAL = "config.local.yaml"
@@ -272,8 +278,6 @@ def flatten(tether_dir: Path) -> dict[str, Any]:
 # -- remotes ------------------------------------------------------------------
 
 _REMOTE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-_INT_OPTIONS = {"jobs"}
-_BOOL_OPTIONS = {"use_ssl", "anon", "hardlink", "pack"}
 
 # What a committed (so cloned, untrusted) config may set for a remote: where
 # the data goes and how to reach it, nothing that makes the library write on
@@ -348,15 +352,12 @@ def check_url(url: str) -> None:
 
 
 def _remote_option(option: str, text: str) -> Any:
-    if option in _INT_OPTIONS:
+    if option in COUNT_OPTIONS:
         try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{option} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise ConfigError(f"{option} must be at least 1")
-        return value
-    if option in _BOOL_OPTIONS:
+            return count(text)
+        except ValueError as exc:
+            raise ConfigError(f"{option} {exc}") from None
+    if option in SWITCH_OPTIONS:
         return _bool(text)
     if option == "url":
         check_url(text)

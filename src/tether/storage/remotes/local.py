@@ -30,8 +30,7 @@ class LocalRemote(Remote):
             )
         self.odb = ObjectDB(self.root)
         self._writer: Writer | None = None
-        hardlink = spec.options.get("hardlink", True)
-        self.link = hardlink not in (False, "false", "no", "0", "off")
+        self.link = spec.hardlink
 
     def _open_writer(self) -> Writer:
         if self._writer is None:

@@ -11,6 +11,31 @@ from tether.errors import RemoteError
 
 # The options tether reads itself; every other one goes to the storage library.
 OWN_OPTIONS = {"url", "jobs", "hardlink", "pack"}
+# How options are typed when a user sets them (`tether remote modify`); the
+# rest are kept as written.
+COUNT_OPTIONS = {"jobs"}
+SWITCH_OPTIONS = {"use_ssl", "anon", "hardlink", "pack"}
+_OFF = (False, "false", "no", "0", "off")
+
+
+def count(value: Any) -> int:
+    """A count of at least 1 (``jobs``), from a config file or a command line;
+    ValueError says what is wrong with it."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a whole number, got {value!r}") from None
+    if n < 1:
+        raise ValueError("must be at least 1")
+    return n
+
+
+def switch(value: Any, default: bool) -> bool:
+    """An on/off option as configured: ``default`` when unset, off only when
+    set to false (a YAML boolean or one of the words for it)."""
+    if value is None:
+        return default
+    return value not in _OFF
 
 
 @dataclass(frozen=True)
@@ -29,12 +54,9 @@ class RemoteSpec:
         configured = self.options.get("jobs")
         if configured is not None:
             try:
-                jobs = int(configured)
-            except (TypeError, ValueError):
-                raise RemoteError(f"remote {self.name!r}: jobs must be a number") from None
-            if jobs < 1:
-                raise RemoteError(f"remote {self.name!r}: jobs must be at least 1")
-            return jobs
+                return count(configured)
+            except ValueError as exc:
+                raise RemoteError(f"remote {self.name!r}: jobs {exc}") from None
         # Local disks: threads measured slower than one (GIL, directory locks).
         return 1 if self.protocol == "file" else 32
 
@@ -42,7 +64,10 @@ class RemoteSpec:
     def packs(self) -> bool:
         """Whether a push packs small objects: yes for every remote but a local
         folder (where hard links cost less than any pack), unless ``pack: false``."""
-        value = self.options.get("pack")
-        if value is None:
-            return self.protocol != "file"
-        return value not in (False, "false", "no", "0", "off")
+        return switch(self.options.get("pack"), self.protocol != "file")
+
+    @property
+    def hardlink(self) -> bool:
+        """Whether a local folder takes hard links of the cache's objects when
+        it can (``hardlink: false``: always copies)."""
+        return switch(self.options.get("hardlink"), True)

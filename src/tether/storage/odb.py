@@ -16,7 +16,9 @@ Invariants:
 from __future__ import annotations
 
 import os
+import re
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from tether.errors import CorruptObjectError, MissingObjectError
 from tether.storage import hashing
 from tether.storage.state import StateDB
 from tether.storage.writer import Writer
+from tether.yamlio import write_atomic
 
 MARKER = ".tether-cache"
 MARKER_TEXT = f"tether-cache 1\nhash: {hashing.ALGORITHM}\n"
@@ -52,8 +55,6 @@ class ObjectDB:
     def mark(self) -> None:
         """Write the layout marker if it is missing (every writer does)."""
         if not ownfiles.check_file(self.marker):
-            from tether.yamlio import write_atomic
-
             write_atomic(self.marker, MARKER_TEXT)
 
     def path(self, digest: str) -> Path:
@@ -130,9 +131,6 @@ class ObjectDB:
         are in ``tmp/`` or beside the final names (``objects/ab/.tmp-*``). Only
         regular files named as a writer names them count: anything else there
         (a folder, a link, a file someone put there) is not provably ours."""
-        import re
-        import time
-
         now = time.time()
         tmp = str(self.tmp)
         folders = [tmp] if ownfiles.check_dir(tmp) else []

@@ -38,8 +38,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from tether import ownfiles
 from tether.errors import CorruptObjectError
 from tether.storage import hashing
+from tether.yamlio import write_atomic
 
 MAX_OBJECT = 256 << 10  # objects up to this size are packed
 TARGET = 8 << 20  # a pack is closed once it holds this many bytes
@@ -149,9 +151,6 @@ class IndexCache:
             return None  # damaged locally: read it from the remote again
 
     def put(self, name: str, data: bytes) -> None:
-        from tether import ownfiles
-        from tether.yamlio import write_atomic
-
         with contextlib.suppress(OSError):  # a cache: else read from the remote again
             write_atomic(ownfiles.real_dir(self.root, self.root.parent) / f"{name}.idx", data)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from tether import units
 from tether.errors import (
     CorruptObjectError,
     MissingObjectError,
@@ -107,12 +108,10 @@ class Stats:
     def summary(self) -> str:
         """Counted in objects (files and folder trees) both ways, so a second
         push reports as already there what the first uploaded."""
-        from tether.units import size
-
         verb = "uploaded" if self.direction is Direction.PUSH else "downloaded"
         line = (
             f"{self.direction} {self.remote}: {self.moved} {verb}, {self.present} already there, "
-            f"{size(self.bytes)} in {self.seconds:.1f} s"
+            f"{units.size(self.bytes)} in {self.seconds:.1f} s"
         )
         if self.failed:
             line += f", {len(self.failed)} failed"

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from tether.errors import CorruptObjectError
 from tether.storage import hashing
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
@@ -91,8 +92,6 @@ def read_verified(src: str, digest: str) -> bytes:
     with open(src, "rb") as f:
         data = f.read()
     if hashing.hash_bytes(data) != digest:
-        from tether.errors import CorruptObjectError
-
         raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
     return data
 

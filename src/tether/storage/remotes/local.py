@@ -16,6 +16,7 @@ from tether.storage.remotes.base import Remote, T, threads
 from tether.storage.remotes.classify import remote_full
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
+from tether.yamlio import write_atomic
 
 
 class LocalRemote(Remote):
@@ -79,8 +80,6 @@ class LocalRemote(Remote):
             return None
 
     def write_key(self, key: str, data: bytes) -> None:
-        from tether.yamlio import write_atomic
-
         try:
             write_atomic(self.root / key, data)
         except OSError as exc:

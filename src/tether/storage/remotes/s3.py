@@ -1,11 +1,15 @@
-"""An ``s3://`` remote through obstore."""
+"""An ``s3://`` remote through obstore (imported where used, as fsspec is in
+``fsspec_remote``: they take long to load, and only commands that reach such
+a remote need them)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tether.errors import RemoteError
 from tether.storage.remotes.base import SMALL, Remote, T, object_key, read_verified, threads
@@ -21,8 +25,6 @@ class S3Remote(Remote):
     through s3fs instead: obstore reads keys, not profiles.)"""
 
     def __init__(self, spec: RemoteSpec) -> None:
-        from urllib.parse import urlsplit
-
         from obstore.store import S3Store
 
         self.spec = spec
@@ -48,8 +50,6 @@ class S3Remote(Remote):
             config["virtual_hosted_style_request"] = False  # path style, as MinIO/SeaweedFS want
         if "region" not in config and not os.environ.get("AWS_REGION"):
             config["region"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        from datetime import timedelta
-
         try:
             self.store = S3Store(
                 bucket,

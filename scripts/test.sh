@@ -22,6 +22,7 @@ echo "== pytest, Python $main: the whole suite"
 TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider "$@"
 
 missing=()
+others=()
 mapfile -t pythons < <(bash scripts/pythons.sh)
 for line in "${pythons[@]}"; do
   read -r v py <<<"$line"
@@ -29,12 +30,47 @@ for line in "${pythons[@]}"; do
   if [ "$py" = - ]; then
     echo "== Python $v: no python$v on PATH or under pyenv — SKIPPED (install it to test it)"
     missing+=("$v")
-    continue
+  else
+    others+=("$v $py")
   fi
-  echo "== pytest, Python $v ($py): the fast part of the suite"
-  PYTHON=$py VENV=.venv-$v EXTRAS=dev bash scripts/install.sh
-  ".venv-$v/bin/pytest" -q -p no:cacheprovider -m "not slow" "$@"
 done
+
+# The other versions' venvs install while the main suite runs, and their fast
+# suites run side by side (much of a test is waiting for git and subprocesses),
+# each into a log printed whole when it ends: CI stays well under 15 minutes.
+logs=.test-logs
+rm -rf "$logs" && mkdir -p "$logs"
+for line in "${others[@]}"; do
+  read -r v py <<<"$line"
+  (PYTHON=$py VENV=.venv-$v EXTRAS=dev bash scripts/install.sh >"$logs/install-$v.log" 2>&1;
+   echo $? >"$logs/install-$v.rc") &
+done
+
+echo "== pytest, Python $main: the whole suite"
+TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider "$@"
+
+wait  # the installs
+pids=()
+for line in "${others[@]}"; do
+  read -r v py <<<"$line"
+  if [ "$(cat "$logs/install-$v.rc")" != 0 ]; then
+    cat "$logs/install-$v.log"
+    echo "== Python $v: install failed"
+    exit 1
+  fi
+  ".venv-$v/bin/pytest" -q -p no:cacheprovider -m "not slow" "$@" >"$logs/pytest-$v.log" 2>&1 &
+  pids+=("$!")
+done
+failed=0
+for i in "${!pids[@]}"; do
+  read -r v py <<<"${others[$i]}"
+  rc=0
+  wait "${pids[$i]}" || rc=$?
+  echo "== pytest, Python $v ($py): the fast part of the suite"
+  cat "$logs/pytest-$v.log"
+  [ "$rc" = 0 ] || { echo "== Python $v: FAILED (exit $rc)"; failed=1; }
+done
+[ "$failed" = 0 ] || exit 1
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== not tested on Python ${missing[*]} (not installed here)"
   [ -z "${TETHER_REQUIRE_PYTHONS:-}" ] || exit 1

@@ -329,6 +329,34 @@ def check_committed(spec: RemoteSpec, committed: set[str]) -> None:
         )
 
 
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_endpoint(spec: RemoteSpec, committed: set[str]) -> None:
+    """Refuse to send this machine's credentials (signed requests: the key id
+    and signatures, never the secret) over plain HTTP to a host other than this
+    machine that only the committed config (so a clone) named. Confirmed in
+    config.local.yaml, or reached over https, or ``anon``, it is used."""
+    from urllib.parse import urlsplit
+
+    endpoint = spec.options.get("endpoint_url")
+    if "endpoint_url" not in committed or not isinstance(endpoint, str):
+        return
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "http" or host in _LOOPBACK or host.startswith("127."):
+        return
+    if spec.options.get("anon") in (True, "true", "yes", "1", "on"):
+        return  # no credentials to send
+    raise ConfigError(
+        f"remote {spec.name!r}: endpoint_url {endpoint} comes from the committed "
+        ".tether/config.yaml and is plain HTTP to another host; tether sends this "
+        "machine's credentials only to an endpoint confirmed on this machine",
+        f"if you trust it: `tether remote modify --local {spec.name} endpoint_url {endpoint}`; "
+        "or use https",
+    )
+
+
 def _check_name(name: str) -> None:
     import re
 

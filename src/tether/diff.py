@@ -20,9 +20,13 @@ from tether.errors import (
     PipelineError,
     TetherError,
 )
+from tether.pipeline import lock, spec
 from tether.pointer import Pointer
+from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
 from tether.storage import tree
+from tether.storage.transfer import Root
+from tether.workspace import tracked
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,6 @@ Reader = Callable[[list[str]], dict[str, bytes | None]]
 def _tracked(repo: Repo, rev: str | None, notes: list[str]) -> Tracked:
     """Pointer files and cached stage outputs at ``rev`` (None: the workspace)."""
     if rev is None:
-        from tether.workspace import tracked
-
         found: Tracked = {p.path: (p, None) for p in tracked.all_pointers(repo)}
         return {**_outputs(repo, "workspace", _workspace_reader(repo), notes), **found}
     commit = gitscm.rev_parse(repo.root, rev)
@@ -83,8 +85,6 @@ def _workspace_reader(repo: Repo) -> Reader:
 
 def _outputs(repo: Repo, label: str, read: Reader, notes: list[str]) -> Tracked:
     """The cached outputs tether.lock records, as pointers, with their stage."""
-    from tether.pipeline import lock, spec
-
     found = read([spec.FILE, lock.FILE])
     spec_text, lock_text = found[spec.FILE], found[lock.FILE]
     if spec_text is None or lock_text is None:
@@ -107,9 +107,6 @@ def _outputs(repo: Repo, label: str, read: Reader, notes: list[str]) -> Tracked:
 
 
 def _tree(repo: Repo, p: Pointer, notes: list[str]) -> dict[str, tree.Entry] | None:
-    from tether.storage.transfer import Root
-    from tether.workspace.sync import fetch_from_default
-
     try:
         fetch_from_default(repo, [Root(p.digest, "file", 0, p.path)])
         return tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from tether import gitscm, units
 from tether.errors import ConfirmationError, MetadataError, MissingObjectError, PathError
+from tether.pipeline import runcache
+from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import tracked
@@ -99,7 +101,9 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
     extra = [] if workspace_only else _recent(repo)
     # read every reference first, even with nothing to delete: a reference gc
     # cannot read is reported the same way whatever the cache holds
-    referenced = tracked.referenced(repo, workspace_only, all_commits, extra, strict=True)
+    referenced = tracked.referenced(
+        repo, STAGE_OUTPUTS, workspace_only, all_commits, extra, strict=True
+    )
     if not _ours(repo):
         return result
     for p in referenced:
@@ -113,8 +117,6 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
                 )
             t = tree.parse(repo.odb.read(p.digest, p.source), p.source)
             result.keep.update(e.digest for e in t.entries)
-    from tether.pipeline import runcache
-
     for key in runcache.local_keys(repo):  # runs stay restorable
         try:
             outs = runcache.get(repo, key) or []

@@ -25,7 +25,10 @@ from tether.errors import (
     TetherError,
     UsageError,
 )
+from tether.pipeline import lock, spec
+from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
+from tether.storage.transfer import Root
 
 WORKSPACE = "workspace"
 Files = dict[str, dict[str, Any]]  # file -> flattened key -> value
@@ -76,7 +79,7 @@ class Source:
             out: dict[str, bytes | None] = {}
             for p in paths:
                 try:
-                    out[p] = untrusted.read_bytes(self.repo.root / p, p)
+                    out[p] = untrusted.read_in(self.repo.root, p, cache=self.repo.odb.objects)
                 except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                     out[p] = None
             return out
@@ -93,8 +96,6 @@ class Source:
     def pipeline_files(self, kind: str) -> tuple[list[str], dict[str, str]]:
         """The files of this kind (``metric`` or params) the pipeline names, and,
         for cached ones, their digest from the lock."""
-        from tether.pipeline import lock, spec
-
         found = self.read([spec.FILE, lock.FILE])
         text = found[spec.FILE]
         if text is None:
@@ -119,9 +120,6 @@ class Source:
 
 
 def _from_cache(repo: Repo, path: str, digest: str) -> bytes:
-    from tether.storage.transfer import Root
-    from tether.workspace.sync import fetch_from_default
-
     fetch_from_default(repo, [Root(digest, "file", 0, path)])
     return repo.odb.read(digest, path)
 
@@ -321,8 +319,6 @@ def check_workspace(
 ) -> list[Verdict]:
     """``metrics check``: rules from the command line, else tether.yaml's ``checks:``."""
     if not rules:
-        from tether.pipeline import spec
-
         pipeline = spec.load(repo.root)
         rules = list(pipeline.checks) if pipeline else []
     if not rules:

@@ -63,7 +63,7 @@ def _last_row(name: str, text: str, sep: str) -> dict[str, Any]:
 
 def read_params_file(root: Path, rel: str) -> dict[str, Any]:
     try:
-        data = untrusted.read_bytes(root / rel, rel)
+        data = untrusted.read_in(root, rel)
     except FileNotFoundError:
         raise PipelineError(f"{rel}: params file not found", "create it or fix the name") from None
     return parse_mapping(rel, data)

@@ -75,12 +75,10 @@ def parse(root: Path | None, source: str, text: str) -> Pointer:
     digest = data.get("digest")
     if not hashing.is_digest(digest):
         raise MetadataError(f"{source}: digest {digest!r} is not 32 lower-case hex characters")
-    size = data.get("size")
-    if type(size) is not int or size < 0:
-        raise MetadataError(f"{source}: size must be a non-negative integer, got {size!r}")
+    size = _count(data.get("size"), "size", source)
     files = data.get("files")
-    if kind == "dir" and (type(files) is not int or files < 0):
-        raise MetadataError(f"{source}: files must be a non-negative integer, got {files!r}")
+    if kind == "dir":
+        files = _count(files, "files", source)
     if kind == "file" and files is not None:
         raise MetadataError(f"{source}: a file pointer has no files count")
     try:
@@ -92,9 +90,28 @@ def parse(root: Path | None, source: str, text: str) -> Pointer:
     return Pointer(path, kind, str(digest), size, files, source)
 
 
+def _count(value: Any, field: str, source: str) -> int:
+    if type(value) is not int or not 0 <= value <= untrusted.MAX_SIZE:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise MetadataError(f"{source}: {field} must be an integer from 0 to 2**63-1, got {shown}")
+    return value
+
+
+def check_data(p: Pointer, size: int, files: int | None = None) -> None:
+    """Refuse a pointer whose size (or file count) is not its data's: the
+    digest names the data, so a field that disagrees is corrupt metadata."""
+    said = []
+    if size != p.size:
+        said.append(f"size {p.size:,} where its data holds {size:,} bytes")
+    if files is not None and p.kind == "dir" and files != p.files:
+        said.append(f"files {p.files:,} where its tree lists {files:,}")
+    if said:
+        raise MetadataError(f"{p.source}: says {' and '.join(said)} (corrupt metadata)")
+
+
 def load(root: Path, source: str) -> Pointer:
     try:
-        text = untrusted.read_text(root / source, source)
+        text = untrusted.read_text_in(root, source)
     except FileNotFoundError:
         raise MetadataError(f"{source}: no such pointer file", "") from None
     except IsADirectoryError:

@@ -27,6 +27,12 @@ def info(message: str) -> None:
         print(message)
 
 
+def info_err(message: str) -> None:
+    """``info`` on stderr: for progress lines while stdout holds JSON."""
+    if not _quiet:
+        print(message, file=sys.stderr)
+
+
 def out(message: str) -> None:
     """Output the user asked for: printed even with -q."""
     print(message)

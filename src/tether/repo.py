@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tether import config as configmod
-from tether import gitscm, ownfiles, tempfiles, yamlio
+from tether import gitignore, gitscm, ownfiles, tempfiles, yamlio
 from tether.errors import NotARepoError, PathError
 from tether.repolock import locked
 from tether.storage.odb import ObjectDB
@@ -29,10 +29,9 @@ CACHE_ENV = "TETHER_CACHE_DIR"
 
 def _ignore_temporaries(root: Path) -> None:
     """Keep the temporaries of a checkout or add (even a killed one's) out of git's view."""
-    gi = root / ".gitignore"
-    lines = gi.read_text(encoding="utf-8").splitlines() if gi.exists() else []
+    lines = gitignore.read(root, gitignore.NAME) or []
     if tempfiles.GITIGNORE not in lines:
-        yamlio.write_atomic(gi, "\n".join([*lines, tempfiles.GITIGNORE]) + "\n")
+        gitignore.write(root, gitignore.NAME, [*lines, tempfiles.GITIGNORE])
 
 
 class Repo:

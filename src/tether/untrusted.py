@@ -11,7 +11,9 @@ parsed, so none can hang or crash a command:
 * a parsed document may nest at most :data:`MAX_DEPTH` deep (a 100,000-deep
   JSON file would otherwise exhaust the stack), and YAML aliases may not
   expand it by more than :data:`MAX_ALIAS_NODES` nodes (a "billion laughs" file
-  is a few hundred bytes that expand to a billion strings; see ``yamlio``).
+  is a few hundred bytes that expand to a billion strings; see ``yamlio``);
+* a number may have at most :data:`MAX_INT_BITS` bits (Python refuses to
+  parse or print an integer of more than 4,300 digits).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from tether.errors import MetadataError
+from tether.errors import MetadataError, PathError
 
 MAX_BYTES = 32 << 20
 MAX_DEPTH = 100
 MAX_ALIAS_NODES = 100_000
+MAX_INT_BITS = 4096  # far past any size, count or parameter; every such number prints
+MAX_SIZE = (1 << 63) - 1  # sizes and counts in pointers and trees
 _HINT = "tether reads only regular files of sensible size and depth; fix or remove it"
 
 
@@ -43,11 +47,17 @@ def _refuse_special(mode: int, source: str) -> None:
         raise MetadataError(f"{source}: not a regular file (a FIFO, socket or device)", _HINT)
 
 
-def read_bytes(path: Path, source: str) -> bytes:
-    """The bytes of a regular file (symlinks followed); FileNotFoundError and
-    IsADirectoryError as ``open`` raises them, MetadataError for anything else."""
+def read_bytes(path: Path, source: str, follow: bool = True) -> bytes:
+    """The bytes of a regular file (symlinks followed, unless not ``follow``:
+    then a symlink is refused); FileNotFoundError and IsADirectoryError as
+    ``open`` raises them, MetadataError for anything else."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    if not follow:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise MetadataError(f"{source}: a symlink, which tether does not follow", _HINT)
+        flags |= os.O_NOFOLLOW
     _refuse_special(os.stat(path).st_mode, source)  # before opening: no side effects
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    fd = os.open(path, flags)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)  # what was opened, should the path have changed meanwhile
         _refuse_special(st.st_mode, source)
@@ -57,11 +67,31 @@ def read_bytes(path: Path, source: str) -> bytes:
     return data
 
 
-def read_text(path: Path, source: str) -> str:
+def read_text(path: Path, source: str, follow: bool = True) -> str:
     try:
-        return read_bytes(path, source).decode("utf-8")
+        return read_bytes(path, source, follow).decode("utf-8")
     except UnicodeDecodeError:
         raise MetadataError(f"{source}: not UTF-8 text") from None
+
+
+def read_in(root: Path, rel: str, source: str | None = None, cache: Path | None = None) -> bytes:
+    """:func:`read_bytes` of the workspace file ``rel``, once :func:`paths.confine`
+    has it inside the workspace (or ``cache``) and out of ``.git/`` and
+    ``.tether/`` (a committed symlink may point at a secret)."""
+    from tether import paths
+
+    try:
+        paths.confine(root, rel, source or rel, write=False, cache=cache)
+    except PathError as exc:
+        raise MetadataError(exc.message, exc.hint) from None
+    return read_bytes(root / rel, source or rel)
+
+
+def read_text_in(root: Path, rel: str, source: str | None = None) -> str:
+    try:
+        return read_in(root, rel, source).decode("utf-8")
+    except UnicodeDecodeError:
+        raise MetadataError(f"{source or rel}: not UTF-8 text") from None
 
 
 def check_depth(doc: Any, source: str) -> Any:
@@ -71,15 +101,32 @@ def check_depth(doc: Any, source: str) -> Any:
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
-            children: Any = node.values()
+            children: Any = [*node, *node.values()]
         elif isinstance(node, list):
             children = node
         else:
+            if isinstance(node, int) and node.bit_length() > MAX_INT_BITS:
+                raise _too_large(source)
             continue
         if depth >= MAX_DEPTH:
             raise _too_deep(source)
         stack.extend((child, depth + 1) for child in children)
     return doc
+
+
+def _too_large(source: str) -> MetadataError:
+    return MetadataError(
+        f"{source}: holds a number too large to use (over {MAX_INT_BITS} bits)",
+        "no size, count or parameter is that large; fix or remove it",
+    )
+
+
+def value_error(exc: ValueError, source: str, kind: str) -> MetadataError:
+    """A parser's ValueError (a number past Python's digit limit, a date that
+    does not exist) as one line naming the file."""
+    if "integer string conversion" in str(exc):
+        return _too_large(source)
+    return MetadataError(f"{source}: not valid {kind}: {exc}", "")
 
 
 def _too_deep(source: str) -> MetadataError:
@@ -94,8 +141,8 @@ def json_loads(text: str | bytes, source: str) -> Any:
         return check_depth(json.loads(text), source)
     except RecursionError:
         raise _too_deep(source) from None
-    except ValueError as exc:
-        raise MetadataError(f"{source}: not valid JSON: {exc}", "") from None
+    except ValueError as exc:  # json.JSONDecodeError too
+        raise value_error(exc, source, "JSON") from None
 
 
 def toml_loads(text: str, source: str) -> Any:
@@ -106,5 +153,5 @@ def toml_loads(text: str, source: str) -> Any:
         return check_depth(tomllib.loads(text), source)
     except RecursionError:
         raise _too_deep(source) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MetadataError(f"{source}: not valid TOML: {exc}", "") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError too
+        raise value_error(exc, source, "TOML") from None

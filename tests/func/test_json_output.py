@@ -94,7 +94,7 @@ def test_remotes(project: Path, tether: Any, tmp_path: Path) -> None:
 
 
 def test_repro(project: Path, tether: Any, tmp_path: Path) -> None:
-    r = tether("-q", "repro", "--json")  # -q: no "running train" line before the JSON
+    r = tether("repro", "--json")
     assert r.code == 0, r.err
     check(r.out, "repro", tmp_path)
 

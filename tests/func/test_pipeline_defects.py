@@ -494,3 +494,16 @@ def test_a_damaged_run_cache_entry_is_a_miss_the_user_hears_about(repo, tether):
     assert "warning: ignoring a damaged run-cache entry for make, running it: " in r.err
     assert "not valid JSON" in r.err
     assert (repo / "out.txt").read_text() == "made\n"
+
+
+def test_repro_json_leaves_stdout_to_the_json(repo):
+    """Progress lines and the stages' own output go to stderr: a script can parse stdout."""
+    from tests.conftest import run_cli
+
+    write(repo / "tether.yaml", f"stages:\n  s:\n    cmd: {PY} -c \"print('from the stage')\"\n")
+    r = run_cli(repo, "repro", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)  # nothing but the JSON
+    assert "running s" in r.stderr and "from the stage" in r.stderr
+    assert "from the stage" not in r.stdout
+    assert data

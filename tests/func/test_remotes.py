@@ -557,9 +557,9 @@ def test_s3_with_an_aws_profile_goes_through_s3fs(repo, tether, tmp_path, monkey
     assert tether("remote", "add", "s3", url, "--default").code == 0
     assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
     assert tether("remote", "modify", "s3", "profile", "team").code == 0
+    from tether.remotes_service import open_for
     from tether.repo import Repo
     from tether.storage.remotes import FsspecRemote
-    from tether.workspace.sync import open_for
 
     assert isinstance(open_for(Repo.find(), None), FsspecRemote)
     _data(repo, 5)

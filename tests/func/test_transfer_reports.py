@@ -92,7 +92,8 @@ def test_full_local_disk_during_pull_is_blamed_on_the_local_disk(repo, tether, t
     assert r.code == 1
     assert r.err.startswith("error: no space left on the device"), r.err
     assert str(tiny_disk / "cache") in r.err
-    assert "remote" not in r.err.split("—")[0]
+    what = r.err.split("—")[0].replace(str(tiny_disk), "")  # the folder's own name may say anything
+    assert "remote" not in what, r.err
 
 
 def test_full_remote_says_the_remote_is_full(repo, tether, tiny_disk):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from tether.errors import ConfigError
 
 @pytest.fixture
 def tdir(tmp_path: Path) -> Path:
+    """A project's .tether/ in a git repository (remote commands stage config.yaml)."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     d = tmp_path / ".tether"
     d.mkdir()
     (d / config.PROJECT).write_text("schema: 1\n")

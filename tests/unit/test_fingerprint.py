@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tether.paths import is_git_name
 from tether.storage import parallel
 from tether.tempfiles import is_temporary
 from tether.workspace import scan
@@ -55,7 +56,7 @@ def test_quick_walk_agrees_with_the_full_scan(tmp_path, jobs):
 
 names = st.text(
     st.characters(blacklist_categories=["Cs"], blacklist_characters="/\0"), min_size=1, max_size=8
-).filter(lambda n: n not in (".", "..") and not is_temporary(n))
+).filter(lambda n: n not in (".", "..") and not is_temporary(n) and not is_git_name(n))
 
 
 @pytest.mark.slow  # 40 trees written to disk and walked twice

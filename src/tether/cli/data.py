@@ -48,12 +48,13 @@ def add(
     files whose size, modification or change time changed since tether last saw them
     are read again; many files are stored by several processes at once.
     """
+    from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.repo import Repo
     from tether.workspace import add as core
     from tether.workspace import tracked
 
     repo = Repo.find()
-    for r in core.add(repo, tracked.targets(repo, paths) or [], jobs):
+    for r in core.add(repo, tracked.targets(repo, paths) or [], jobs, outputs=STAGE_OUTPUTS):
         p = r.pointer
         what = f"{p.files} files, " if p.kind == "dir" else ""
         verb = "added" if r.changed else "unchanged"
@@ -119,9 +120,10 @@ def status(
 def _remote_status(
     repo: Repo, targets: list[str] | None, name: str | None, as_json: bool, exit_code: bool
 ) -> None:
+    from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.workspace import sync
 
-    report = sync.status(repo, targets, name)
+    report = sync.status(repo, targets, name, outputs=STAGE_OUTPUTS)
     paths, clean = report["paths"], report["clean"]
     if as_json:
         render.emit_json("remote-status", jsonout.remote_status(report))
@@ -148,12 +150,13 @@ def checkout(
 ) -> None:
     """Make tracked paths and cached stage outputs match their pointer files and
     tether.lock (after `git checkout`)."""
+    from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.repo import Repo
     from tether.workspace import checkout as core
     from tether.workspace import tracked
 
     repo = Repo.find()
-    results = core.checkout(repo, tracked.targets(repo, targets), force)
+    results = core.checkout(repo, tracked.targets(repo, targets), force, outputs=STAGE_OUTPUTS)
     changed = [r for r in results if r.changed]
     for r in changed:
         render.info(f"{r.path}: {r.added} added, {r.modified} modified, {r.deleted} deleted")
@@ -163,12 +166,13 @@ def checkout(
 
 def remove(targets: Paths) -> None:
     """Stop tracking paths: delete their pointer files, keep the data."""
+    from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.repo import Repo
     from tether.workspace import remove as core
     from tether.workspace import tracked
 
     repo = Repo.find()
-    for p in core.remove(repo, tracked.targets(repo, targets) or []):
+    for p in core.remove(repo, tracked.targets(repo, targets) or [], outputs=STAGE_OUTPUTS):
         render.info(f"untracked: {p.path} (data kept; {p.source} removed)")
 
 

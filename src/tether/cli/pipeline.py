@@ -65,7 +65,7 @@ def stage_add(
 @stage_app.command("list")
 def stage_list() -> None:
     """List the stages with their commands, in run order."""
-    from tether.pipeline.run import load
+    from tether.pipeline.outputs import load
     from tether.repo import Repo
 
     g = load(Repo.find())
@@ -112,8 +112,10 @@ def repro(
 
         render.info(prefetch(repo, render.warn))
 
+    say = render.info_err if as_json else render.info  # with --json stdout holds only the JSON
+
     def started(name: str, reasons: list[str]) -> None:
-        render.info(f"running {name} ({'; '.join(reasons)})")
+        say(f"running {name} ({'; '.join(reasons)})")
 
     outcomes = run.repro(
         repo,
@@ -125,8 +127,9 @@ def repro(
         keep_going=keep_going,
         use_run_cache=not no_run_cache,
         on_start=started,
-        on_note=None if as_json else render.info,  # stdout holds only the JSON
+        on_note=say,
         on_warn=render.warn,
+        stage_output_to_stderr=as_json,
     )
     if as_json:
         render.emit_json("repro", jsonout.repro(outcomes))
@@ -148,7 +151,7 @@ def dag(
 ) -> None:
     """Show the stage graph (each stage with the stages it depends on)."""
     from tether.pipeline import graph
-    from tether.pipeline.run import load
+    from tether.pipeline.outputs import load
     from tether.repo import Repo
 
     g = load(Repo.find())

@@ -158,7 +158,7 @@ def _run_cache(repo: Any, remote: str | None, direction: str) -> None:
 
 def _report(stats: Any) -> None:
     render.info(stats.summary())
-    from tether.workspace.sync import raise_failures
+    from tether.remotes_service import raise_failures
 
     raise_failures(stats)
 
@@ -171,13 +171,15 @@ def push(
     run_cache: RunCache = False,
 ) -> None:
     """Upload what the remote lacks of the data the pointer files and tether.lock name."""
+    from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.repo import Repo
     from tether.storage.transfer import Direction
     from tether.workspace import sync, tracked
 
     repo = Repo.find()
+    chosen = tracked.targets(repo, targets)
     stats = sync.do_transfer(
-        repo, Direction.PUSH, tracked.targets(repo, targets), remote, jobs, all_commits
+        repo, Direction.PUSH, chosen, remote, jobs, all_commits, outputs=STAGE_OUTPUTS
     )
     if run_cache:
         _run_cache(repo, remote, "push")
@@ -193,6 +195,7 @@ def fetch(
 ) -> None:
     """Download missing objects of tracked data and stage outputs into the cache
     (the workspace is not touched)."""
+    from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.repo import Repo
     from tether.storage.transfer import Direction
     from tether.workspace import sync, tracked
@@ -201,7 +204,10 @@ def fetch(
     if run_cache:
         _run_cache(repo, remote, "pull")
     chosen = tracked.targets(repo, targets)
-    _report(sync.do_transfer(repo, Direction.FETCH, chosen, remote, jobs, all_commits))
+    stats = sync.do_transfer(
+        repo, Direction.FETCH, chosen, remote, jobs, all_commits, outputs=STAGE_OUTPUTS
+    )
+    _report(stats)
 
 
 def pull(
@@ -214,13 +220,15 @@ def pull(
     run_cache: RunCache = False,
 ) -> None:
     """Fetch, then check out: the workspace holds the data of this commit."""
+    from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.repo import Repo
     from tether.workspace import sync, tracked
 
     repo = Repo.find()
     if run_cache:
         _run_cache(repo, remote, "pull")
-    stats, results = sync.do_pull(repo, tracked.targets(repo, targets), remote, jobs, force)
+    chosen = tracked.targets(repo, targets)
+    stats, results = sync.do_pull(repo, chosen, remote, jobs, force, outputs=STAGE_OUTPUTS)
     for r in results:
         if r.changed:
             render.info(f"{r.path}: {r.added} added, {r.modified} modified, {r.deleted} deleted")

@@ -8,6 +8,7 @@ from typing import Any
 from tether import gitscm, yamlio
 from tether.errors import PipelineError
 from tether.pipeline import graph, spec
+from tether.pipeline.outputs import declared_in
 from tether.repo import Repo
 from tether.workspace import tracked
 
@@ -61,7 +62,7 @@ def add_stage(
     text = yamlio.dumps(doc)
     pipeline = spec.parse(root, text)
     graph.build(pipeline)  # refuse a stage that breaks the pipeline
-    tracked.check_overlap(tracked.all_pointers(repo), pipeline.outputs())
+    tracked.check_overlap(tracked.all_pointers(repo), declared_in(pipeline))
     yamlio.write_atomic(path, text)
     if repo.config.autostage:
         gitscm.stage(root, [spec.FILE])

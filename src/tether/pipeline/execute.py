@@ -41,14 +41,22 @@ def stage_env(root: Path, stage: str) -> dict[str, str]:
     return env
 
 
-def execute(root: Path, stage: Stage) -> None:
-    """Run the commands in order; the first that fails stops the stage."""
+def execute(root: Path, stage: Stage, stdout_to_stderr: bool = False) -> None:
+    """Run the commands in order; the first that fails stops the stage.
+    ``stdout_to_stderr``: the commands' output goes to stderr (stdout holds JSON)."""
     cwd = root / stage.wdir
     env = stage_env(root, stage.name)
     for cmd in stage.cmd:
         sys.stdout.flush()
         try:
-            proc = subprocess.run(cmd, shell=True, cwd=cwd, env=env, check=False)  # noqa: S602
+            proc = subprocess.run(  # noqa: S602 - a stage's command is a shell line
+                cmd,
+                shell=True,
+                cwd=cwd,
+                env=env,
+                check=False,
+                stdout=2 if stdout_to_stderr else None,  # the process's stderr
+            )
         except OSError as exc:
             raise PipelineError(f"stage {stage.name}: cannot start {cmd!r}: {exc}") from None
         if proc.returncode == 127:

@@ -25,7 +25,7 @@ from typing import Any
 
 from tether import untrusted, yamlio
 from tether.errors import LockFileError, PathError
-from tether.paths import overlaps
+from tether.paths import overlaps, tree_entry
 from tether.storage import hashing
 
 FILE = "tether.lock"
@@ -99,8 +99,6 @@ def _artifact(raw: Any, where: str) -> Artifact:
         or (files is not None and type(files) is not int)
     ):
         raise LockFileError(f"{where}: malformed entry {raw!r}")
-    from tether.paths import tree_entry
-
     try:
         tree_entry(path, where)
     except PathError as exc:
@@ -155,7 +153,7 @@ def _check_owners(entries: dict[str, Entry]) -> None:
 
 def load(root: Path) -> dict[str, Entry]:
     try:
-        return parse(untrusted.read_text(root / FILE, FILE))
+        return parse(untrusted.read_text_in(root, FILE))
     except (FileNotFoundError, IsADirectoryError):
         return {}
 

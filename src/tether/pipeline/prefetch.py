@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tether import progress
+from tether import progress, remotes_service
 from tether.pipeline import lock, runcache
+from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
 from tether.storage.transfer import Root, fetch
-from tether.workspace import checkout, sync, tracked
+from tether.workspace import checkout, tracked
 
 
 def prefetch(repo: Repo, warn: Callable[[str], None]) -> str:
     entries = runcache.pull(repo, None)
-    remote = sync.open_for(repo, None)
-    roots = sync.roots(tracked.all_pointers(repo))
+    remote = remotes_service.open_for(repo, None)
+    roots = remotes_service.roots(tracked.all_pointers(repo))
     for entry in lock.load(repo.root).values():
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in entry.outs]
     with repo.lock("repro --pull"):
@@ -29,7 +30,7 @@ def prefetch(repo: Repo, warn: Callable[[str], None]) -> str:
             f"fetch {stats.remote}: {len(stats.failed)} path(s) not fetched, first {first}: "
             f"{stats.failed[first]}; the stages that need them run again"
         )
-    ready = [p.path for p in tracked.select(repo, None, outputs=True) if repo.odb.exists(p.digest)]
+    ready = [p.path for p in tracked.select(repo, None, STAGE_OUTPUTS) if repo.odb.exists(p.digest)]
     if ready:
-        checkout.checkout(repo, ready, force=False)
+        checkout.checkout(repo, ready, force=False, outputs=STAGE_OUTPUTS)
     return f"{stats.summary()}; run-cache: {entries} new entr{'y' if entries == 1 else 'ies'}"

@@ -29,9 +29,15 @@ from tether.errors import (
 from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, sources, spec
 from tether.pipeline.execute import execute
+from tether.pipeline.outputs import load
 from tether.pipeline.status import dep_artifacts, param_values, stage_status
 from tether.pointer import Pointer
+from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
+from tether.storage.transfer import Root
+from tether.workspace import tracked
+from tether.workspace.add import relink, store_path
+from tether.workspace.checkout import checkout_pointer
 from tether.workspace.hashpath import Memo
 
 
@@ -52,23 +58,6 @@ class Outcome:
     action: Action
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def load(repo: Repo, pointers: list[Pointer] | None = None) -> graphmod.Graph:
-    """The stage graph, checked; ``pointers``: the workspace's (read when not given),
-    none of which may track a stage's output."""
-    from tether.workspace import tracked
-
-    pipeline = spec.load(repo.root)
-    if pipeline is None:
-        raise PipelineError(
-            f"no {spec.FILE} in {repo.root}", "declare a stage with `tether stage add`"
-        )
-    graph = graphmod.build(pipeline)
-    tracked.check_overlap(
-        tracked.all_pointers(repo) if pointers is None else pointers, pipeline.outputs()
-    )
-    return graph
 
 
 def select(
@@ -100,10 +89,6 @@ def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[s
     that neither the cache nor the default remote hold are a plain miss; any other
     failure (the remote refused, a corrupt object) is a warning: the stage then
     runs, and the user learns why."""
-    from tether.storage.transfer import Root
-    from tether.workspace.checkout import checkout_pointer
-    from tether.workspace.sync import fetch_from_default
-
     try:  # a run-cache hit made elsewhere: its objects come from the default remote
         fetch_from_default(repo, [Root(a.digest, a.kind, a.size, a.path) for a in outs])
         for a in outs:
@@ -169,9 +154,6 @@ def _kept_in_git(repo: Repo, graph: graphmod.Graph, outcomes: list[Outcome]) -> 
 
 
 def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
-    from tether.workspace import tracked
-    from tether.workspace.add import relink, store_path
-
     arts = []
     missing = [o.path for o in stage.outs if not (repo.root / o.path).exists()]
     if missing:
@@ -205,12 +187,12 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     on_start: Callable[[str, list[str]], None] | None = None,
     on_note: Callable[[str], None] | None = None,
     on_warn: Callable[[str], None] | None = None,
+    stage_output_to_stderr: bool = False,
 ) -> list[Outcome]:
     """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
     the user (a data source stored, a stage skipped); ``on_warn``: something the
-    user must see (why a restore failed)."""
-    from tether.workspace import tracked
-
+    user must see (why a restore failed); ``stage_output_to_stderr``: the
+    commands print to stderr, leaving stdout to the caller (``--json``)."""
     note = on_note or (lambda _: None)
     warn = on_warn or (lambda _: None)
     pointers = tracked.all_pointers(repo)
@@ -293,7 +275,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                     _remove(o.path, repo.root)
                 (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                execute(repo.root, stage)
+                execute(repo.root, stage, stage_output_to_stderr)
             except StageFailedError:
                 if not keep_going:
                     raise

@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether import progress
-from tether.errors import MetadataError
+from tether import ownfiles, progress
+from tether.errors import CorruptObjectError, MetadataError
 from tether.pipeline.lock import Artifact, _artifact
 from tether.pipeline.spec import Stage
+from tether.remotes_service import open_for, raise_failures
 from tether.repo import Repo
-from tether.storage import hashing
+from tether.storage import hashing, safeio
+from tether.storage.transfer import Root, retrying
+from tether.storage.transfer import push as push_objects
+from tether.yamlio import write_atomic
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -53,9 +57,6 @@ def _decode(data: bytes, where: str) -> list[Artifact]:
 
 
 def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
-    from tether import ownfiles
-    from tether.yamlio import write_atomic
-
     path = repo.cache_dir / _rel(k)
     write_atomic(ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444)
 
@@ -66,9 +67,11 @@ def get(repo: Repo, k: str) -> list[Artifact] | None:
     never a wrong restore)."""
     path = repo.cache_dir / _rel(k)
     try:
-        data = path.read_bytes()
+        data = safeio.read(path, f"run-cache {k}", safeio.MAX_KEY)
     except FileNotFoundError:
         return None
+    except CorruptObjectError as exc:  # not a file, or too large: damaged like bad content
+        raise MetadataError(exc.message) from None
     return _decode(data, f"run-cache {k}")
 
 
@@ -86,10 +89,6 @@ def local_keys(repo: Repo) -> list[str]:
 
 def push(repo: Repo, remote_name: str | None) -> int:
     """Upload entries the remote lacks, after the objects they name."""
-    from tether.storage.transfer import Root, retrying
-    from tether.storage.transfer import push as push_objects
-    from tether.workspace.sync import open_for
-
     remote = open_for(repo, remote_name)
     keys = retrying(remote, lambda: remote.list_keys("runs"))
     have = {k.removeprefix("runs/").replace("/", "") for k in keys}
@@ -103,12 +102,9 @@ def push(repo: Repo, remote_name: str | None) -> int:
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs]
     if roots:
         stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
-        if stats.failed:
-            from tether.workspace.sync import raise_failures
-
-            raise_failures(stats)
+        raise_failures(stats)
     for k in todo:
-        data = (repo.cache_dir / _rel(k)).read_bytes()
+        data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
         retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
     remote.close()
     return len(todo)
@@ -116,9 +112,6 @@ def push(repo: Repo, remote_name: str | None) -> int:
 
 def pull(repo: Repo, remote_name: str | None) -> int:
     """Download entries this cache lacks (objects come when an entry is used)."""
-    from tether.storage.transfer import retrying
-    from tether.workspace.sync import open_for
-
     remote = open_for(repo, remote_name)
     mine = set(local_keys(repo))
     count = 0

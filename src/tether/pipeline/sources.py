@@ -23,6 +23,7 @@ from tether.pipeline.graph import Graph
 from tether.pipeline.spec import Stage
 from tether.pointer import Pointer
 from tether.repo import Repo
+from tether.workspace.add import relink, store_path
 from tether.workspace.hashpath import Memo, hash_path
 
 
@@ -41,8 +42,6 @@ def changed(repo: Repo, pointers: list[Pointer], stages: list[Stage], memo: Memo
 
 def store(repo: Repo, pointers: list[Pointer]) -> list[Pointer]:
     """Store the current data of ``pointers`` and rewrite their pointer files."""
-    from tether.workspace.add import relink, store_path
-
     stored = []
     for p in pointers:
         with repo.odb.writer() as writer:

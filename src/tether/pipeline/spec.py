@@ -32,8 +32,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from tether import paths, untrusted
+from tether import paths, untrusted, yamlio
 from tether.errors import MetadataError, PathError, PipelineError
+from tether.params import get_key, parse_mapping
 from tether.pipeline import FILE as _FILE
 
 FILE = _FILE  # the name lives in the package, so checking for the file imports nothing else
@@ -137,8 +138,6 @@ def _err(lines: _Lines, message: str, *keys: str) -> PipelineError:
 
 
 def _lookup(ctx: dict[str, Any], dotted: str) -> Any:
-    from tether.params import get_key
-
     return get_key(ctx, dotted)
 
 
@@ -167,8 +166,6 @@ Reader = Callable[[str], bytes | None]
 
 
 def _vars(root: Path, doc: dict[str, Any], lines: _Lines, read: Reader) -> dict[str, Any]:
-    from tether.params import parse_mapping
-
     def read_params_file(_: Path, rel: str) -> dict[str, Any]:
         data = read(rel)
         if data is None:
@@ -186,7 +183,7 @@ def _vars(root: Path, doc: dict[str, Any], lines: _Lines, read: Reader) -> dict[
         if isinstance(item, str):
             file, _, keys = item.partition(":")  # `file:key1,key2` imports those keys only
             try:
-                rel = paths.from_metadata(root, "", file, FILE)
+                rel = paths.from_metadata(root, "", file, FILE, write=False)
             except PathError as exc:
                 raise _err(lines, exc.message, "vars") from None
             values = read_params_file(root, rel)
@@ -271,9 +268,11 @@ def _str_list(value: Any, lines: _Lines, *keys: str) -> list[Any]:
     return value
 
 
-def _path(root: Path, wdir: str, value: Any, lines: _Lines, *keys: str) -> str:
+def _path(root: Path, wdir: str, value: Any, lines: _Lines, *keys: str, write: bool = True) -> str:
+    """A path tether.yaml names, relative to the stage's ``wdir``; ``write`` False
+    for one tether only reads (deps, params files, the working folder)."""
     try:
-        return paths.from_metadata(root, wdir if wdir != "." else "", value, FILE)
+        return paths.from_metadata(root, wdir if wdir != "." else "", value, FILE, write)
     except PathError as exc:
         raise _err(lines, exc.message.removeprefix(f"{FILE}: "), *keys) from None
 
@@ -329,7 +328,7 @@ def _params(
         if not isinstance(entry, dict):
             raise _err(lines, "entries are keys or {FILE: [keys]}", "stages", name, "params")
         for file, keys in entry.items():
-            rel = _path(root, wdir, file, lines, "stages", name, "params")
+            rel = _path(root, wdir, file, lines, "stages", name, "params", write=False)
             if keys is None or keys == []:  # `- params.yaml:` names every key of the file
                 refs.append(ParamRef(rel, None))
                 continue
@@ -349,9 +348,13 @@ def _stage(root: Path, name: str, body: dict[str, Any], lines: _Lines, line_key:
     if not cmds or not isinstance(cmds, list) or not all(isinstance(c, str) and c for c in cmds):
         raise _err(lines, "cmd must be a command or a list of commands", "stages", line_key)
     wdir_raw = body.get("wdir", ".")
-    wdir = "." if wdir_raw in (".", "./") else _path(root, "", wdir_raw, lines, "stages", line_key)
+    wdir = (
+        "."
+        if wdir_raw in (".", "./")
+        else _path(root, "", wdir_raw, lines, "stages", line_key, write=False)
+    )
     deps = tuple(
-        _path(root, wdir, d, lines, "stages", line_key, "deps")
+        _path(root, wdir, d, lines, "stages", line_key, "deps", write=False)
         for d in _str_list(body.get("deps"), lines, "stages", line_key, "deps")
     )
     always = body.get("always_changed", False)
@@ -372,7 +375,7 @@ def _stage(root: Path, name: str, body: dict[str, Any], lines: _Lines, line_key:
 def load(root: Path) -> Pipeline | None:
     """The pipeline of the workspace, or None when there is no tether.yaml."""
     try:
-        text = untrusted.read_text(root / FILE, FILE)
+        text = untrusted.read_text_in(root, FILE)
     except (FileNotFoundError, IsADirectoryError):
         return None
     except MetadataError as exc:
@@ -383,7 +386,7 @@ def load(root: Path) -> Pipeline | None:
 def _workspace_reader(root: Path) -> Reader:
     def read(rel: str) -> bytes | None:
         try:
-            return untrusted.read_bytes(root / rel, rel)
+            return untrusted.read_in(root, rel)
         except (FileNotFoundError, IsADirectoryError):
             return None
 
@@ -394,9 +397,7 @@ def parse(root: Path, text: str, read: Reader | None = None) -> Pipeline:
     """Parse tether.yaml text; ``read`` gives other files (params for ``vars``),
     from the workspace by default or from a git revision."""
     read = read or _workspace_reader(root)
-    import yaml
-
-    from tether import yamlio
+    import yaml  # here: a command that never reads tether.yaml does not load PyYAML
 
     try:
         doc = yamlio.loads(text, FILE)

@@ -9,8 +9,9 @@ from typing import Any
 
 from tether import params as paramsmod
 from tether.errors import PipelineError
-from tether.pipeline import lock
+from tether.pipeline import lock, spec
 from tether.pipeline.graph import Graph
+from tether.pipeline.outputs import load
 from tether.pipeline.spec import Stage
 from tether.repo import Repo
 from tether.workspace.hashpath import Memo, hash_path
@@ -160,9 +161,6 @@ def status(repo: Repo, graph: Graph, names: list[str]) -> list[StageStatus]:
 
 def workspace_status(repo: Repo) -> list[StageStatus]:
     """Every stage of the workspace's tether.yaml, in order ([] without one)."""
-    from tether.pipeline import spec
-    from tether.pipeline.run import load
-
     if not (repo.root / spec.FILE).is_file():
         return []
     graph = load(repo)

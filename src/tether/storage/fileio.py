@@ -1,6 +1,7 @@
 """Low-level file I/O for the object stores: copying while hashing (through
 the page cache with early write-back, or past it with ``O_DIRECT``), writing
-a whole buffer, flushing a filesystem."""
+a whole buffer, flushing a filesystem, hashing a regular file read without
+following a link."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import functools
 import os
 from collections.abc import Callable
 
-from tether.storage import hashing
+from tether.storage import hashing, safeio
 
 READONLY = 0o444
 
@@ -26,6 +27,19 @@ def syncfs(fd: int) -> None:
     except (OSError, AttributeError):  # pragma: no cover - non-Linux
         pass
     os.sync()  # pragma: no cover
+
+
+def hash_object(path: str | os.PathLike[str], what: str, expected: int | None = None) -> str:
+    """The digest of the regular file ``path``, read without following a link
+    (CorruptObjectError for anything else, or for more than ``expected`` bytes)."""
+    with safeio.opened(path, what, expected) as fd:
+        size = os.fstat(fd).st_size
+        if size <= hashing.SMALL:  # one read, no chunk buffer to allocate
+            data = os.read(fd, size + 1)
+            if len(data) == size:
+                return hashing.hash_bytes(data)
+            os.lseek(fd, 0, os.SEEK_SET)
+        return hashing.hash_fd(fd)[0]
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

@@ -25,7 +25,7 @@ from tether.errors import (
     raise_if_denied,
     raise_if_disk_full,
 )
-from tether.storage import hashing
+from tether.storage import hashing, safeio
 from tether.storage.fileio import write_all
 from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
@@ -105,7 +105,8 @@ class Linker:
 
     def _reflink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
-        with open(src, "rb") as s, open(tmp, "xb") as d:
+        sfd = safeio.open_regular(src, f"{name}: cache object {digest}")
+        with open(sfd, "rb") as s, open(tmp, "xb") as d:
             import fcntl
 
             try:
@@ -121,7 +122,7 @@ class Linker:
     def _copy(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self.odb.file(digest)
         try:
-            sfd = os.open(src, os.O_RDONLY)
+            sfd = safeio.open_regular(src, f"{name}: cache object {digest}")
         except FileNotFoundError:
             raise MissingObjectError(f"{name}: object {digest} is not in the cache") from None
         try:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from tether import ownfiles
 from tether.errors import CorruptObjectError, MissingObjectError
-from tether.storage import hashing
+from tether.storage import hashing, safeio
+from tether.storage.fileio import hash_object
 from tether.storage.state import StateDB
 from tether.storage.writer import Writer
 from tether.yamlio import write_atomic
@@ -33,6 +34,7 @@ MARKER = ".tether-cache"
 MARKER_TEXT = f"tether-cache 1\nhash: {hashing.ALGORITHM}\n"
 _TMP_NAME = r"\d+-[0-9a-f]+-\d+"  # Writer._tmp_open's names, in tmp/
 _TMP_BESIDE = r"\.tmp-\d+-[0-9a-f]+-\d+"  # and beside the final names
+MAX_READ = 1 << 30  # whole-object reads are of small objects (trees, packed files)
 
 
 class ObjectDB:
@@ -71,6 +73,14 @@ class ObjectDB:
             return False
         return size is None or st.st_size == size
 
+    def size(self, digest: str) -> int | None:
+        """The size of the object file, None if there is no regular file there."""
+        try:
+            st = os.lstat(self.file(digest))
+        except OSError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
     def writer(self) -> Writer:
         return Writer(self)
 
@@ -78,14 +88,14 @@ class ObjectDB:
         """True when the object is present and its content hashes to its name."""
         path = self.path(digest)
         try:
-            st = os.stat(path)
+            st = os.lstat(path)  # a link in an object's place is never taken as it
         except OSError:
             return False
         if state is not None and state.get(st) == digest:
             return True
         try:
-            actual, _ = hashing.hash_file(path)
-        except OSError:
+            actual = hash_object(path, f"cache object {digest}")
+        except (OSError, CorruptObjectError):
             return False
         if actual == digest and state is not None:
             state.put(st, digest)
@@ -102,7 +112,7 @@ class ObjectDB:
     def read(self, digest: str, name: str) -> bytes:
         """Read a whole (small) object, verified against its digest."""
         try:
-            data = self.path(digest).read_bytes()
+            data = safeio.read(self.path(digest), f"{name}: cache object {digest}", MAX_READ)
         except FileNotFoundError:
             raise MissingObjectError(f"{name}: object {digest} is not in the cache") from None
         if hashing.hash_bytes(data) != digest:

@@ -40,12 +40,15 @@ from typing import NamedTuple
 
 from tether import ownfiles
 from tether.errors import CorruptObjectError
-from tether.storage import hashing
+from tether.storage import hashing, safeio
 from tether.yamlio import write_atomic
 
 MAX_OBJECT = 256 << 10  # objects up to this size are packed
 TARGET = 8 << 20  # a pack is closed once it holds this many bytes
 MAX_ENTRIES = 8192
+# what an index may claim of one object: packs hold objects up to MAX_OBJECT;
+# a hostile index claiming gigabytes would make a reader fetch them
+MAX_ENTRY_SIZE = 16 << 20
 PREFIX = "packs/"
 _HEADER = b"tether-pack 1\n"
 _ROW = re.compile(rb"([0-9a-f]{32}) ([0-9]{1,15}) ([0-9]{1,15})\n")
@@ -101,6 +104,10 @@ def parse_index(data: bytes, name: str) -> dict[str, Location]:
         offset, size = int(offset_text), int(size_text)
         if offset != end:  # objects lie back to back, in order
             raise CorruptObjectError(f"{what}: line {number} has a wrong offset")
+        if size > MAX_ENTRY_SIZE:
+            raise CorruptObjectError(
+                f"{what}: line {number} claims an object of {size:,} bytes, more than a pack holds"
+            )
         end = offset + size
         out[digest.decode()] = Location(name, offset, size)
     return out
@@ -142,8 +149,8 @@ class IndexCache:
 
     def get(self, name: str) -> dict[str, Location] | None:
         try:
-            data = (self.root / f"{name}.idx").read_bytes()
-        except OSError:
+            data = safeio.read(self.root / f"{name}.idx", f"pack index {name}", safeio.MAX_KEY)
+        except (OSError, CorruptObjectError):
             return None
         try:
             return parse_index(data, name)

@@ -193,10 +193,10 @@ def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> dict[str, packs.Loca
             found[name] = entries
 
     def read(name: str) -> None:
-        data = retrying(remote, lambda: remote.read_key(packs.index_key(name)))
-        if data is None:
-            return
-        try:
+        try:  # an index that is no file, too large or malformed: as if there were none
+            data = retrying(remote, lambda: remote.read_key(packs.index_key(name)))
+            if data is None:
+                return
             found[name] = packs.parse_index(data, name)
         except CorruptObjectError:
             return
@@ -416,8 +416,16 @@ def _fetch_packs(
 ) -> None:
     """Download packed objects: per pack, only the byte ranges holding them."""
     by_pack: dict[str, list[str]] = defaultdict(list)
-    for digest in items:
+    for digest, (expected, name) in items.items():
+        claimed = packed[digest].size
+        if expected and claimed > expected:  # never fetch more than the tree or pointer says
+            stats.failed[name] = (
+                f"object {digest} in pack {packed[digest].pack} on remote {remote.name!r} is "
+                f"corrupt: its index claims {claimed:,} bytes, more than the {expected:,} expected"
+            )
+            continue
         by_pack[packed[digest].pack].append(digest)
+    items = {d: items[d] for ds in by_pack.values() for d in ds}
     total = sum(packed[d].size for d in items)
     with bars(f"fetch {remote.name} (packed)", len(items), total) as bar:
 

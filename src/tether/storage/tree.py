@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from tether.errors import MetadataError, PathError
 from tether.paths import CLEAN_ENTRY, tree_entry
 from tether.storage import hashing
+from tether.untrusted import MAX_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def parse(data: bytes, source: str) -> Tree:
                 tree_entry(path, source)
             except PathError as exc:
                 raise MetadataError(exc.message, exc.hint or None) from None
-        if not is_digest(digest) or type(size) is not int or size < 0:
+        if not is_digest(digest) or type(size) is not int or not 0 <= size <= MAX_SIZE:
             raise MetadataError(f"{source}: bad digest or size in entry {path!r}")
         if type(exe) is not bool:
             raise MetadataError(f"{source}: bad executable flag in entry {path!r}")

@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING
 
 from tether import ownfiles
 from tether.errors import CorruptObjectError, raise_if_disk_full
-from tether.storage import hashing
-from tether.storage.fileio import DIRECT_MIN, READONLY, copy_hashing, ignore, syncfs, write_all
+from tether.storage import hashing, safeio
+from tether.storage.fileio import (
+    DIRECT_MIN,
+    READONLY,
+    copy_hashing,
+    hash_object,
+    ignore,
+    syncfs,
+    write_all,
+)
 
 if TYPE_CHECKING:
     from tether.storage.odb import ObjectDB
@@ -52,6 +60,7 @@ class Writer:
 
     def __enter__(self) -> Writer:
         ownfiles.real_dir(self.odb.tmp, self.odb.root)
+        ownfiles.check_dir(self.odb.objects)  # a link would take every object elsewhere
         self.odb.mark()
         return self
 
@@ -185,9 +194,17 @@ class Writer:
         self.put_bytes(data, digest)
 
     def copy_verified(
-        self, digest: str, src: str | os.PathLike[str], what: str, link: bool = False
+        self,
+        digest: str,
+        src: str | os.PathLike[str],
+        what: str,
+        link: bool = False,
+        expected: int | None = None,
     ) -> None:
         """Copy the object file ``src`` in as ``digest``, hashing while copying.
+        Only a regular file is read (see :mod:`~tether.storage.safeio`), and with
+        ``expected`` (its size as a tree or pointer gives it) one larger than
+        that is refused unread.
 
         With ``link`` (two object stores on one filesystem, as git's local
         clone does) the immutable file is hard-linked once its content is
@@ -195,10 +212,9 @@ class Writer:
         """
         if self.odb.exists(digest):
             return
-        if link and self._can_link and self._link_verified(digest, src, what):
+        if link and self._can_link and self._link_verified(digest, src, what, expected):
             return
-        sfd = os.open(src, os.O_RDONLY)
-        try:
+        with safeio.opened(src, what, expected) as sfd:
             size = os.fstat(sfd).st_size
             if size <= hashing.SMALL:
                 data = os.read(sfd, size + 1)
@@ -208,19 +224,18 @@ class Writer:
                 actual, size = copy_hashing(sfd, fd, size >= DIRECT_MIN, self.on_copied)
                 if actual != digest:
                     raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
-        finally:
-            os.close(sfd)
         self._queue(tmp, digest, size)
 
-    def _link_verified(self, digest: str, src: str | os.PathLike[str], what: str) -> bool:
+    def _link_verified(
+        self, digest: str, src: str | os.PathLike[str], what: str, expected: int | None
+    ) -> bool:
         import errno
 
-        actual, _ = hashing.hash_file(src)
-        if actual != digest:
+        if hash_object(src, what, expected) != digest:
             raise CorruptObjectError(f"{what} is corrupt (digest mismatch); not stored")
         self.odb._ensure_dir(digest)
         try:
-            os.link(src, self.odb.file(digest))
+            os.link(src, self.odb.file(digest), follow_symlinks=False)
         except FileExistsError:
             return True
         except OSError as exc:

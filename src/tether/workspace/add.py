@@ -19,6 +19,7 @@ from tether.repo import Repo
 from tether.storage import hashing, parallel, tree
 from tether.storage.writer import Writer
 from tether.workspace import scan, tracked
+from tether.workspace.checkout import checkout_pointer
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Added:
     new_objects: int
 
 
-def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
+def _check_target(
+    repo: Repo, rel: str, existing: list[Pointer], outputs: tracked.StageOutputs
+) -> None:
     full = repo.root / rel
     if rel.endswith(pointer.SUFFIX):
         raise PathError(f"{rel}: is a pointer file", "add the path it tracks instead")
@@ -60,11 +63,11 @@ def _check_target(repo: Repo, rel: str, existing: list[Pointer]) -> None:
                 f"{rel}: contains {p.path}, which tether tracks on its own",
                 f"run `tether remove {p.path}` first",
             )
-    for stage, o in tracked.stage_outputs(repo):
+    for o in outputs.declared(repo):
         if overlaps(rel, o.path):
             raise TrackingError(
                 f"{rel}: {'is' if rel == o.path else 'overlaps'} the output {o.path} "
-                f"of stage {stage}",
+                f"of stage {o.stage}",
                 "`tether repro` stores stage outputs; to track it with `tether add` instead, "
                 "drop it from the stage's outputs in tether.yaml first",
             )
@@ -156,22 +159,24 @@ def relink(repo: Repo, p: Pointer) -> None:
     """With hardlink/symlink first in cache.link, point the workspace at the cache."""
     if repo.config.link[0] not in ("hardlink", "symlink"):
         return
-    from tether.workspace.checkout import checkout_pointer
-
     checkout_pointer(repo, p, force=True, relink=True)
 
 
-def add(repo: Repo, targets: list[str], jobs: int | None = None) -> list[Added]:
-    """Track ``targets`` (workspace-relative paths); returns what each pointer says."""
+def add(
+    repo: Repo, targets: list[str], jobs: int | None = None, *, outputs: tracked.StageOutputs
+) -> list[Added]:
+    """Track ``targets`` (workspace-relative paths), none of them a stage's output
+    (``outputs``); returns what each pointer says."""
     results: list[Added] = []
     with repo.lock("tether add " + " ".join(targets)):
         broken: list[tracked.Broken] = []  # re-adding its path is how to mend one
         existing = tracked.select(repo, None, broken=broken)
         for rel in targets:
-            _check_target(repo, rel, [p for p in existing if p.path != rel])
+            _check_target(repo, rel, [p for p in existing if p.path != rel], outputs)
             for b in broken:
                 if rel.startswith(b.path + "/") or b.path.startswith(rel + "/"):
                     raise b.error
+        tracked.check_ignorable(repo, targets)
         to_stage: list[str] = []
         for rel in dict.fromkeys(targets):
             old = next((p for p in existing if p.path == rel), None)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tether import progress, tempfiles
+from tether import pointer, progress, tempfiles
 from tether.errors import (
     CorruptObjectError,
+    MetadataError,
     MissingObjectError,
     ObjectError,
     TetherError,
@@ -157,6 +158,9 @@ class _Plan:
 
 def _plan_file(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
     full, res = repo.root / p.path, Checked(p.path)
+    in_cache = repo.odb.size(p.digest)
+    if in_cache is not None:  # a missing object: _need names it; a damaged one, the linker
+        pointer.check_data(p, in_cache)
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     folder = full.is_dir() and not full.is_symlink()
     if folder:
@@ -191,6 +195,7 @@ def _plan_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
     full, res = repo.root / p.path, Checked(p.path)
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     wanted = tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
+    pointer.check_data(p, sum(e.size for e in wanted.values()), len(wanted))
     have: dict[str, tuple[scan.FileStat, str]] = {}
     leftovers: list[str] = []
     in_the_way = False  # a file where the folder goes
@@ -302,8 +307,11 @@ def checkout_pointer(
     return _run(plan, bg)
 
 
-def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked]:
-    """Restore every selected pointer; report failures together at the end.
+def checkout(
+    repo: Repo, targets: list[str] | None, force: bool, *, outputs: tracked.StageOutputs
+) -> list[Checked]:
+    """Restore every selected pointer and cached stage output (``outputs``);
+    report failures together at the end.
 
     Every object needed by any of them is checked for before the first change:
     one missing object leaves the whole workspace as it was. A pointer file
@@ -314,14 +322,14 @@ def checkout(repo: Repo, targets: list[str] | None, force: bool) -> list[Checked
     with repo.lock("tether checkout"):
         broken: list[tracked.Broken] = []
         plans: list[_Plan] = []
-        selected = tracked.select(repo, targets, outputs=True, broken=broken)
+        selected = tracked.select(repo, targets, outputs, broken=broken)
         _remove_leftovers(repo, selected)
         errors += [b.error for b in broken]  # named first: they explain what follows
         try:
             for p in selected:
                 try:
                     plans.append(_plan(repo, p, force, relink=False))
-                except (ObjectError, WorkspaceError) as exc:
+                except (ObjectError, WorkspaceError, MetadataError) as exc:
                     if isinstance(exc, MissingObjectError):
                         raise  # a tree object: the files it names are unknown
                     errors.append(exc)

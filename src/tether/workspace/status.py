@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from tether.errors import ObjectError
+from tether import pointer
+from tether.errors import MetadataError, ObjectError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import tree
@@ -61,7 +62,9 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     full = repo.root / p.path
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     if not full.exists():
-        return PathStatus(p.path, p.source, p.kind, State.DELETED)
+        deleted = PathStatus(p.path, p.source, p.kind, State.DELETED)
+        in_cache = repo.odb.size(p.digest) if p.kind == "file" else None
+        return deleted if in_cache is None else _as_said(deleted, p, in_cache)
     same = PathStatus(
         p.path,
         p.source,
@@ -74,7 +77,7 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
         if scan.digest_of(f, repo.state) != p.digest:
             return PathStatus(p.path, p.source, p.kind, State.MODIFIED)
-        return same
+        return _as_said(same, p, f.st.st_size)
     if not full.is_dir():
         return PathStatus(p.path, p.source, p.kind, State.MODIFIED, note="is now a file")
     # the usual case, nothing touched, from a walk that keeps nothing per file;
@@ -82,16 +85,17 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     # stored (it describes exactly the files whose digests it records)
     quick = scan.quick(full, scan.jobs_for(p.files))
     if quick is not None and repo.state.get_tree(p.path, quick.fingerprint) == p.digest:
-        return same
+        return _as_said(same, p, quick.size, quick.files)
     files = scan.scan(full, p.path, roots)
     fingerprint = scan.fingerprint(files)
+    on_disk = sum(f.st.st_size for f in files)
     if repo.state.get_tree(p.path, fingerprint) == p.digest:
-        return same
+        return _as_said(same, p, on_disk, len(files))
     entries = scan.entries(files, repo.state)
     digest = tree.build(entries, trusted=True).digest()
     repo.state.put_tree(p.path, fingerprint, digest)
     if digest == p.digest:
-        return same
+        return _as_said(same, p, on_disk, len(files))
     try:
         data = repo.odb.read(p.digest, p.source)
     except ObjectError:  # missing or damaged here; a tree that reads but is malformed is refused
@@ -104,6 +108,15 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
         )
     old = tree.parse(data, p.source)
     return PathStatus(p.path, p.source, p.kind, State.MODIFIED, diff_entries(p.path, old, entries))
+
+
+def _as_said(same: PathStatus, p: Pointer, size: int, files: int | None = None) -> PathStatus:
+    """``same``, unless the pointer's size or file count is not its data's."""
+    try:
+        pointer.check_data(p, size, files)
+    except MetadataError as exc:
+        return PathStatus(p.path, p.source, p.kind, State.BROKEN, note=exc.message)
+    return same
 
 
 def status(repo: Repo, targets: list[str] | None = None) -> list[PathStatus]:

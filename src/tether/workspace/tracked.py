@@ -2,30 +2,55 @@
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import NamedTuple, Protocol
 
-from tether import gitscm, pointer, untrusted, yamlio
+from tether import gitignore, gitscm, paths, pointer
 from tether.errors import MetadataError, TetherError, TrackingError
 from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
 
-if TYPE_CHECKING:
-    from tether.pipeline.spec import Out
-
 # files git or tether keep in git by name: checkout must never write them
 _KEPT_IN_GIT = (".gitignore", ".gitattributes", ".gitmodules")
 
 
+def _distinct(pointers: list[Pointer]) -> None:
+    """No two pointers name one path, or one inside the other: checking both
+    out would write one through the other."""
+    ordered = sorted(pointers, key=lambda p: p.path.split("/"))  # a folder, then what is in it
+    for a, b in itertools.pairwise(ordered):
+        if overlaps(a.path, b.path):
+            what = "the same path" if a.path == b.path else "overlapping paths"
+            raise MetadataError(
+                f"{a.source} and {b.source} track {what} ({a.path!r}, {b.path!r})",
+                "a path is tracked by one pointer file: remove one of them",
+            )
+
+
+def _asked_for(asked: dict[str, tuple[Pointer, bool]], found: str) -> tuple[Pointer, str] | None:
+    """The pointer, and the path asked for it, that the git-tracked file ``found``
+    stands in the way of: the path itself, a file inside it, or a file where a
+    folder above it must go."""
+    if found in asked:
+        return asked[found][0], found
+    folder = posixpath.dirname(found)
+    while folder:
+        if folder in asked and not asked[folder][1]:
+            return asked[folder][0], folder
+        folder = posixpath.dirname(folder)
+    return None
+
+
 def _not_in_git(repo: Repo, pointers: list[Pointer]) -> list[Pointer]:
     """``pointers``, once none of them names a file git tracks (or a folder
-    holding one), a pointer file, or a file git or tether keep in git by name:
-    checking it out would overwrite what git holds. (A cloned repository
-    chooses these paths.)"""
+    holding one, or a file above it), as written or once symlinks are followed,
+    a pointer file, or a file git or tether keep in git by name: checking it out
+    would overwrite what git holds. Nor may two of them overlap. (A cloned
+    repository chooses these paths.)"""
     for p in pointers:
         name = posixpath.basename(p.path)
         if name.endswith(pointer.SUFFIX) or name in _KEPT_IN_GIT or p.path in (LOCK, PIPELINE):
@@ -33,14 +58,33 @@ def _not_in_git(repo: Repo, pointers: list[Pointer]) -> list[Pointer]:
                 f"{p.source}: path {p.path!r} is a file git keeps, which tether never writes",
                 "fix or remove the pointer (or the stage output)",
             )
-    in_git = gitscm.tracked(repo.root, [p.path for p in pointers])
-    if in_git:
-        hit = next(p for p in pointers if in_git[0] == p.path or in_git[0].startswith(p.path + "/"))
-        raise MetadataError(
-            f"{hit.source}: path {hit.path!r} is tracked by git ({in_git[0]}),"
-            " which tether never overwrites",
-            f"remove the pointer, or stop tracking it in git: `git rm -r --cached {hit.path}`",
-        )
+    _distinct(pointers)
+    asked: dict[str, tuple[Pointer, bool]] = {}  # path -> (pointer, a folder above its path)
+    for p in pointers:
+        asked.setdefault(p.path, (p, False))
+        real = paths.resolved(repo.root, p.path)
+        if real not in (None, "."):  # "." : a link to the root, replaced on checkout
+            asked.setdefault(real, (p, False))
+        folder = posixpath.dirname(p.path)
+        while folder and folder not in asked:
+            asked[folder] = (p, True)
+            full = repo.root / folder
+            if full.exists() and not full.is_dir():
+                raise MetadataError(
+                    f"{p.source}: path {p.path!r} goes through the file {folder},"
+                    " which tether never replaces with a folder",
+                    "fix or remove the pointer (or the stage output), or move the file",
+                )
+            folder = posixpath.dirname(folder)
+    for found in gitscm.tracked(repo.root, asked):
+        hit = _asked_for(asked, found)
+        if hit is not None:
+            p, path = hit
+            raise MetadataError(
+                f"{p.source}: path {p.path!r} is tracked by git ({found}),"
+                " which tether never overwrites",
+                f"remove the pointer, or stop tracking it in git: `git rm -r --cached {path}`",
+            )
     return pointers
 
 
@@ -77,70 +121,52 @@ LOCK = "tether.lock"  # pipeline.lock.FILE, named here to keep history reads imp
 PIPELINE = "tether.yaml"  # pipeline.spec.FILE
 
 
-def _lock_pointers(text: str, cached: set[str] | None) -> list[Pointer]:
-    """Stage outputs recorded in a tether.lock, as pointers (source ``tether.lock``)."""
-    from tether.pipeline import lock
+class Declared(NamedTuple):
+    """An output a stage declares in tether.yaml."""
 
-    out = []
-    for entry in lock.parse(text).values():
-        for a in entry.outs:
-            if cached is None or a.path in cached:
-                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
-                out.append(Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE))
-    return out
+    stage: str
+    path: str
+    cache: bool
 
 
-def stage_outputs(repo: Repo) -> list[tuple[str, Out]]:
-    """(stage, output) for every output tether.yaml declares; none when there is
-    no tether.yaml or it cannot be read (``repro`` reports that, and checks
-    overlaps with tracked paths itself)."""
-    from tether.pipeline import spec
+class StageOutputs(Protocol):
+    """The paths stages produce, as the pipeline reads them from tether.yaml and
+    tether.lock: tracked data beside the pointer files. Passed in by the caller,
+    so the workspace never reads the pipeline's files itself."""
 
-    try:
-        pipeline = spec.load(repo.root)
-    except TetherError:
-        return []
-    return [] if pipeline is None else pipeline.outputs()
+    def declared(self, repo: Repo) -> list[Declared]:
+        """Every output tether.yaml declares; none when there is no tether.yaml
+        or it cannot be read."""
+        ...
+
+    def cached(self, repo: Repo) -> list[Pointer]:
+        """The cached outputs (as tether.lock records them) checked out, pushed
+        and pulled like tracked data."""
+        ...
+
+    def recorded(self, lock_text: str) -> list[Pointer]:
+        """Every output a tether.lock text (of any commit) records."""
+        ...
 
 
-def check_overlap(pointers: Iterable[Pointer], outputs: Iterable[tuple[str, Out]]) -> None:
+def check_overlap(pointers: Iterable[Pointer], outputs: Iterable[Declared]) -> None:
     """A path is tracked by a pointer file or produced by a stage, never both:
     both would store it, gitignore it and check it out, each its own way."""
     pointers = list(pointers)
-    for stage, o in outputs:
+    for o in outputs:
         for p in pointers:
             if overlaps(o.path, p.path):
                 where = "" if o.path == p.path else f" (overlapping {p.path})"
                 raise TrackingError(
-                    f"{o.path}{where} is an output of stage {stage} and tracked by {p.source}",
+                    f"{o.path}{where} is an output of stage {o.stage} and tracked by {p.source}",
                     "a path is tracked with `tether add` or produced by a stage, not both: "
                     f"`tether remove {p.path}`, or drop {o.path} from the stage's outputs",
                 )
 
 
-def output_pointers(repo: Repo) -> list[Pointer]:
-    """The workspace's cached stage outputs (tether.yaml ``outs``, as tether.lock
-    records them): checked out, pushed and pulled like tracked data."""
-    from tether.pipeline import lock, spec
-
-    try:
-        text = untrusted.read_text(repo.root / lock.FILE, lock.FILE)
-    except (FileNotFoundError, IsADirectoryError):
-        return []
-    pipeline = spec.load(repo.root)
-    if pipeline is None:
-        return []
-    cached = {
-        o.path
-        for s in pipeline.stages.values()
-        for o in s.outs
-        if o.cache and o.inside is None  # a file inside a cached folder comes with the folder
-    }
-    return _not_in_git(repo, _lock_pointers(text, cached))
-
-
 def referenced(
     repo: Repo,
+    outputs: StageOutputs,
     workspace_only: bool,
     all_commits: bool = False,
     extra_revs: Iterable[str] = (),
@@ -151,7 +177,7 @@ def referenced(
     commit any ref reaches). ``strict``: a pointer or lock in history that does
     not parse stops with its name (gc must not guess what it referenced);
     otherwise it is passed over."""
-    found = all_pointers(repo) + output_pointers(repo)
+    found = all_pointers(repo) + _not_in_git(repo, outputs.cached(repo))
     if workspace_only:
         return found
     revs = set(gitscm.ref_heads(repo.root).values()) | set(extra_revs)
@@ -176,7 +202,7 @@ def referenced(
                 found.append(p)
         if lock_text is not None:
             try:
-                found += _lock_pointers(lock_text.decode("utf-8"), None)
+                found += outputs.recorded(lock_text.decode("utf-8"))
             except (TetherError, UnicodeDecodeError) as exc:
                 if strict:
                     raise _unreadable(LOCK, rev, exc) from None
@@ -204,7 +230,7 @@ def _hit(target: str, path: str, source: str) -> bool:
 def select(
     repo: Repo,
     targets: list[str] | None,
-    outputs: bool = False,
+    outputs: StageOutputs | None = None,
     broken: list[Broken] | None = None,
 ) -> list[Pointer]:
     """The pointers for ``targets`` (data paths or pointer files), or all of them;
@@ -214,9 +240,9 @@ def select(
     and not even then with ``broken``, which collects it instead (so a command
     can go on with the others, or remove it)."""
     pointers, bad = _load_all(repo)
-    if outputs:
-        check_overlap(pointers, stage_outputs(repo))
-        pointers += output_pointers(repo)
+    if outputs is not None:
+        check_overlap(pointers, outputs.declared(repo))
+        pointers += _not_in_git(repo, outputs.cached(repo))
     if targets:
         bad = [b for b in bad if any(_hit(t, b.path, b.source) for t in targets)]
     if bad and broken is None:
@@ -239,15 +265,21 @@ def _pattern(name: str) -> str:
     return "/" + escaped
 
 
+def check_ignorable(repo: Repo, paths_: Iterable[str]) -> None:
+    """Raise unless the .gitignore of each path's folder is one tether may edit
+    (checked before a command changes anything, so a refusal leaves no half)."""
+    for folder in sorted({posixpath.dirname(p) for p in paths_}):
+        gitignore.read(repo.root, gitignore.of_folder(folder))
+
+
 def ignore(repo: Repo, path: str) -> str:
     """Add ``path`` to the .gitignore of its folder; returns that .gitignore."""
     folder, name = posixpath.split(path)
-    gi = posixpath.join(folder, ".gitignore")
-    full = repo.root / gi
+    gi = gitignore.of_folder(folder)
     line = _pattern(name)
-    lines = untrusted.read_text(full, gi).splitlines() if full.exists() else []
+    lines = gitignore.read(repo.root, gi) or []
     if line not in lines:
-        yamlio.write_atomic(full, "\n".join([*lines, line]) + "\n")
+        gitignore.write(repo.root, gi, [*lines, line])
     return gi
 
 
@@ -266,21 +298,17 @@ def _without(lines: list[str], run: list[str]) -> list[str]:
 
 def unignore(repo: Repo, path: str) -> str | None:
     folder, name = posixpath.split(path)
-    gi = posixpath.join(folder, ".gitignore")
-    full: Path = repo.root / gi
-    if not full.exists():
+    gi = gitignore.of_folder(folder)
+    lines = gitignore.read(repo.root, gi)
+    if lines is None:
         return None
-    lines = untrusted.read_text(full, gi).splitlines()
     # a name with a line break was written as several lines by older versions
     # (``add`` now refuses such names): those lines go, in order
     mine = _pattern(name).splitlines()
     kept = _without(lines, mine) if len(mine) > 1 else [ln for ln in lines if ln != mine[0]]
     if kept == lines:
         return None
-    if kept:
-        yamlio.write_atomic(full, "\n".join(kept) + "\n")
-    else:
-        full.unlink()
+    gitignore.write(repo.root, gi, kept)
     return gi
 
 

@@ -7,12 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from tether.errors import CorruptObjectError
-from tether.storage import hashing
+from tether.storage import hashing, safeio
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
 
 T = TypeVar("T")
 SMALL = 4 << 20  # objects up to this size move in one request, in memory
+MAX_KEY = safeio.MAX_KEY
 
 
 def object_key(digest: str) -> str:
@@ -21,8 +22,8 @@ def object_key(digest: str) -> str:
 
 class Remote(Protocol):
     """What the transfer engine needs from a remote. Backends subclass it
-    to take the defaults of :attr:`name`, :meth:`read_ranges`, :meth:`close`
-    and :meth:`probe`; every other method each backend provides.
+    to take the defaults of :attr:`name`, :meth:`close` and :meth:`probe`;
+    every other method each backend provides.
 
     Keys are ``/``-separated paths under the remote's root (``objects/ab/…``,
     ``packs/…``, ``runs/…``). A missing key is ``None`` from :meth:`read_key`
@@ -71,12 +72,9 @@ class Remote(Protocol):
         ...
 
     def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
-        """The bytes ``[start, end)`` of each span of ``key``; FileNotFoundError
-        if there is no such key. (This default reads the whole key once.)"""
-        data = self.read_key(key)
-        if data is None:
-            raise FileNotFoundError(key)
-        return [data[start:end] for start, end in spans]
+        """The bytes ``[start, end)`` of each span of ``key`` (and only those:
+        a pack may be any size); FileNotFoundError if there is no such key."""
+        ...
 
     def close(self) -> None:
         """Publish what was written (a local remote flushes and renames)."""
@@ -89,8 +87,7 @@ class Remote(Protocol):
 
 def read_verified(src: str, digest: str) -> bytes:
     """A small cache object's bytes, refused if they do not hash to its name."""
-    with open(src, "rb") as f:
-        data = f.read()
+    data = safeio.read(src, f"cache object {digest}", SMALL)
     if hashing.hash_bytes(data) != digest:
         raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
     return data

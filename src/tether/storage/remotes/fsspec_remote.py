@@ -12,7 +12,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from tether.errors import RemoteError
-from tether.storage.remotes.base import SMALL, Remote, T, object_key, read_verified, threads
+from tether.storage import safeio
+from tether.storage.remotes.base import (
+    MAX_KEY,
+    SMALL,
+    Remote,
+    T,
+    object_key,
+    read_verified,
+    threads,
+)
 from tether.storage.remotes.classify import first_line, is_bucket_missing
 from tether.storage.remotes.spec import OWN_OPTIONS, RemoteSpec
 from tether.storage.writer import Writer
@@ -165,21 +174,25 @@ class FsspecRemote(Remote):
     def download(self, digest: str, size: int, writer: Writer) -> None:
         key = self._key(object_key(digest))
         what = f"object {digest} on remote {self.name!r}"
-        if size <= SMALL:
-            data = self._call("cat_file", key)
+        if size <= SMALL:  # size 0: not known (a tree); else one byte more tells a larger one
+            data = self._call("cat_file", key, start=0, end=size + 1 if size else None)
+            if size:
+                safeio.check_size(len(data), size, what)
             writer.put_verified(digest, data, what)
             return
         with writer.temporary_path(digest) as tmp:
             self._call("get_file", key, tmp)
+            safeio.check_size(os.stat(tmp).st_size, size, what)
             writer.adopt_verified(digest, tmp, what)
 
     def read_key(self, key: str) -> bytes | None:
         try:
-            data: bytes = self._call("cat_file", self._key(key))
+            data: bytes = self._call("cat_file", self._key(key), start=0, end=MAX_KEY + 1)
         except FileNotFoundError as exc:
             if is_bucket_missing(exc):
                 raise
             return None
+        safeio.check_size(len(data), MAX_KEY, f"{key} on remote {self.name!r}")
         return data
 
     def write_key(self, key: str, data: bytes) -> None:

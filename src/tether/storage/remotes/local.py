@@ -10,13 +10,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from tether.errors import DiskFullError, RemoteError
+from tether import ownfiles
+from tether.errors import DiskFullError, PathError, RemoteError
+from tether.storage import safeio
 from tether.storage.odb import ObjectDB
-from tether.storage.remotes.base import Remote, T, threads
+from tether.storage.remotes.base import MAX_KEY, Remote, T, threads
 from tether.storage.remotes.classify import remote_full
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
 from tether.yamlio import write_atomic
+
+LAYOUT = ("objects", "packs", "runs", "tmp")  # the folders of a remote that tether writes
 
 
 class LocalRemote(Remote):
@@ -31,16 +35,42 @@ class LocalRemote(Remote):
             )
         self.odb = ObjectDB(self.root)
         self._writer: Writer | None = None
+        self._checked = False
         self.link = spec.hardlink
 
     def _open_writer(self) -> Writer:
         if self._writer is None:
+            self._check_layout()
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
+                self._writer = Writer(self.odb).__enter__()
+            except PathError as exc:
+                raise self._linked(exc) from None
             except OSError as exc:
                 raise _local_error(self.spec, exc) from None
-            self._writer = Writer(self.odb).__enter__()
         return self._writer
+
+    def _check_layout(self) -> None:
+        """Before the first write: every top folder a push writes into must be
+        a real folder of the remote (or absent), never a link to elsewhere."""
+        if self._checked:
+            return
+        try:
+            for top in LAYOUT:
+                ownfiles.check_dir(self.root / top)
+        except PathError as exc:
+            raise self._linked(exc) from None
+        self._checked = True
+
+    def _linked(self, exc: PathError) -> RemoteError:
+        """A folder inside the remote that is a link (or no folder): written
+        through, it would take pushed data wherever the link points."""
+        where = exc.message.split(", where tether", 1)[0]
+        return RemoteError(
+            f"remote {self.name!r}: {where}; tether writes only into the remote's own folders",
+            "make it a real folder (move what the link points to into it), "
+            f"or point the remote elsewhere: `tether remote modify {self.name} url PATH`",
+        )
 
     def run_all(self, fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
         threads(fn, items, jobs)
@@ -68,20 +98,30 @@ class LocalRemote(Remote):
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         src = self.odb.file(digest)
-        try:
-            writer.copy_verified(digest, src, f"object {digest} on remote {self.name!r}", self.link)
+        what = f"object {digest} on remote {self.name!r}"
+        try:  # size 0: not known (a tree, or an object named by its digest alone)
+            writer.copy_verified(digest, src, what, self.link, size or None)
         except FileNotFoundError:
             raise FileNotFoundError(digest) from None
 
     def read_key(self, key: str) -> bytes | None:
         try:
-            return (self.root / key).read_bytes()
+            return safeio.read(self.root / key, f"{key} on remote {self.name!r}", MAX_KEY)
         except FileNotFoundError:
             return None
 
+    def read_ranges(self, key: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        with safeio.opened(self.root / key, f"{key} on remote {self.name!r}") as fd:
+            return [os.pread(fd, end - start, start) for start, end in spans]
+
     def write_key(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        self._check_layout()
         try:
-            write_atomic(self.root / key, data)
+            ownfiles.real_dir(path.parent, self.root)
+            write_atomic(path, data)
+        except PathError as exc:
+            raise self._linked(exc) from None
         except OSError as exc:
             raise _local_error(self.spec, exc) from None
 

@@ -12,7 +12,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tether.errors import RemoteError
-from tether.storage.remotes.base import SMALL, Remote, T, object_key, read_verified, threads
+from tether.storage import safeio
+from tether.storage.remotes.base import (
+    MAX_KEY,
+    SMALL,
+    Remote,
+    T,
+    object_key,
+    read_verified,
+    threads,
+)
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
 
@@ -113,6 +122,8 @@ class S3Remote(Remote):
         key = self._key(object_key(digest))
         what = f"object {digest} on remote {self.name!r}"
         result = obstore.get(self.store, key)
+        if size:  # known: a larger object is refused before its body is read
+            safeio.check_size(result.meta["size"], size, what)
         if size <= SMALL:
             writer.put_verified(digest, bytes(result.bytes()), what)
             return
@@ -126,9 +137,11 @@ class S3Remote(Remote):
         import obstore
 
         try:
-            return bytes(obstore.get(self.store, self._key(key)).bytes())
+            result = obstore.get(self.store, self._key(key))
         except FileNotFoundError:
             return None
+        safeio.check_size(result.meta["size"], MAX_KEY, f"{key} on remote {self.name!r}")
+        return bytes(result.bytes())
 
     def write_key(self, key: str, data: bytes) -> None:
         import obstore

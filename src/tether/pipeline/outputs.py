@@ -1,0 +1,79 @@
+"""The pipeline's side of tracked data: the outputs stages declare (tether.yaml)
+and record (tether.lock), given to the workspace as artifacts; and the stage
+graph, loaded and checked against the paths pointer files track."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from tether import untrusted
+from tether.errors import PipelineError, TetherError
+from tether.pipeline import graph, lock, spec
+from tether.pointer import Pointer
+from tether.repo import Repo
+from tether.workspace import tracked
+from tether.workspace.tracked import Declared
+
+
+def declared_in(pipeline: spec.Pipeline) -> list[Declared]:
+    return [Declared(stage, o.path, o.cache) for stage, o in pipeline.outputs()]
+
+
+def _recorded(text: str, cached: set[str] | None) -> list[Pointer]:
+    """Stage outputs recorded in a tether.lock, as pointers (source ``tether.lock``)."""
+    out = []
+    for entry in lock.parse(text).values():
+        for a in entry.outs:
+            if cached is None or a.path in cached:
+                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
+                out.append(Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE))
+    return out
+
+
+class _FromFiles:
+    """Stage outputs as tether.yaml and tether.lock say (see tracked.StageOutputs)."""
+
+    def declared(self, repo: Repo) -> list[Declared]:
+        # ``repro`` reports a tether.yaml it cannot read, and checks overlaps itself
+        try:
+            pipeline = spec.load(repo.root)
+        except TetherError:
+            return []
+        return [] if pipeline is None else declared_in(pipeline)
+
+    def cached(self, repo: Repo) -> list[Pointer]:
+        try:
+            text = untrusted.read_text_in(repo.root, lock.FILE)
+        except (FileNotFoundError, IsADirectoryError):
+            return []
+        pipeline = spec.load(repo.root)
+        if pipeline is None:
+            return []
+        cached = {
+            o.path
+            for s in pipeline.stages.values()
+            for o in s.outs
+            if o.cache and o.inside is None  # a file inside a cached folder comes with the folder
+        }
+        return _recorded(text, cached)
+
+    def recorded(self, lock_text: str) -> list[Pointer]:
+        return _recorded(lock_text, None)
+
+
+STAGE_OUTPUTS: tracked.StageOutputs = _FromFiles()
+
+
+def load(repo: Repo, pointers: list[Pointer] | None = None) -> graph.Graph:
+    """The stage graph, checked; ``pointers``: the workspace's (read when not given),
+    none of which may track a stage's output."""
+    pipeline = spec.load(repo.root)
+    if pipeline is None:
+        raise PipelineError(
+            f"no {spec.FILE} in {repo.root}", "declare a stage with `tether stage add`"
+        )
+    stages = graph.build(pipeline)
+    tracked.check_overlap(
+        tracked.all_pointers(repo) if pointers is None else pointers, declared_in(pipeline)
+    )
+    return stages

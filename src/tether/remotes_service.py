@@ -1,0 +1,77 @@
+"""Reaching a remote: which one a command means, opening it, and fetching what
+the cache lacks from the default one. Below both the workspace and the
+pipeline, so neither needs the other to reach a remote."""
+
+from __future__ import annotations
+
+from tether import progress
+from tether.config import check_committed, check_endpoint, check_url
+from tether.errors import ConfigError, MissingObjectError, TransferError
+from tether.pointer import Pointer
+from tether.repo import Repo
+from tether.storage.remotes import Remote, RemoteSpec, open_remote
+from tether.storage.transfer import Direction, Root, Stats, fetch
+
+
+def spec_for(repo: Repo, name: str | None) -> RemoteSpec:
+    cfg = repo.config
+    chosen = name or cfg.remote
+    if not chosen:
+        raise ConfigError(
+            "no remote given and no default remote",
+            "add one: `tether remote add NAME URL --default`, or pass -r NAME",
+        )
+    if chosen not in cfg.remotes:
+        known = ", ".join(sorted(cfg.remotes)) or "none"
+        raise ConfigError(
+            f"no remote named {chosen!r} (known: {known})", "see `tether remote list`"
+        )
+    opts = dict(cfg.remotes[chosen])
+    check_url(opts["url"])
+    spec = RemoteSpec(chosen, opts["url"], opts)
+    committed = {o for o in opts if f"remotes.{chosen}.{o}" in cfg.committed}
+    check_committed(spec, committed)
+    check_endpoint(spec, committed)
+    return spec
+
+
+def open_for(repo: Repo, name: str | None) -> Remote:
+    return open_remote(spec_for(repo, name))
+
+
+def roots(pointers: list[Pointer]) -> list[Root]:
+    seen: dict[str, Root] = {}
+    for p in pointers:
+        seen.setdefault(p.digest, Root(p.digest, p.kind, p.size, p.path, p.files))
+    return sorted(seen.values(), key=lambda r: r.name)
+
+
+def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
+    """Fetch ``wanted`` from the default remote when any is missing from the cache
+    (a no-op without a default remote). Raises MissingObjectError when the remote
+    simply lacks objects, another TetherError (naming the remote) when it failed.
+    A Root of kind ``file`` fetches that one object, even a tree."""
+    if not repo.config.remote or all(repo.odb.exists(r.digest) for r in wanted):
+        return
+    remote = open_for(repo, None)
+    stats = fetch(repo.odb, remote, wanted, remote.spec.jobs, progress.transfer)
+    if stats.failed and set(stats.failed) <= stats.absent:
+        first = sorted(stats.failed)[0]
+        raise MissingObjectError(f"fetch {stats.remote}: {first}: {stats.failed[first]}")
+    raise_failures(stats)
+
+
+def raise_failures(stats: Stats) -> None:
+    """Raise TransferError naming the first object that failed to move, if any."""
+    if stats.failed:
+        names = sorted(stats.failed)
+        first = names[0]
+        more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+        reason = stats.failed[first]
+        hint = (
+            "the remote copy is damaged: delete it there and `tether push` again from a "
+            "machine whose cache holds it"
+            if "corrupt" in reason and stats.direction is Direction.FETCH
+            else None
+        )
+        raise TransferError(f"{stats.direction} {stats.remote}: {first}: {reason}{more}", hint)

@@ -68,6 +68,17 @@ def repo(tmp_path, monkeypatch, tether):
     return root
 
 
+@pytest.fixture
+def remote(repo, tether, tmp_path):
+    """A local folder remote ``origin``, the default, committed in the repo's config."""
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    assert tether("remote", "add", "origin", str(folder), "--default").code == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "remote")
+    return folder
+
+
 def write(path: Path, content: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, str):

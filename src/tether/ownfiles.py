@@ -25,14 +25,18 @@ def refuse(path: Path | str, what: str) -> PathError:
     return PathError(f"{path} is {what}, where tether keeps its own files", _HINT)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symlink"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    return "not a regular file" if not stat.S_ISREG(mode) else "a file"
+def kind(mode: int) -> str:
+    """What a file of ``mode`` is, in words for an error message."""
+    for test, name in (
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "a device"
 
 
 def check_dir(path: Path | str) -> bool:
@@ -42,7 +46,7 @@ def check_dir(path: Path | str) -> bool:
     except FileNotFoundError:
         return False
     if not stat.S_ISDIR(st.st_mode):
-        raise refuse(path, _kind(st.st_mode))
+        raise refuse(path, kind(st.st_mode))
     return True
 
 
@@ -68,7 +72,7 @@ def check_file(path: Path | str) -> bool:
     except FileNotFoundError:
         return False
     if not stat.S_ISREG(st.st_mode):
-        raise refuse(path, _kind(st.st_mode))
+        raise refuse(path, kind(st.st_mode))
     return True
 
 
@@ -86,7 +90,7 @@ def open_file(path: Path | str, flags: int, mode: int = 0o644) -> int:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise refuse(path, _kind(st.st_mode))
+        raise refuse(path, kind(st.st_mode))
     os.set_blocking(fd, True)
     return fd
 

@@ -88,16 +88,6 @@ def commit_pointer(root: Path, source: str, text: str) -> None:
     git(root, "commit", "-qm", f"hostile {source}")
 
 
-@pytest.fixture
-def remote(repo, tether, tmp_path):
-    folder = tmp_path / "remote"
-    folder.mkdir()
-    assert tether("remote", "add", "origin", str(folder), "--default").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "remote")
-    return folder
-
-
 # -- a .git inside tracked data ---------------------------------------------------
 
 GIT_ALIASES = [

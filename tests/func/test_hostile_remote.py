@@ -17,20 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, run_cli, snapshot, write
+from tests.conftest import run_cli, snapshot, write
 from tether.storage import hashing, packs
 
 PAYLOAD = b"payload bytes\n"
-
-
-@pytest.fixture
-def remote(repo, tether, tmp_path):
-    folder = tmp_path / "remote"
-    folder.mkdir()
-    assert tether("remote", "add", "origin", str(folder), "--default").code == 0
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "remote")
-    return folder
 
 
 def pushed(repo: Path, tether, remote: Path, data: bytes = PAYLOAD) -> Path:

@@ -22,20 +22,11 @@ import os
 import stat
 from collections.abc import Iterator
 
+from tether import ownfiles
 from tether.errors import CorruptObjectError
 
 MAX_KEY = 64 << 20  # pack indexes and run-cache entries, which are far smaller
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device"
 
 
 def not_a_file(path: str | os.PathLike[str], what: str, kind: str) -> CorruptObjectError:
@@ -57,7 +48,7 @@ def open_regular(path: str | os.PathLike[str], what: str) -> int:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise not_a_file(path, what, _kind(mode))
+            raise not_a_file(path, what, ownfiles.kind(mode))
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

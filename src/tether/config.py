@@ -13,6 +13,13 @@ from typing import Any, TypeVar
 
 from tether import gitscm, yamlio
 from tether.errors import ConfigError, MetadataError
+from tether.storage.remotes.spec import (
+    COUNT_OPTIONS,
+    OWN_OPTIONS,
+    SWITCH_OPTIONS,
+    RemoteSpec,
+    count,
+)
 
 PROJECT = "config.yaml"
 LOCAL = "config.local.yaml"
@@ -271,8 +278,83 @@ def flatten(tether_dir: Path) -> dict[str, Any]:
 # -- remotes ------------------------------------------------------------------
 
 _REMOTE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-_INT_OPTIONS = {"jobs"}
-_BOOL_OPTIONS = {"use_ssl", "anon", "hardlink", "pack"}
+
+# What a committed (so cloned, untrusted) config may set for a remote: where
+# the data goes and how to reach it, nothing that makes the library write on
+# this machine. Chained URLs (``filecache::…``), caching and in-process
+# filesystems (``memory``, ``reference``, ``local``…) and every other option
+# (``cache_storage``, ``target_protocol``, ``client_kwargs``…) may come only
+# from config.local.yaml.
+COMMITTED_PROTOCOLS = {
+    "file": {"hardlink"},
+    "s3": {"endpoint_url", "region", "profile", "use_ssl", "anon", "requester_pays"},
+    "gs": {"project", "requester_pays"},
+    "az": {"account_name"},
+    "ssh": {"port", "username"},
+    "http": set(),
+    "hdfs": {"host", "port", "user"},
+    "webhdfs": {"host", "port", "user"},
+}
+for _alias, _same in {
+    "s3a": "s3",
+    "gcs": "gs",
+    "abfs": "az",
+    "abfss": "az",
+    "sftp": "ssh",
+    "https": "http",
+}.items():
+    COMMITTED_PROTOCOLS[_alias] = COMMITTED_PROTOCOLS[_same]
+
+
+def check_committed(spec: RemoteSpec, committed: set[str]) -> None:
+    """Refuse a remote whose URL or options (``committed``: the option names
+    set by the committed config) a cloned repository could turn against this
+    machine."""
+    local = f"set it for this machine only: `tether remote modify --local {spec.name} OPTION VALUE`"
+    if "url" in committed and (
+        spec.protocol not in COMMITTED_PROTOCOLS or ("::" in spec.url and spec.protocol != "file")
+    ):
+        raise ConfigError(
+            f".tether/config.yaml: remote {spec.name!r}: {spec.protocol}:// URLs (chained, "
+            "caching or in-process filesystems) may not come from a committed file",
+            local.replace("OPTION VALUE", "url URL"),
+        )
+    allowed = OWN_OPTIONS | COMMITTED_PROTOCOLS.get(spec.protocol, set())
+    refused = sorted(committed - allowed)
+    if refused:
+        raise ConfigError(
+            f".tether/config.yaml: remote {spec.name!r}: option {refused[0]!r} may not come "
+            "from a committed file (a clone could make it write on this machine)",
+            local,
+        )
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_endpoint(spec: RemoteSpec, committed: set[str]) -> None:
+    """Refuse to send this machine's credentials (signed requests: the key id
+    and signatures, never the secret) over plain HTTP to a host other than this
+    machine that only the committed config (so a clone) named. Confirmed in
+    config.local.yaml, or reached over https, or ``anon``, it is used."""
+    from urllib.parse import urlsplit
+
+    endpoint = spec.options.get("endpoint_url")
+    if "endpoint_url" not in committed or not isinstance(endpoint, str):
+        return
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "http" or host in _LOOPBACK or host.startswith("127."):
+        return
+    if spec.options.get("anon") in (True, "true", "yes", "1", "on"):
+        return  # no credentials to send
+    raise ConfigError(
+        f"remote {spec.name!r}: endpoint_url {endpoint} comes from the committed "
+        ".tether/config.yaml and is plain HTTP to another host; tether sends this "
+        "machine's credentials only to an endpoint confirmed on this machine",
+        f"if you trust it: `tether remote modify --local {spec.name} endpoint_url {endpoint}`; "
+        "or use https",
+    )
 
 
 def _check_name(name: str) -> None:
@@ -298,15 +380,12 @@ def check_url(url: str) -> None:
 
 
 def _remote_option(option: str, text: str) -> Any:
-    if option in _INT_OPTIONS:
+    if option in COUNT_OPTIONS:
         try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{option} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise ConfigError(f"{option} must be at least 1")
-        return value
-    if option in _BOOL_OPTIONS:
+            return count(text)
+        except ValueError as exc:
+            raise ConfigError(f"{option} {exc}") from None
+    if option in SWITCH_OPTIONS:
         return _bool(text)
     if option == "url":
         check_url(text)
@@ -325,9 +404,7 @@ def _stage(tether_dir: Path) -> None:
 
 
 def _check_committable(name: str, opts: dict[str, Any], options: set[str]) -> None:
-    """Refuse to commit what a clone could not be trusted with (see remotes.check_committed)."""
-    from tether.storage.remotes import RemoteSpec, check_committed
-
+    """Refuse to commit what a clone could not be trusted with (see check_committed)."""
     try:
         check_committed(RemoteSpec(name, str(opts["url"]), opts), options)
     except ConfigError as exc:

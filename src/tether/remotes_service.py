@@ -4,17 +4,12 @@ pipeline, so neither needs the other to reach a remote."""
 
 from __future__ import annotations
 
-from tether.config import check_url
+from tether import progress
+from tether.config import check_committed, check_endpoint, check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
-from tether.storage.remotes import (
-    Remote,
-    RemoteSpec,
-    check_committed,
-    check_endpoint,
-    open_remote,
-)
+from tether.storage.remotes import Remote, RemoteSpec, open_remote
 from tether.storage.transfer import Direction, Root, Stats, fetch
 
 
@@ -59,7 +54,7 @@ def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
     if not repo.config.remote or all(repo.odb.exists(r.digest) for r in wanted):
         return
     remote = open_for(repo, None)
-    stats = fetch(repo.odb, remote, wanted, remote.spec.jobs)
+    stats = fetch(repo.odb, remote, wanted, remote.spec.jobs, progress.transfer)
     if stats.failed and set(stats.failed) <= stats.absent:
         first = sorted(stats.failed)[0]
         raise MissingObjectError(f"fetch {stats.remote}: {first}: {stats.failed[first]}")

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import git, run_cli, snapshot, write
-from tether.storage.odb import DIRECT_MIN
+from tether.storage.fileio import DIRECT_MIN
 
 
 @pytest.mark.slow  # ~20 s each: writes 4000 files, then adds them twice

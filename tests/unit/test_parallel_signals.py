@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tether.storage import parallel
-from tether.storage.odb import ObjectDB, Writer
+from tether.storage.odb import ObjectDB
+from tether.storage.writer import Writer
 
 COUNT = 2 * parallel.MIN_ITEMS
 TRIGGER = 40  # an item of the first worker's share, early in it

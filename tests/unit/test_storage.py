@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tether.errors import CorruptObjectError, MissingObjectError
+from tether.storage.fileio import DIRECT_MIN, copy_hashing
 from tether.storage.hashing import hash_bytes
-from tether.storage.odb import DIRECT_MIN, ObjectDB, copy_hashing
+from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
 
 
@@ -253,3 +254,19 @@ def test_temporary_names_are_short_and_recognised(tmp_path):
     assert os.path.dirname(tempfiles.beside(dest)) == str(tmp_path)
     for mine in ("notes.tether-tmp", ".tether-tmp", "a.tmp", ".0123456789ab.tether-tmp.bak"):
         assert not tempfiles.is_temporary(mine)
+
+
+def test_a_remote_reads_its_own_options_one_way() -> None:
+    from tether.errors import RemoteError
+    from tether.storage.remotes import RemoteSpec
+
+    folder, s3 = RemoteSpec("f", "/srv/f", {}), RemoteSpec("s", "s3://b", {})
+    assert (folder.jobs, folder.packs, folder.hardlink) == (1, False, True)
+    assert (s3.jobs, s3.packs) == (32, True)
+    off = RemoteSpec("f", "/srv/f", {"jobs": "4", "pack": "yes", "hardlink": "off"})
+    assert (off.jobs, off.packs, off.hardlink) == (4, True, False)
+    assert not RemoteSpec("s", "s3://b", {"pack": False}).packs
+    with pytest.raises(RemoteError, match="remote 'f': jobs must be at least 1"):
+        _ = RemoteSpec("f", "/srv/f", {"jobs": 0}).jobs
+    with pytest.raises(RemoteError, match="remote 'f': jobs must be a whole number, got 'many'"):
+        _ = RemoteSpec("f", "/srv/f", {"jobs": "many"}).jobs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tether import remotes_service
+from tether import progress, remotes_service
 from tether.pipeline import lock, runcache
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
@@ -23,7 +23,7 @@ def prefetch(repo: Repo, warn: Callable[[str], None]) -> str:
     for entry in lock.load(repo.root).values():
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in entry.outs]
     with repo.lock("repro --pull"):
-        stats = fetch(repo.odb, remote, roots, remote.spec.jobs)
+        stats = fetch(repo.odb, remote, roots, remote.spec.jobs, progress.transfer)
     if stats.failed:
         first = sorted(stats.failed)[0]
         warn(

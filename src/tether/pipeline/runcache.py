@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether import ownfiles
+from tether import ownfiles, progress
 from tether.errors import CorruptObjectError, MetadataError
 from tether.pipeline.lock import Artifact, _artifact
 from tether.pipeline.spec import Stage
@@ -101,7 +101,7 @@ def push(repo: Repo, remote_name: str | None) -> int:
             outs = []  # a damaged entry names no object to send
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs]
     if roots:
-        stats = push_objects(repo.odb, remote, roots, remote.spec.jobs)
+        stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
         raise_failures(stats)
     for k in todo:
         data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)

@@ -26,7 +26,8 @@ from tether.errors import (
     raise_if_disk_full,
 )
 from tether.storage import hashing, safeio
-from tether.storage.odb import ObjectDB, write_all
+from tether.storage.fileio import write_all
+from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
 
 LINK_TYPES = ("reflink", "copy", "hardlink", "symlink")

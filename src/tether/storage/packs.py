@@ -38,8 +38,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from tether import ownfiles
 from tether.errors import CorruptObjectError
-from tether.storage import hashing
+from tether.storage import hashing, safeio
+from tether.yamlio import write_atomic
 
 MAX_OBJECT = 256 << 10  # objects up to this size are packed
 TARGET = 8 << 20  # a pack is closed once it holds this many bytes
@@ -84,7 +86,7 @@ def build(objects: Iterable[tuple[str, bytes]]) -> tuple[str, bytes, bytes]:
 def parse_index(data: bytes, name: str) -> dict[str, Location]:
     """The entries of one index; CorruptObjectError if it is not a well-formed
     index named ``name``. (Whole-text regular expressions: a per-line Python
-    loop made every push and pull of 20,000 packed files 0.1 s slower.)"""
+    loop was measurably slower, see docs/benchmarks.md.)"""
     what = f"pack index {name}"
     if hashing.hash_bytes(data) != name:
         raise CorruptObjectError(f"{what} is corrupt (digest mismatch)")
@@ -146,8 +148,6 @@ class IndexCache:
         self.root = root
 
     def get(self, name: str) -> dict[str, Location] | None:
-        from tether.storage import safeio
-
         try:
             data = safeio.read(self.root / f"{name}.idx", f"pack index {name}", safeio.MAX_KEY)
         except (OSError, CorruptObjectError):
@@ -158,9 +158,6 @@ class IndexCache:
             return None  # damaged locally: read it from the remote again
 
     def put(self, name: str, data: bytes) -> None:
-        from tether import ownfiles
-        from tether.yamlio import write_atomic
-
         with contextlib.suppress(OSError):  # a cache: else read from the remote again
             write_atomic(ownfiles.real_dir(self.root, self.root.parent) / f"{name}.idx", data)
 

@@ -3,8 +3,8 @@
 Adding 20,000 small files is bound by system calls: an open, a read, a
 create, a write and a rename per file, issued one after another. Two
 processes on two cores store them in about 55% of the time one takes
-(1.0-1.1 s against ~2 s here), where threads made it slower (every short
-call hands the GIL over).
+(docs/benchmarks.md), where threads made it slower (every short call hands
+the GIL over).
 
 The workers are forked, so they share the parent's imports and the item list
 and nothing has to be pickled on the way in. Each one stores its share of
@@ -36,7 +36,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn, TypeVar
 
 from tether.errors import TetherError
-from tether.storage.odb import ObjectDB, Writer, write_all
+from tether.storage.fileio import write_all
+from tether.storage.odb import ObjectDB
+from tether.storage.writer import Writer
 
 T = TypeVar("T")
 

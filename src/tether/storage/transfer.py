@@ -23,12 +23,13 @@ import threading
 import time
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from tether import progress
+from tether import units
 from tether.errors import (
     CorruptObjectError,
     MissingObjectError,
@@ -37,8 +38,9 @@ from tether.errors import (
     TransientRemoteError,
 )
 from tether.storage import packs, tree
-from tether.storage.odb import ObjectDB, Writer
+from tether.storage.odb import ObjectDB
 from tether.storage.remotes import Remote, classify, is_bucket_missing
+from tether.storage.writer import Writer
 
 T = TypeVar("T")
 RETRIES = 3
@@ -56,6 +58,27 @@ class Root:
     size: int
     name: str
     files: int | None = None  # a directory's file count, when its pointer says
+
+
+class Bar(Protocol):
+    """A progress bar for one transfer: objects and bytes done."""
+
+    def advance(self, files: int, nbytes: int) -> None: ...
+
+
+# Opens a bar for (description, objects, bytes): how a transfer reports progress.
+Bars = Callable[[str, int, int], AbstractContextManager[Bar]]
+
+
+class _NoBar:
+    def advance(self, files: int, nbytes: int) -> None:
+        return
+
+
+@contextmanager
+def no_bars(_description: str, _files: int, _nbytes: int) -> Iterator[Bar]:
+    """Report progress nowhere (the default)."""
+    yield _NoBar()
 
 
 class Direction(StrEnum):
@@ -85,12 +108,10 @@ class Stats:
     def summary(self) -> str:
         """Counted in objects (files and folder trees) both ways, so a second
         push reports as already there what the first uploaded."""
-        from tether.units import size
-
         verb = "uploaded" if self.direction is Direction.PUSH else "downloaded"
         line = (
             f"{self.direction} {self.remote}: {self.moved} {verb}, {self.present} already there, "
-            f"{size(self.bytes)} in {self.seconds:.1f} s"
+            f"{units.size(self.bytes)} in {self.seconds:.1f} s"
         )
         if self.failed:
             line += f", {len(self.failed)} failed"
@@ -202,10 +223,11 @@ def _entry_digests(odb: ObjectDB, root: Root) -> set[str]:
 class _Mover:
     """Runs one kind of transfer over many objects with a progress bar."""
 
-    def __init__(self, remote: Remote, stats: Stats, jobs: int) -> None:
+    def __init__(self, remote: Remote, stats: Stats, jobs: int, bars: Bars) -> None:
         self.remote = remote
         self.stats = stats
         self.jobs = jobs
+        self.bars = bars
 
     def run(
         self, items: dict[str, tuple[int, str]], one: Callable[[str, int], None], label: str
@@ -213,7 +235,7 @@ class _Mover:
         """Move each digest -> (size, name); returns the digests that made it."""
         done: set[str] = set()
         total_bytes = sum(size for size, _ in items.values())
-        with progress.transfer(label, len(items), total_bytes) as bar:
+        with self.bars(label, len(items), total_bytes) as bar:
 
             def move(digest: str) -> None:
                 size, name = items[digest]
@@ -254,7 +276,12 @@ def _known_on_remote(
 
 
 def _push_packs(
-    odb: ObjectDB, remote: Remote, items: dict[str, tuple[int, str]], stats: Stats, jobs: int
+    odb: ObjectDB,
+    remote: Remote,
+    items: dict[str, tuple[int, str]],
+    stats: Stats,
+    jobs: int,
+    bars: Bars,
 ) -> set[str]:
     """Upload small objects in packs, ordered by path so a folder's files share
     packs (a later partial pull reads fewer, closer ranges), then by digest
@@ -265,7 +292,7 @@ def _push_packs(
     done: set[str] = set()
     total = sum(size for size, _ in items.values())
     cache = packs.IndexCache(odb.root / "packs")  # the next push need not read them back
-    with progress.transfer(f"push {remote.name} (packed)", len(items), total) as bar:
+    with bars(f"push {remote.name} (packed)", len(items), total) as bar:
 
         def one(group: list[str]) -> None:
             objects = []
@@ -313,9 +340,11 @@ def push(
     roots: list[Root],
     jobs: int,
     previous: dict[str, str] | None = None,
+    bars: Bars = no_bars,
 ) -> Stats:
     """Upload what the remote lacks. ``previous``: path -> the tree digest last
-    pushed for it to this remote (a hint; verified on the remote before use)."""
+    pushed for it to this remote (a hint; verified on the remote before use);
+    ``bars``: how to show progress."""
     stats = Stats(Direction.PUSH, remote.name)
     start = time.monotonic()
     retrying(remote, remote.probe)
@@ -350,13 +379,13 @@ def push(
     todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
     stats.present = len(needed - set(todo) - set(children))
     small = _take_small(odb, remote, todo, stats)
-    mover = _Mover(remote, stats, jobs)
+    mover = _Mover(remote, stats, jobs, bars)
 
     def upload(digest: str, size: int) -> None:
         remote.upload(digest, odb.file(digest), size)
 
     try:
-        done = _push_packs(odb, remote, small, stats, jobs) if small else set()
+        done = _push_packs(odb, remote, small, stats, jobs, bars) if small else set()
         done |= mover.run(todo, upload, f"push {remote.name}")
         on_remote = done | (set(wanted) - wanted_missing)
         ready = {
@@ -383,6 +412,7 @@ def _fetch_packs(
     packed: Mapping[str, packs.Location],
     stats: Stats,
     jobs: int,
+    bars: Bars,
 ) -> None:
     """Download packed objects: per pack, only the byte ranges holding them."""
     by_pack: dict[str, list[str]] = defaultdict(list)
@@ -397,7 +427,7 @@ def _fetch_packs(
         by_pack[packed[digest].pack].append(digest)
     items = {d: items[d] for ds in by_pack.values() for d in ds}
     total = sum(packed[d].size for d in items)
-    with progress.transfer(f"fetch {remote.name} (packed)", len(items), total) as bar:
+    with bars(f"fetch {remote.name} (packed)", len(items), total) as bar:
 
         def one(pname: str) -> None:
             digests = by_pack[pname]
@@ -428,11 +458,14 @@ def _fetch_packs(
         remote.run_all(one, sorted(by_pack), min(jobs, PACK_JOBS))
 
 
-def fetch(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
+def fetch(
+    odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int, bars: Bars = no_bars
+) -> Stats:
+    """Download what the cache lacks of ``roots``; ``bars``: how to show progress."""
     stats = Stats(Direction.FETCH, remote.name)
     start = time.monotonic()
     retrying(remote, remote.probe)
-    mover = _Mover(remote, stats, jobs)
+    mover = _Mover(remote, stats, jobs, bars)
     writer = odb.writer().__enter__()
     try:
 
@@ -456,7 +489,7 @@ def fetch(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> Stats:
         packed = pack_index(odb, remote, jobs) if todo else {}
         in_packs = {d: v for d, v in todo.items() if d in packed}
         if in_packs:
-            _fetch_packs(remote, writer, in_packs, packed, stats, jobs)
+            _fetch_packs(remote, writer, in_packs, packed, stats, jobs, bars)
         loose = {d: v for d, v in todo.items() if d not in packed}
         mover.run(loose, download, f"fetch {remote.name}")
     finally:

@@ -17,7 +17,7 @@ from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import hashing, parallel, tree
-from tether.storage.odb import Writer
+from tether.storage.writer import Writer
 from tether.workspace import scan, tracked
 from tether.workspace.checkout import checkout_pointer
 
@@ -109,6 +109,7 @@ def _store_files(
 
     sizes = [f.st.st_size for f in todo]
     total = sum(f.st.st_size for f in files)
+    writer.on_copied = progress.copied  # the bar moves while a large file is copied
     with progress.transfer(f"adding {top}", len(files), total, stream=True) as bar:
         bar.advance(len(files) - len(todo), total - sum(sizes))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether import ownfiles
+from tether import ownfiles, progress
 from tether.pointer import Pointer
 from tether.remotes_service import open_for, roots
 from tether.repo import Repo
@@ -54,10 +54,10 @@ def do_transfer(
         broken: list[tracked.Broken] = []  # the others move; these are failures
         chosen = roots(_pointers(repo, targets, all_commits, broken, outputs))
         if direction is not Direction.PUSH:
-            stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs))
+            stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         else:
             previous = _pushed(repo, remote)
-            stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous)
+            stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer)
             trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
             failed = set(stats.failed)
             _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})

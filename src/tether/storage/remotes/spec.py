@@ -1,0 +1,73 @@
+"""A remote as configured: its name, URL and options, and what tether makes
+of the options it reads itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tether.errors import RemoteError
+
+# The options tether reads itself; every other one goes to the storage library.
+OWN_OPTIONS = {"url", "jobs", "hardlink", "pack"}
+# How options are typed when a user sets them (`tether remote modify`); the
+# rest are kept as written.
+COUNT_OPTIONS = {"jobs"}
+SWITCH_OPTIONS = {"use_ssl", "anon", "hardlink", "pack"}
+_OFF = (False, "false", "no", "0", "off")
+
+
+def count(value: Any) -> int:
+    """A count of at least 1 (``jobs``), from a config file or a command line;
+    ValueError says what is wrong with it."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a whole number, got {value!r}") from None
+    if n < 1:
+        raise ValueError("must be at least 1")
+    return n
+
+
+def switch(value: Any, default: bool) -> bool:
+    """An on/off option as configured: ``default`` when unset, off only when
+    set to false (a YAML boolean or one of the words for it)."""
+    if value is None:
+        return default
+    return value not in _OFF
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    name: str
+    url: str
+    options: dict[str, Any]
+
+    @property
+    def protocol(self) -> str:
+        scheme = urlsplit(self.url).scheme
+        return "file" if len(scheme) <= 1 else scheme  # 1 letter: a Windows drive
+
+    @property
+    def jobs(self) -> int:
+        configured = self.options.get("jobs")
+        if configured is not None:
+            try:
+                return count(configured)
+            except ValueError as exc:
+                raise RemoteError(f"remote {self.name!r}: jobs {exc}") from None
+        # Local disks: threads measured slower than one (GIL, directory locks).
+        return 1 if self.protocol == "file" else 32
+
+    @property
+    def packs(self) -> bool:
+        """Whether a push packs small objects: yes for every remote but a local
+        folder (where hard links cost less than any pack), unless ``pack: false``."""
+        return switch(self.options.get("pack"), self.protocol != "file")
+
+    @property
+    def hardlink(self) -> bool:
+        """Whether a local folder takes hard links of the cache's objects when
+        it can (``hardlink: false``: always copies)."""
+        return switch(self.options.get("hardlink"), True)

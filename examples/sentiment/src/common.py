@@ -19,7 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def quiet_libraries() -> None:
     """Keep the libraries' noise out of the stage's log: Lightning's banners
     (`GPU available: False`, tips, "fit stopped") and, when the output is not
-    a terminal, the progress bars of `datasets` (carriage returns and bar
+    a terminal, the progress bars of `datasets` and `transformers` (carriage returns and bar
     characters in a CI log). Warnings still show."""
     import logging
 
@@ -27,8 +27,10 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     if not sys.stdout.isatty():
         from datasets.utils.tqdm import disable_progress_bars
+        from transformers.utils import logging as hf_logging
 
         disable_progress_bars()
+        hf_logging.disable_progress_bar()  # "Loading weights" when a model loads
 
 
 def params(section: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ in-process exactly as a user types it and re-raises unexpected exceptions."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -31,6 +32,17 @@ def isolated_env(tmp_path_factory, monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TETHER_LOCK_WAIT", "1")
     monkeypatch.delenv("TETHER_CACHE_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in every test however the suite was
+    started: a shell starts a background job with SIGINT ignored, and Python
+    then keeps it ignored (the fast suites of scripts/test.sh run so); a child
+    process gets the default again at exec."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 @dataclass

@@ -91,6 +91,11 @@ class SeaweedFS:
             f"-s3.config={self.identities}",
             f"-bucket={BUCKET}",
             *(f"-{name}.port={port}" for name, port in self.ports.items()),
+            # fixed default ports two servers at once would fight over, and a
+            # report sent off this machine: none of them is needed here
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-master.telemetry=false",
         ]
         with open(self.root / "weed.log", "ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,25 +134,24 @@ def _too_deep(source: str) -> MetadataError:
     return MetadataError(f"{source}: nested more than {MAX_DEPTH} levels deep", _HINT)
 
 
+def _parsed(loads: Callable[[Any], Any], text: str | bytes, source: str, fmt: str) -> Any:
+    """``loads(text)`` within the size and depth bounds; any parse error is one line."""
+    check_size(len(text), source)
+    try:
+        return check_depth(loads(text), source)
+    except RecursionError:
+        raise _too_deep(source) from None
+    except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError too
+        raise value_error(exc, source, fmt) from None
+
+
 def json_loads(text: str | bytes, source: str) -> Any:
     import json
 
-    check_size(len(text), source)
-    try:
-        return check_depth(json.loads(text), source)
-    except RecursionError:
-        raise _too_deep(source) from None
-    except ValueError as exc:  # json.JSONDecodeError too
-        raise value_error(exc, source, "JSON") from None
+    return _parsed(json.loads, text, source, "JSON")
 
 
 def toml_loads(text: str, source: str) -> Any:
     import tomllib
 
-    check_size(len(text), source)
-    try:
-        return check_depth(tomllib.loads(text), source)
-    except RecursionError:
-        raise _too_deep(source) from None
-    except ValueError as exc:  # tomllib.TOMLDecodeError too
-        raise value_error(exc, source, "TOML") from None
+    return _parsed(tomllib.loads, text, source, "TOML")

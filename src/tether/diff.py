@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from tether import gitscm, pointer
+from tether.artifact import Kind, object_named
 from tether.errors import (
     FETCH_FAILURES,
     MetadataError,
@@ -25,7 +25,6 @@ from tether.pointer import Pointer
 from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
 from tether.storage import tree
-from tether.storage.transfer import Root
 from tether.workspace import tracked
 
 
@@ -101,14 +100,13 @@ def _outputs(repo: Repo, label: str, read: Reader, notes: list[str]) -> Tracked:
     for name, entry in entries.items():
         for a in entry.outs:
             if a.path in cached:
-                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
-                out[a.path] = (Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE), name)
+                out[a.path] = (Pointer.of(a, lock.FILE), name)
     return out
 
 
 def _tree(repo: Repo, p: Pointer, notes: list[str]) -> dict[str, tree.Entry] | None:
     try:
-        fetch_from_default(repo, [Root(p.digest, "file", 0, p.path)])
+        fetch_from_default(repo, [object_named(p.path, p.digest)])
         return tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
     except MissingObjectError:
         notes.append(f"{p.path}: tree {p.digest} is not in the cache or on the remote")
@@ -121,7 +119,7 @@ def _files(repo: Repo, p: Pointer | None, notes: list[str]) -> dict[str, tree.En
     """Files of a tracked directory (``{}`` when absent); None for a file or unknown tree."""
     if p is None:
         return {}
-    if p.kind != "dir":
+    if p.kind is not Kind.DIR:
         return None
     return _tree(repo, p, notes)
 
@@ -135,7 +133,7 @@ def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
         if a is not None and b is not None and a.digest == b.digest:
             continue
         stage = sb or sa
-        dirs = (a is None or a.kind == "dir") and (b is None or b.kind == "dir")
+        dirs = (a is None or a.kind is Kind.DIR) and (b is None or b.kind is Kind.DIR)
         ta = _files(repo, a, result.notes) if dirs else None
         tb = _files(repo, b, result.notes) if dirs else None
         if ta is not None and tb is not None:

@@ -30,7 +30,7 @@ def status(paths: Iterable[PathStatus], stages: Iterable[StageStatus], clean: bo
             {
                 "path": p.path,
                 "source": p.source,
-                "kind": str(p.kind),
+                "kind": "unknown" if p.kind is None else str(p.kind),
                 "state": str(p.state),
                 "changes": [{"path": c.path, "change": str(c.change)} for c in p.changes],
                 "note": p.note,

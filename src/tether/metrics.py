@@ -17,6 +17,7 @@ from typing import Any
 
 from tether import gitscm, untrusted
 from tether import params as paramsmod
+from tether.artifact import object_named
 from tether.errors import (
     FETCH_FAILURES,
     MetadataError,
@@ -28,7 +29,6 @@ from tether.errors import (
 from tether.pipeline import lock, spec
 from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
-from tether.storage.transfer import Root
 
 WORKSPACE = "workspace"
 Files = dict[str, dict[str, Any]]  # file -> flattened key -> value
@@ -120,7 +120,7 @@ class Source:
 
 
 def _from_cache(repo: Repo, path: str, digest: str) -> bytes:
-    fetch_from_default(repo, [Root(digest, "file", 0, path)])
+    fetch_from_default(repo, [object_named(path, digest)])
     return repo.odb.read(digest, path)
 
 

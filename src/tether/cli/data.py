@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tether import jsonout, pipeline, render
+from tether.artifact import Kind
 
 if TYPE_CHECKING:
     from tether.repo import Repo
@@ -56,7 +57,7 @@ def add(
     repo = Repo.find()
     for r in core.add(repo, tracked.targets(repo, paths) or [], jobs, outputs=STAGE_OUTPUTS):
         p = r.pointer
-        what = f"{p.files} files, " if p.kind == "dir" else ""
+        what = f"{p.files} files, " if p.kind is Kind.DIR else ""
         verb = "added" if r.changed else "unchanged"
         render.info(
             f"{verb}: {p.path} ({what}{render.size(p.size)}, "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether import params as paramsmod
+from tether.artifact import Artifact
 from tether.errors import PipelineError
 from tether.pipeline import lock, spec
 from tether.pipeline.graph import Graph
@@ -58,15 +59,16 @@ def param_values(repo: Repo, stage: Stage) -> dict[str, dict[str, Any]]:
 
 def dep_artifacts(
     repo: Repo, stage: Stage, memo: Memo | None = None
-) -> tuple[list[lock.Artifact], list[str]]:
+) -> tuple[list[Artifact], list[str]]:
     """Current digests of the stage's dependencies, and those that are missing."""
-    found, missing = [], []
+    found: list[Artifact] = []
+    missing: list[str] = []
     for d in stage.deps:
         h = hash_path(repo, d, memo)
         if h is None:
             missing.append(d)
         else:
-            found.append(lock.Artifact(h.path, h.kind, h.digest, h.size, h.files))
+            found.append(h)
     return found, missing
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tether import pointer
+from tether.artifact import Kind
 from tether.errors import MetadataError, ObjectError
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -33,7 +34,7 @@ class FileChange:
 class PathStatus:
     path: str
     source: str
-    kind: str
+    kind: Kind | None  # None: the pointer file does not parse
     state: State
     changes: list[FileChange] = field(default_factory=list)
     note: str = ""
@@ -63,7 +64,7 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     if not full.exists():
         deleted = PathStatus(p.path, p.source, p.kind, State.DELETED)
-        in_cache = repo.odb.size(p.digest) if p.kind == "file" else None
+        in_cache = repo.odb.size(p.digest) if p.kind is Kind.FILE else None
         return deleted if in_cache is None else _as_said(deleted, p, in_cache)
     same = PathStatus(
         p.path,
@@ -71,7 +72,7 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
         p.kind,
         State.UNCHANGED if repo.odb.exists(p.digest) else State.NOT_IN_CACHE,
     )
-    if p.kind == "file":
+    if p.kind is Kind.FILE:
         if full.is_dir():
             return PathStatus(p.path, p.source, p.kind, State.MODIFIED, note="is now a folder")
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
@@ -129,5 +130,5 @@ def status(repo: Repo, targets: list[str] | None = None) -> list[PathStatus]:
     finally:
         repo.state.flush()
     return found + [
-        PathStatus(b.path, b.source, "unknown", State.BROKEN, note=b.error.message) for b in broken
+        PathStatus(b.path, b.source, None, State.BROKEN, note=b.error.message) for b in broken
     ]

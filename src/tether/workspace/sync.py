@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from tether import ownfiles, progress
+from tether.artifact import Kind
 from tether.pointer import Pointer
 from tether.remotes_service import open_for, roots
 from tether.repo import Repo
@@ -58,7 +59,7 @@ def do_transfer(
         else:
             previous = _pushed(repo, remote)
             stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer)
-            trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
+            trees = {r.path: r.digest for r in chosen if r.kind is Kind.DIR}
             failed = set(stats.failed)
             _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})
         for b in broken:

@@ -51,7 +51,7 @@ def recorded(repo: Repo, stage: spec.Stage) -> lock.Entry:
     for o in stage.outs:
         h = hash_path(repo, o.path)
         assert h is not None
-        outs.append(lock.Artifact(h.path, h.kind, h.digest, h.size, h.files))
+        outs.append(h)
     return lock.Entry(stage.cmd_text, tuple(deps), param_values(repo, stage), tuple(outs))
 
 

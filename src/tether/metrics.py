@@ -108,7 +108,7 @@ class Source:
         if kind == "params":
             names = {ref.file for s in pipeline.stages.values() for ref in s.params}
             return sorted(names or {spec.PARAMS}), {}
-        metric = spec.OutKind.METRIC
+        metric = spec.OutKind.METRICS
         outs = [o for s in pipeline.stages.values() for o in s.outs if o.kind is metric]
         cached = {o.path for o in outs if o.cache}
         digests: dict[str, str] = {}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether import paths, untrusted, yamlio
+from tether import atomicfile, paths, untrusted, yamlio
 from tether.artifact import Artifact, Kind
 from tether.errors import MetadataError, PathError
 from tether.storage import hashing
@@ -125,4 +125,4 @@ def load(root: Path, source: str) -> Pointer:
 
 
 def write(root: Path, pointer: Pointer) -> None:
-    yamlio.write_atomic(root / pointer.source, pointer.to_yaml())
+    atomicfile.write(root / pointer.source, pointer.to_yaml())

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether import untrusted, yamlio
+from tether import atomicfile, untrusted, yamlio
 from tether.artifact import Artifact, Kind
 from tether.errors import LockFileError, PathError
 from tether.paths import overlaps, tree_entry
@@ -157,4 +157,4 @@ def dumps(entries: dict[str, Entry]) -> str:
 
 
 def save(root: Path, entries: dict[str, Entry]) -> None:
-    yamlio.write_atomic(root / FILE, dumps(entries))
+    atomicfile.write(root / FILE, dumps(entries))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether import ownfiles, progress
+from tether import atomicfile, ownfiles, progress
 from tether.artifact import Artifact
 from tether.errors import CorruptObjectError, MetadataError
 from tether.pipeline.lock import artifact_dict, parse_artifact
@@ -23,7 +23,6 @@ from tether.repo import Repo
 from tether.storage import hashing, safeio
 from tether.storage.transfer import push as push_objects
 from tether.storage.transfer import retrying
-from tether.yamlio import write_atomic
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -59,7 +58,9 @@ def _decode(data: bytes, where: str) -> list[Artifact]:
 
 def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
     path = repo.cache_dir / _rel(k)
-    write_atomic(ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444)
+    atomicfile.write(
+        ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444
+    )
 
 
 def get(repo: Repo, k: str) -> list[Artifact] | None:

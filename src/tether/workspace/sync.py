@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether import ownfiles, progress
+from tether import atomicfile, ownfiles, progress
 from tether.artifact import Kind
 from tether.pointer import Pointer
 from tether.remotes_service import open_for, roots
@@ -14,7 +14,6 @@ from tether.repo import Repo
 from tether.storage.remotes import Remote
 from tether.storage.transfer import Direction, Stats, fetch, push, remote_status
 from tether.workspace import checkout, tracked
-from tether.yamlio import write_atomic
 
 
 def _pointers(
@@ -90,7 +89,7 @@ def _remember(repo: Repo, remote: Remote, trees: dict[str, str]) -> None:
     except (OSError, ValueError):
         data = {}
     data.setdefault(remote.spec.url, {}).update(trees)
-    write_atomic(path, json.dumps(data, sort_keys=True))
+    atomicfile.write(path, json.dumps(data, sort_keys=True))
 
 
 def do_pull(

@@ -26,12 +26,13 @@ from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
 from tether.storage import tree
 from tether.workspace import tracked
+from tether.workspace.status import ChangeKind
 
 
 @dataclass(frozen=True)
 class Change:
     path: str
-    change: str  # added | modified | deleted
+    change: ChangeKind
     old_size: int | None
     new_size: int | None
     stage: str | None = None  # for a stage output: the stage that produces it
@@ -124,6 +125,12 @@ def _files(repo: Repo, p: Pointer | None, notes: list[str]) -> dict[str, tree.En
     return _tree(repo, p, notes)
 
 
+def _change(old: object | None, new: object | None) -> ChangeKind:
+    if old is None:
+        return ChangeKind.ADDED
+    return ChangeKind.DELETED if new is None else ChangeKind.MODIFIED
+
+
 def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
     result = DataDiff(old_rev, new_rev or "workspace")
     old = _tracked(repo, old_rev, result.notes)
@@ -141,7 +148,7 @@ def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
                 ea, eb = ta.get(rel), tb.get(rel)
                 if ea is not None and eb is not None and ea.digest == eb.digest:
                     continue
-                kind = "added" if ea is None else "deleted" if eb is None else "modified"
+                kind = _change(ea, eb)
                 result.changes.append(
                     Change(
                         f"{path}/{rel}",
@@ -152,7 +159,7 @@ def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
                     )
                 )
             continue
-        kind = "added" if a is None else "deleted" if b is None else "modified"
+        kind = _change(a, b)
         result.changes.append(
             Change(path, kind, a.size if a else None, b.size if b else None, stage)
         )

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
     from tether.diff import DataDiff
     from tether.metrics import Files, Row, Verdict
     from tether.pipeline.run import Outcome
-    from tether.pipeline.status import StageStatus
+    from tether.pipeline.staleness import Staleness
     from tether.workspace.status import PathStatus
 
 Doc = dict[str, Any]
 
 
-def status(paths: Iterable[PathStatus], stages: Iterable[StageStatus], clean: bool) -> Doc:
+def status(paths: Iterable[PathStatus], stages: Iterable[Staleness], clean: bool) -> Doc:
     """``tether status --json``: tracked paths against their pointer files, and stale stages."""
     return {
         "paths": [

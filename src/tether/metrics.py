@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tether import gitscm, untrusted
-from tether import params as paramsmod
+from tether import gitscm, untrusted, valuefiles
 from tether.artifact import object_named
 from tether.errors import (
     FETCH_FAILURES,
@@ -158,10 +157,10 @@ def _collect(
             missing.setdefault(f, "")
             continue
         try:
-            doc = paramsmod.parse_data(f, data)
+            doc = valuefiles.parse_data(f, data)
         except MetadataError as exc:
             raise MetadataError(f"{exc.message} (at {src.label})", "fix or regenerate it") from None
-        out[f] = paramsmod.flatten(doc) if isinstance(doc, dict | list) else {"": doc}
+        out[f] = valuefiles.flatten(doc) if isinstance(doc, dict | list) else {"": doc}
     return out, missing
 
 

@@ -30,7 +30,7 @@ from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, sources, spec
 from tether.pipeline.execute import execute
 from tether.pipeline.outputs import load
-from tether.pipeline.status import dep_artifacts, param_values, stage_status
+from tether.pipeline.staleness import dep_artifacts, param_values, stage_staleness
 from tether.pointer import Pointer
 from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
@@ -213,7 +213,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 )
                 failed.add(name)
                 continue
-            st = stage_status(repo, graph, stage, entries.get(name), running, memo)
+            st = stage_staleness(repo, graph, stage, entries.get(name), running, memo)
             if not st.stale and not force:
                 note(f"stage {name} unchanged, skipped")
                 outcomes.append(Outcome(name, Action.SKIPPED))

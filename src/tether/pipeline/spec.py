@@ -34,8 +34,8 @@ from typing import Any
 
 from tether import paths, untrusted, yamlio
 from tether.errors import MetadataError, PathError, PipelineError
-from tether.params import get_key, parse_mapping
 from tether.pipeline import FILE as _FILE
+from tether.valuefiles import get_key, parse_mapping
 
 FILE = _FILE  # the name lives in the package, so checking for the file imports nothing else
 PARAMS = "params.yaml"

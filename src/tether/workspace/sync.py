@@ -112,13 +112,15 @@ def do_pull(
     return stats, results
 
 
-def status(
+def remote_report(
     repo: Repo,
     targets: list[str] | None,
     remote_name: str | None,
     *,
     outputs: tracked.StageOutputs,
 ) -> dict[str, Any]:
+    """``status --remote``: per tracked path, the objects missing in the cache
+    and on the remote."""
     remote = open_for(repo, remote_name)
     rs = roots(tracked.select(repo, targets, outputs))
     paths = remote_status(repo.odb, remote, rs, remote.spec.jobs)

@@ -234,7 +234,8 @@ def get_value(tether_dir: Path, key: str) -> Any:
 
 
 def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None:
-    """Set (or, with ``text=None``, unset) one key in the project or local file."""
+    """Set (or, with ``text=None``, unset) one key in the project or local file;
+    a change to the project file is staged in git like a remote change."""
     parts = _split(key)
     if text is not None and not local and is_secret(parts[-1]):
         raise ConfigError(
@@ -259,6 +260,8 @@ def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None
         parser = _OPTIONS.get(parts[0], {}).get(parts[1], str) if len(parts) == 2 else str
         node[parts[-1]] = parser(text)
     yamlio.dump_file(path, data)
+    if not local:
+        _stage(tether_dir)
 
 
 def flatten(tether_dir: Path) -> dict[str, Any]:
@@ -398,7 +401,7 @@ def _edit(tether_dir: Path, local: bool) -> tuple[Path, dict[str, Any]]:
 
 
 def _stage(tether_dir: Path) -> None:
-    """Stage the project config in git after a remote change (core.autostage)."""
+    """Stage the project config in git after a change to it (core.autostage)."""
     if load(tether_dir).autostage:
         gitscm.stage(tether_dir.parent, [f"{tether_dir.name}/{PROJECT}"])
 

@@ -234,8 +234,7 @@ def get_value(tether_dir: Path, key: str) -> Any:
 
 
 def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None:
-    """Set (or, with ``text=None``, unset) one key in the project or local file;
-    a change to the project file is staged in git like a remote change."""
+    """Set (or, with ``text=None``, unset) one key in the project or local file."""
     parts = _split(key)
     if text is not None and not local and is_secret(parts[-1]):
         raise ConfigError(
@@ -260,6 +259,12 @@ def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None
         parser = _OPTIONS.get(parts[0], {}).get(parts[1], str) if len(parts) == 2 else str
         node[parts[-1]] = parser(text)
     yamlio.dump_file(path, data)
+
+
+def set_option(tether_dir: Path, key: str, text: str | None, local: bool) -> None:
+    """``tether config KEY VALUE`` (``text=None``: ``--unset``): :func:`set_value`,
+    then stage the project file in git like the remote commands do."""
+    set_value(tether_dir, key, text, local)
     if not local:
         _stage(tether_dir)
 

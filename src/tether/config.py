@@ -261,6 +261,14 @@ def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None
     yamlio.dump_file(path, data)
 
 
+def set_option(tether_dir: Path, key: str, text: str | None, local: bool) -> None:
+    """``tether config KEY VALUE`` (``text=None``: ``--unset``): :func:`set_value`,
+    then stage the project file in git like the remote commands do."""
+    set_value(tether_dir, key, text, local)
+    if not local:
+        _stage(tether_dir)
+
+
 def flatten(tether_dir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
@@ -398,7 +406,7 @@ def _edit(tether_dir: Path, local: bool) -> tuple[Path, dict[str, Any]]:
 
 
 def _stage(tether_dir: Path) -> None:
-    """Stage the project config in git after a remote change (core.autostage)."""
+    """Stage the project config in git after a change to it (core.autostage)."""
     if load(tether_dir).autostage:
         gitscm.stage(tether_dir.parent, [f"{tether_dir.name}/{PROJECT}"])
 

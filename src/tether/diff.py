@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from tether import gitscm, pointer
+from tether.artifact import Kind, object_named
 from tether.errors import (
     FETCH_FAILURES,
     MetadataError,
@@ -25,14 +25,14 @@ from tether.pointer import Pointer
 from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
 from tether.storage import tree
-from tether.storage.transfer import Root
 from tether.workspace import tracked
+from tether.workspace.status import ChangeKind
 
 
 @dataclass(frozen=True)
 class Change:
     path: str
-    change: str  # added | modified | deleted
+    change: ChangeKind
     old_size: int | None
     new_size: int | None
     stage: str | None = None  # for a stage output: the stage that produces it
@@ -101,14 +101,13 @@ def _outputs(repo: Repo, label: str, read: Reader, notes: list[str]) -> Tracked:
     for name, entry in entries.items():
         for a in entry.outs:
             if a.path in cached:
-                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
-                out[a.path] = (Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE), name)
+                out[a.path] = (Pointer.of(a, lock.FILE), name)
     return out
 
 
 def _tree(repo: Repo, p: Pointer, notes: list[str]) -> dict[str, tree.Entry] | None:
     try:
-        fetch_from_default(repo, [Root(p.digest, "file", 0, p.path)])
+        fetch_from_default(repo, [object_named(p.path, p.digest)])
         return tree.parse(repo.odb.read(p.digest, p.source), p.source).by_path()
     except MissingObjectError:
         notes.append(f"{p.path}: tree {p.digest} is not in the cache or on the remote")
@@ -121,9 +120,15 @@ def _files(repo: Repo, p: Pointer | None, notes: list[str]) -> dict[str, tree.En
     """Files of a tracked directory (``{}`` when absent); None for a file or unknown tree."""
     if p is None:
         return {}
-    if p.kind != "dir":
+    if p.kind is not Kind.DIR:
         return None
     return _tree(repo, p, notes)
+
+
+def _change(old: object | None, new: object | None) -> ChangeKind:
+    if old is None:
+        return ChangeKind.ADDED
+    return ChangeKind.DELETED if new is None else ChangeKind.MODIFIED
 
 
 def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
@@ -135,7 +140,7 @@ def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
         if a is not None and b is not None and a.digest == b.digest:
             continue
         stage = sb or sa
-        dirs = (a is None or a.kind == "dir") and (b is None or b.kind == "dir")
+        dirs = (a is None or a.kind is Kind.DIR) and (b is None or b.kind is Kind.DIR)
         ta = _files(repo, a, result.notes) if dirs else None
         tb = _files(repo, b, result.notes) if dirs else None
         if ta is not None and tb is not None:
@@ -143,7 +148,7 @@ def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
                 ea, eb = ta.get(rel), tb.get(rel)
                 if ea is not None and eb is not None and ea.digest == eb.digest:
                     continue
-                kind = "added" if ea is None else "deleted" if eb is None else "modified"
+                kind = _change(ea, eb)
                 result.changes.append(
                     Change(
                         f"{path}/{rel}",
@@ -154,7 +159,7 @@ def diff(repo: Repo, old_rev: str, new_rev: str | None) -> DataDiff:
                     )
                 )
             continue
-        kind = "added" if a is None else "deleted" if b is None else "modified"
+        kind = _change(a, b)
         result.changes.append(
             Change(path, kind, a.size if a else None, b.size if b else None, stage)
         )

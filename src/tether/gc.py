@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tether import gitscm, units
+from tether.artifact import Kind
 from tether.errors import ConfirmationError, MetadataError, MissingObjectError, PathError
 from tether.pipeline import runcache
 from tether.pipeline.outputs import STAGE_OUTPUTS
@@ -108,7 +109,7 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
         return result
     for p in referenced:
         result.keep.add(p.digest)
-        if p.kind == "dir":
+        if p.kind is Kind.DIR:
             if not repo.odb.exists(p.digest):
                 raise MissingObjectError(
                     f"tree {p.digest} of {p.path} is not in the cache; "
@@ -124,7 +125,7 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
             continue  # a damaged entry restores nothing
         for a in outs:
             result.keep.add(a.digest)
-            if a.kind == "dir" and repo.odb.exists(a.digest):
+            if a.kind is Kind.DIR and repo.odb.exists(a.digest):
                 t = tree.parse(repo.odb.read(a.digest, f"run-cache {key}"), f"run-cache {key}")
                 result.keep.update(e.digest for e in t.entries)
     for digest in repo.odb.all():

@@ -15,7 +15,7 @@ import posixpath
 import stat
 from pathlib import Path
 
-from tether import paths, untrusted, yamlio
+from tether import atomicfile, paths, untrusted
 from tether.errors import MetadataError, PathError
 
 NAME = ".gitignore"
@@ -52,6 +52,6 @@ def read(root: Path, gi: str) -> list[str] | None:
 def write(root: Path, gi: str, lines: list[str]) -> None:
     """Replace ``gi`` (read with :func:`read` first) with ``lines``; none: delete it."""
     if lines:
-        yamlio.write_atomic(root / gi, "\n".join(lines) + "\n")
+        atomicfile.write(root / gi, "\n".join(lines) + "\n")
     else:
         (root / gi).unlink()

@@ -17,20 +17,20 @@ if TYPE_CHECKING:
     from tether.diff import DataDiff
     from tether.metrics import Files, Row, Verdict
     from tether.pipeline.run import Outcome
-    from tether.pipeline.status import StageStatus
+    from tether.pipeline.staleness import Staleness
     from tether.workspace.status import PathStatus
 
 Doc = dict[str, Any]
 
 
-def status(paths: Iterable[PathStatus], stages: Iterable[StageStatus], clean: bool) -> Doc:
+def status(paths: Iterable[PathStatus], stages: Iterable[Staleness], clean: bool) -> Doc:
     """``tether status --json``: tracked paths against their pointer files, and stale stages."""
     return {
         "paths": [
             {
                 "path": p.path,
                 "source": p.source,
-                "kind": str(p.kind),
+                "kind": "unknown" if p.kind is None else str(p.kind),
                 "state": str(p.state),
                 "changes": [{"path": c.path, "change": str(c.change)} for c in p.changes],
                 "note": p.note,

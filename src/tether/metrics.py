@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tether import gitscm, untrusted
-from tether import params as paramsmod
+from tether import gitscm, untrusted, valuefiles
+from tether.artifact import object_named
 from tether.errors import (
     FETCH_FAILURES,
     MetadataError,
@@ -28,7 +28,6 @@ from tether.errors import (
 from tether.pipeline import lock, spec
 from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
-from tether.storage.transfer import Root
 
 WORKSPACE = "workspace"
 Files = dict[str, dict[str, Any]]  # file -> flattened key -> value
@@ -108,7 +107,7 @@ class Source:
         if kind == "params":
             names = {ref.file for s in pipeline.stages.values() for ref in s.params}
             return sorted(names or {spec.PARAMS}), {}
-        metric = spec.OutKind.METRIC
+        metric = spec.OutKind.METRICS
         outs = [o for s in pipeline.stages.values() for o in s.outs if o.kind is metric]
         cached = {o.path for o in outs if o.cache}
         digests: dict[str, str] = {}
@@ -120,7 +119,7 @@ class Source:
 
 
 def _from_cache(repo: Repo, path: str, digest: str) -> bytes:
-    fetch_from_default(repo, [Root(digest, "file", 0, path)])
+    fetch_from_default(repo, [object_named(path, digest)])
     return repo.odb.read(digest, path)
 
 
@@ -158,10 +157,10 @@ def _collect(
             missing.setdefault(f, "")
             continue
         try:
-            doc = paramsmod.parse_data(f, data)
+            doc = valuefiles.parse_data(f, data)
         except MetadataError as exc:
             raise MetadataError(f"{exc.message} (at {src.label})", "fix or regenerate it") from None
-        out[f] = paramsmod.flatten(doc) if isinstance(doc, dict | list) else {"": doc}
+        out[f] = valuefiles.flatten(doc) if isinstance(doc, dict | list) else {"": doc}
     return out, missing
 
 

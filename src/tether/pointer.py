@@ -1,4 +1,5 @@
-"""Pointer files: ``<path>.tether`` beside a tracked path, committed to git.
+"""Pointer files: ``<path>.tether`` beside a tracked path, committed to git;
+each stores one :class:`~tether.artifact.Artifact`.
 
 A pointer file is untrusted input (it comes with any clone), so parsing
 checks every field and confines the path to the workspace::
@@ -17,9 +18,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from tether import paths, untrusted, yamlio
+from tether import atomicfile, paths, untrusted, yamlio
+from tether.artifact import Artifact, Kind
 from tether.errors import MetadataError, PathError
 from tether.storage import hashing
 
@@ -27,27 +29,29 @@ SUFFIX = ".tether"
 _KEYS = ("schema", "path", "kind", "hash", "digest", "size", "files")
 
 
-@dataclass(frozen=True)
-class Pointer:
-    """What one pointer file says. ``path`` and ``source`` are workspace-relative."""
+@dataclass(frozen=True, kw_only=True)
+class Pointer(Artifact):
+    """An artifact and the file that records it, both workspace-relative: a
+    pointer file, or ``tether.lock`` for a cached stage output."""
 
-    path: str
-    kind: Literal["file", "dir"]
-    digest: str
-    size: int
-    files: int | None
     source: str
+
+    @classmethod
+    def of(cls, artifact: Artifact, source: str) -> Pointer:
+        """``artifact`` as recorded in ``source``."""
+        a = artifact
+        return cls(a.path, a.kind, a.digest, a.size, a.files, source=source)
 
     def to_yaml(self) -> str:
         doc: dict[str, Any] = {
             "schema": 1,
             "path": posixpath.relpath(self.path, posixpath.dirname(self.source) or "."),
-            "kind": self.kind,
+            "kind": self.kind.value,
             "hash": hashing.ALGORITHM,
             "digest": self.digest,
             "size": self.size,
         }
-        if self.kind == "dir":
+        if self.kind is Kind.DIR:
             doc["files"] = self.files
         return yamlio.dumps(doc)
 
@@ -69,17 +73,18 @@ def parse(root: Path | None, source: str, text: str) -> Pointer:
         raise MetadataError(f"{source}: schema must be 1, got {data.get('schema')!r}")
     if data.get("hash") != hashing.ALGORITHM:
         raise MetadataError(f"{source}: unsupported hash {data.get('hash')!r} (expected xxh3)")
-    kind = data.get("kind")
-    if kind not in ("file", "dir"):
-        raise MetadataError(f"{source}: kind must be file or dir, got {kind!r}")
+    raw_kind = data.get("kind")
+    if raw_kind not in ("file", "dir"):
+        raise MetadataError(f"{source}: kind must be file or dir, got {raw_kind!r}")
+    kind = Kind(raw_kind)
     digest = data.get("digest")
     if not hashing.is_digest(digest):
         raise MetadataError(f"{source}: digest {digest!r} is not 32 lower-case hex characters")
     size = _count(data.get("size"), "size", source)
     files = data.get("files")
-    if kind == "dir":
+    if kind is Kind.DIR:
         files = _count(files, "files", source)
-    if kind == "file" and files is not None:
+    if kind is Kind.FILE and files is not None:
         raise MetadataError(f"{source}: a file pointer has no files count")
     try:
         path = paths.from_metadata(root, posixpath.dirname(source), data.get("path"), source)
@@ -87,7 +92,7 @@ def parse(root: Path | None, source: str, text: str) -> Pointer:
         raise MetadataError(
             exc.message, "a pointer's path must stay inside the workspace"
         ) from None
-    return Pointer(path, kind, str(digest), size, files, source)
+    return Pointer(path, kind, str(digest), size, files, source=source)
 
 
 def _count(value: Any, field: str, source: str) -> int:
@@ -103,7 +108,7 @@ def check_data(p: Pointer, size: int, files: int | None = None) -> None:
     said = []
     if size != p.size:
         said.append(f"size {p.size:,} where its data holds {size:,} bytes")
-    if files is not None and p.kind == "dir" and files != p.files:
+    if files is not None and p.kind is Kind.DIR and files != p.files:
         said.append(f"files {p.files:,} where its tree lists {files:,}")
     if said:
         raise MetadataError(f"{p.source}: says {' and '.join(said)} (corrupt metadata)")
@@ -120,4 +125,4 @@ def load(root: Path, source: str) -> Pointer:
 
 
 def write(root: Path, pointer: Pointer) -> None:
-    yamlio.write_atomic(root / pointer.source, pointer.to_yaml())
+    atomicfile.write(root / pointer.source, pointer.to_yaml())

@@ -5,12 +5,13 @@ pipeline, so neither needs the other to reach a remote."""
 from __future__ import annotations
 
 from tether import progress
+from tether.artifact import Artifact
 from tether.config import check_committed, check_endpoint, check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage.remotes import Remote, RemoteSpec, open_remote
-from tether.storage.transfer import Direction, Root, Stats, fetch
+from tether.storage.transfer import Direction, Stats, fetch
 
 
 def spec_for(repo: Repo, name: str | None) -> RemoteSpec:
@@ -39,18 +40,20 @@ def open_for(repo: Repo, name: str | None) -> Remote:
     return open_remote(spec_for(repo, name))
 
 
-def roots(pointers: list[Pointer]) -> list[Root]:
-    seen: dict[str, Root] = {}
+def roots(pointers: list[Pointer]) -> list[Artifact]:
+    """One artifact per digest, in path order: what a transfer of ``pointers`` moves."""
+    seen: dict[str, Artifact] = {}
     for p in pointers:
-        seen.setdefault(p.digest, Root(p.digest, p.kind, p.size, p.path, p.files))
-    return sorted(seen.values(), key=lambda r: r.name)
+        seen.setdefault(p.digest, p)
+    return sorted(seen.values(), key=lambda r: r.path)
 
 
-def fetch_from_default(repo: Repo, wanted: list[Root]) -> None:
+def fetch_from_default(repo: Repo, wanted: list[Artifact]) -> None:
     """Fetch ``wanted`` from the default remote when any is missing from the cache
     (a no-op without a default remote). Raises MissingObjectError when the remote
     simply lacks objects, another TetherError (naming the remote) when it failed.
-    A Root of kind ``file`` fetches that one object, even a tree."""
+    An artifact of kind ``file`` fetches that one object, even a tree
+    (see :func:`tether.artifact.object_named`)."""
     if not repo.config.remote or all(repo.odb.exists(r.digest) for r in wanted):
         return
     remote = open_for(repo, None)

@@ -8,8 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether import atomicfile, gitignore, gitscm, ownfiles, tempfiles, yamlio
 from tether import config as configmod
-from tether import gitignore, gitscm, ownfiles, tempfiles, yamlio
 from tether.errors import NotARepoError, PathError
 from tether.repolock import locked
 from tether.storage.odb import ObjectDB
@@ -80,7 +80,7 @@ class Repo:
         repo.check_private()
         if not (repo.dir / configmod.PROJECT).exists() or force:
             yamlio.dump_file(repo.dir / configmod.PROJECT, {"schema": 1})
-        yamlio.write_atomic(repo.dir / ".gitignore", _GITIGNORE)
+        atomicfile.write(repo.dir / ".gitignore", _GITIGNORE)
         _ignore_temporaries(root)
         if repo.config.autostage:
             gitscm.stage(

@@ -1,4 +1,4 @@
-"""The one wrapper around PyYAML: safe loading, deterministic dumping, atomic writes.
+"""The one wrapper around PyYAML: safe loading and deterministic dumping.
 
 Every YAML file tether writes for git goes through :func:`dump`, so key order
 is the caller's (stable) and the output is byte-identical for equal input.
@@ -12,14 +12,13 @@ no-op ``status``.
 
 from __future__ import annotations
 
-import os
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tether import untrusted
-from tether.errors import MetadataError, raise_if_disk_full
+from tether import atomicfile, untrusted
+from tether.errors import MetadataError
 
 _LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
@@ -164,29 +163,5 @@ def dumps(data: Any) -> str:
     return out
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Write a file so readers see the old or the new content, never a mix."""
-    from tether import tempfiles
-
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfiles.beside(str(path))  # short: fits beside the longest legal name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise_if_disk_full(exc, path)
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def dump_file(path: Path, data: Any) -> None:
-    write_atomic(path, dumps(data))
+    atomicfile.write(path, dumps(data))

@@ -399,6 +399,7 @@ def test_all_objects_are_checked_for_before_the_first_change(repo, tether):
 
 def test_a_name_with_a_line_break_is_refused_and_old_lines_are_removed(repo, tether):
     from tether import pointer
+    from tether.artifact import Kind
     from tether.storage.hashing import hash_bytes
 
     name = "a\nb"
@@ -411,7 +412,9 @@ def test_a_name_with_a_line_break_is_refused_and_old_lines_are_removed(repo, tet
     # what an older version wrote: the pattern split over two lines
     gitignore = (repo / ".gitignore").read_text()
     (repo / ".gitignore").write_text(gitignore + "/a\nb\n/other\n")
-    pointer.write(repo, pointer.Pointer(name, "file", hash_bytes(b"x"), 1, None, f"{name}.tether"))
+    pointer.write(
+        repo, pointer.Pointer(name, Kind.FILE, hash_bytes(b"x"), 1, source=f"{name}.tether")
+    )
     r = tether("remove", name)
     assert r.code == 0, r.err
     assert (repo / ".gitignore").read_text() == gitignore + "/other\n"

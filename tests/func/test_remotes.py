@@ -611,3 +611,16 @@ def test_remote_changes_stage_the_project_config_in_the_operation(repo, tether, 
     git(repo, "commit", "-qm", "jobs")
     assert tether("remote", "remove", "store").code == 0
     assert git(repo, "diff", "--cached", "--name-only") == ""
+
+
+def test_config_set_and_unset_stage_the_project_config_like_remote_commands(repo, tether):
+    staged = lambda: git(repo, "diff", "--cached", "--name-only").split()  # noqa: E731
+    git(repo, "commit", "-qm", "init", "--allow-empty")
+    assert tether("config", "cache.link", "copy").code == 0
+    assert ".tether/config.yaml" in staged()
+    git(repo, "commit", "-qm", "link")
+    assert tether("config", "--unset", "cache.link").code == 0
+    assert ".tether/config.yaml" in staged()
+    git(repo, "commit", "-qm", "unset")
+    assert tether("config", "--local", "cache.link", "copy").code == 0
+    assert staged() == []  # the local file is never committed

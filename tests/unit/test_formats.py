@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tether import pointer
+from tether.artifact import Kind
 from tether.errors import MetadataError, PathError
 from tether.paths import from_metadata, is_git_name
 from tether.storage import tree
@@ -74,7 +75,12 @@ def test_tree_rejects_malformed(bad):
 def test_pointer_round_trip(tmp_path_factory, base, dg, size, files):
     root = tmp_path_factory.getbasetemp()
     p = pointer.Pointer(
-        f"data/{base}", "file" if files is None else "dir", dg, size, files, f"data/{base}.tether"
+        f"data/{base}",
+        Kind.FILE if files is None else Kind.DIR,
+        dg,
+        size,
+        files,
+        source=f"data/{base}.tether",
     )
     assert pointer.parse(root, p.source, p.to_yaml()) == p
 

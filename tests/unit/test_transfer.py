@@ -5,33 +5,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tether.artifact import Artifact, Kind
 from tether.storage import packs, tree
 from tether.storage.hashing import hash_bytes as _digest
 from tether.storage.odb import ObjectDB
 from tether.storage.remotes import MemoryRemote, RemoteSpec, object_key
-from tether.storage.transfer import Root, fetch, missing, push
+from tether.storage.transfer import fetch, missing, push
 
 LOOSE = RemoteSpec("mem", "memory://", {"pack": False})
 PACKED = RemoteSpec("mem", "memory://", {})  # packing is on for every remote but a folder
 
 
-def _file(odb: ObjectDB, name: str, data: bytes) -> Root:
+def _file(odb: ObjectDB, name: str, data: bytes) -> Artifact:
     with odb.writer() as w:
         digest = w.put_bytes(data)
-    return Root(digest=digest, kind="file", size=len(data), name=name)
+    return Artifact(name, Kind.FILE, digest, len(data))
 
 
-def _dir(odb: ObjectDB, name: str, files: dict[str, bytes]) -> Root:
+def _dir(odb: ObjectDB, name: str, files: dict[str, bytes]) -> Artifact:
     with odb.writer() as w:
         entries = [tree.Entry(path, w.put_bytes(data), len(data)) for path, data in files.items()]
         w.commit()  # files before the tree that lists them
         t = tree.build(entries)
         digest = w.put_bytes(t.to_bytes())
-    return Root(digest=digest, kind="dir", size=t.size, name=name, files=len(entries))
+    return Artifact(name, Kind.DIR, digest, t.size, len(entries))
 
 
-def _entries(odb: ObjectDB, root: Root) -> list[str]:
-    return [e.digest for e in tree.parse(odb.read(root.digest, root.name), root.name).entries]
+def _entries(odb: ObjectDB, root: Artifact) -> list[str]:
+    return [e.digest for e in tree.parse(odb.read(root.digest, root.path), root.path).entries]
 
 
 def _made(remote: MemoryRemote, method: str) -> list[str]:

@@ -30,11 +30,11 @@ def config(
             render.out(f"{k}={core.masked(k, render.config_value(v))}")
         return
     if unset:
-        core.set_value(repo.dir, key, None, local)
+        core.set_option(repo.dir, key, None, local)
     elif value is None:
         render.out(render.config_value(core.get_value(repo.dir, key)))
     else:
-        core.set_value(repo.dir, key, value, local)
+        core.set_option(repo.dir, key, value, local)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tether import jsonout, pipeline, render
+from tether.artifact import Kind
 
 if TYPE_CHECKING:
     from tether.repo import Repo
@@ -56,7 +57,7 @@ def add(
     repo = Repo.find()
     for r in core.add(repo, tracked.targets(repo, paths) or [], jobs, outputs=STAGE_OUTPUTS):
         p = r.pointer
-        what = f"{p.files} files, " if p.kind == "dir" else ""
+        what = f"{p.files} files, " if p.kind is Kind.DIR else ""
         verb = "added" if r.changed else "unchanged"
         render.info(
             f"{verb}: {p.path} ({what}{render.size(p.size)}, "
@@ -94,9 +95,9 @@ def status(
     results = core.status(repo, tracked.targets(repo, targets))
     stages = []
     if not targets and (repo.root / pipeline.FILE).is_file():  # else skip the pipeline imports
-        from tether.pipeline.status import workspace_status
+        from tether.pipeline.staleness import workspace_staleness
 
-        stages = workspace_status(repo)
+        stages = workspace_staleness(repo)
     clean = all(r.clean for r in results) and not any(s.stale for s in stages)
     if as_json:
         render.emit_json("status", jsonout.status(results, stages, clean))
@@ -108,7 +109,7 @@ def status(
                 render.out(f"{s.name}: {'; '.join(s.reasons)}")
         if stages and not any(s.stale for s in stages):
             render.info(f"pipeline up to date: {len(stages)} stage(s)")
-    bad = [r for r in results if r.state is core.State.BROKEN]
+    bad = [r for r in results if r.state is core.PathState.BROKEN]
     if bad:  # the other paths are reported above; these make it an error
         from tether.errors import MetadataError
 
@@ -123,7 +124,7 @@ def _remote_status(
     from tether.pipeline.outputs import STAGE_OUTPUTS
     from tether.workspace import sync
 
-    report = sync.status(repo, targets, name, outputs=STAGE_OUTPUTS)
+    report = sync.remote_report(repo, targets, name, outputs=STAGE_OUTPUTS)
     paths, clean = report["paths"], report["clean"]
     if as_json:
         render.emit_json("remote-status", jsonout.remote_status(report))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether import gitscm, yamlio
+from tether import atomicfile, gitscm, yamlio
 from tether.errors import PipelineError
 from tether.pipeline import graph, spec
 from tether.pipeline.outputs import declared_in
@@ -63,6 +63,6 @@ def add_stage(
     pipeline = spec.parse(root, text)
     graph.build(pipeline)  # refuse a stage that breaks the pipeline
     tracked.check_overlap(tracked.all_pointers(repo), declared_in(pipeline))
-    yamlio.write_atomic(path, text)
+    atomicfile.write(path, text)
     if repo.config.autostage:
         gitscm.stage(root, [spec.FILE])

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether import untrusted, yamlio
+from tether import atomicfile, untrusted, yamlio
+from tether.artifact import Artifact, Kind
 from tether.errors import LockFileError, PathError
 from tether.paths import overlaps, tree_entry
 from tether.storage import hashing
@@ -34,25 +35,18 @@ _ENTRY_KEYS = ("cmd", "deps", "params", "outs")
 _ARTIFACT_KEYS = ("path", "kind", "hash", "digest", "size", "files")
 
 
-@dataclass(frozen=True)
-class Artifact:
-    path: str
-    kind: str  # file | dir
-    digest: str
-    size: int
-    files: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "path": self.path,
-            "kind": self.kind,
-            "hash": hashing.ALGORITHM,
-            "digest": self.digest,
-            "size": self.size,
-        }
-        if self.files is not None:
-            d["files"] = self.files
-        return d
+def artifact_dict(a: Artifact) -> dict[str, Any]:
+    """How tether.lock (and a run-cache entry) stores an artifact."""
+    d: dict[str, Any] = {
+        "path": a.path,
+        "kind": a.kind.value,
+        "hash": hashing.ALGORITHM,
+        "digest": a.digest,
+        "size": a.size,
+    }
+    if a.files is not None:
+        d["files"] = a.files
+    return d
 
 
 @dataclass(frozen=True)
@@ -64,13 +58,13 @@ class Entry:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cmd": self.cmd}
-        d["deps"] = [a.to_dict() for a in sorted(self.deps, key=lambda a: a.path)]
+        d["deps"] = [artifact_dict(a) for a in sorted(self.deps, key=lambda a: a.path)]
         if self.params:
             d["params"] = {
                 f: {k: self.params[f][k] for k in sorted(self.params[f])}
                 for f in sorted(self.params)
             }
-        d["outs"] = [a.to_dict() for a in sorted(self.outs, key=lambda a: a.path)]
+        d["outs"] = [artifact_dict(a) for a in sorted(self.outs, key=lambda a: a.path)]
         return d
 
 
@@ -82,7 +76,7 @@ def _unknown(raw: dict[Any, Any], known: tuple[str, ...], where: str) -> None:
         )
 
 
-def _artifact(raw: Any, where: str) -> Artifact:
+def parse_artifact(raw: Any, where: str) -> Artifact:
     if not isinstance(raw, dict):
         raise LockFileError(f"{where}: expected a mapping")
     _unknown(raw, _ARTIFACT_KEYS, where)
@@ -103,7 +97,7 @@ def _artifact(raw: Any, where: str) -> Artifact:
         tree_entry(path, where)
     except PathError as exc:
         raise LockFileError(exc.message, exc.hint or None) from None
-    return Artifact(path, kind, digest, size, files)
+    return Artifact(path, Kind(kind), digest, size, files)
 
 
 def parse(text: str) -> dict[str, Entry]:
@@ -127,9 +121,9 @@ def parse(text: str) -> dict[str, Entry]:
             raise LockFileError(f"{where}.params: expected FILE: {{KEY: VALUE}}")
         out[str(name)] = Entry(
             raw["cmd"],
-            tuple(_artifact(a, f"{where}.deps") for a in raw.get("deps") or []),
+            tuple(parse_artifact(a, f"{where}.deps") for a in raw.get("deps") or []),
             {str(f): dict(v) for f, v in params.items()},
-            tuple(_artifact(a, f"{where}.outs") for a in raw.get("outs") or []),
+            tuple(parse_artifact(a, f"{where}.outs") for a in raw.get("outs") or []),
         )
     _check_owners(out)
     return out
@@ -163,4 +157,4 @@ def dumps(entries: dict[str, Entry]) -> str:
 
 
 def save(root: Path, entries: dict[str, Entry]) -> None:
-    yamlio.write_atomic(root / FILE, dumps(entries))
+    atomicfile.write(root / FILE, dumps(entries))

@@ -4,8 +4,6 @@ graph, loaded and checked against the paths pointer files track."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from tether import untrusted
 from tether.errors import PipelineError, TetherError
 from tether.pipeline import graph, lock, spec
@@ -25,8 +23,7 @@ def _recorded(text: str, cached: set[str] | None) -> list[Pointer]:
     for entry in lock.parse(text).values():
         for a in entry.outs:
             if cached is None or a.path in cached:
-                kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
-                out.append(Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE))
+                out.append(Pointer.of(a, lock.FILE))
     return out
 
 

@@ -12,7 +12,7 @@ from tether import progress, remotes_service
 from tether.pipeline import lock, runcache
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
-from tether.storage.transfer import Root, fetch
+from tether.storage.transfer import fetch
 from tether.workspace import checkout, tracked
 
 
@@ -21,7 +21,7 @@ def prefetch(repo: Repo, warn: Callable[[str], None]) -> str:
     remote = remotes_service.open_for(repo, None)
     roots = remotes_service.roots(tracked.all_pointers(repo))
     for entry in lock.load(repo.root).values():
-        roots += [Root(a.digest, a.kind, a.size, a.path) for a in entry.outs]
+        roots += entry.outs
     with repo.lock("repro --pull"):
         stats = fetch(repo.odb, remote, roots, remote.spec.jobs, progress.transfer)
     if stats.failed:

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
 
 from tether import gitscm, progress, tempfiles
+from tether.artifact import Artifact
 from tether.errors import (
     FETCH_FAILURES,
     MetadataError,
@@ -30,11 +30,10 @@ from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, sources, spec
 from tether.pipeline.execute import execute
 from tether.pipeline.outputs import load
-from tether.pipeline.status import dep_artifacts, param_values, stage_status
+from tether.pipeline.staleness import dep_artifacts, param_values, stage_staleness
 from tether.pointer import Pointer
 from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
-from tether.storage.transfer import Root
 from tether.workspace import tracked
 from tether.workspace.add import relink, store_path
 from tether.workspace.checkout import checkout_pointer
@@ -79,20 +78,15 @@ def select(
     return graph.order(chosen)
 
 
-def _pointer(a: lock.Artifact) -> Pointer:
-    kind: Literal["file", "dir"] = "dir" if a.kind == "dir" else "file"
-    return Pointer(a.path, kind, a.digest, a.size, a.files, lock.FILE)
-
-
-def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[str], None]) -> bool:
+def _restore(repo: Repo, name: str, outs: list[Artifact], warn: Callable[[str], None]) -> bool:
     """Check out a recorded run's outputs; False when they cannot be had. Objects
     that neither the cache nor the default remote hold are a plain miss; any other
     failure (the remote refused, a corrupt object) is a warning: the stage then
     runs, and the user learns why."""
     try:  # a run-cache hit made elsewhere: its objects come from the default remote
-        fetch_from_default(repo, [Root(a.digest, a.kind, a.size, a.path) for a in outs])
+        fetch_from_default(repo, outs)
         for a in outs:
-            checkout_pointer(repo, _pointer(a), force=True)
+            checkout_pointer(repo, Pointer.of(a, lock.FILE), force=True)
     except MissingObjectError:
         return False
     except FETCH_FAILURES as exc:
@@ -101,9 +95,7 @@ def _restore(repo: Repo, name: str, outs: list[lock.Artifact], warn: Callable[[s
     return True
 
 
-def _cached(
-    repo: Repo, name: str, k: str, warn: Callable[[str], None]
-) -> list[lock.Artifact] | None:
+def _cached(repo: Repo, name: str, k: str, warn: Callable[[str], None]) -> list[Artifact] | None:
     """The run-cache entry for ``k``; a damaged one is a miss the user hears about."""
     try:
         return runcache.get(repo, k)
@@ -153,8 +145,8 @@ def _kept_in_git(repo: Repo, graph: graphmod.Graph, outcomes: list[Outcome]) -> 
     return sorted(set(paths) - gitscm.ignored(repo.root, paths))
 
 
-def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
-    arts = []
+def _store_outs(repo: Repo, stage: spec.Stage) -> list[Artifact]:
+    arts: list[Artifact] = []
     missing = [o.path for o in stage.outs if not (repo.root / o.path).exists()]
     if missing:
         raise PipelineError(
@@ -166,7 +158,7 @@ def _store_outs(repo: Repo, stage: spec.Stage) -> list[lock.Artifact]:
         with repo.odb.writer() as writer:
             p = store_path(repo, o.path, writer)
         relink(repo, p)  # like `tether add`: hardlink/symlink configs point at the cache
-        arts.append(lock.Artifact(p.path, p.kind, p.digest, p.size, p.files))
+        arts.append(p)
         if o.cache and o.inside is None:  # a file inside an ignored folder needs no line
             to_stage.append(tracked.ignore(repo, o.path))
     if to_stage and repo.config.autostage:
@@ -221,7 +213,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                 )
                 failed.add(name)
                 continue
-            st = stage_status(repo, graph, stage, entries.get(name), running, memo)
+            st = stage_staleness(repo, graph, stage, entries.get(name), running, memo)
             if not st.stale and not force:
                 note(f"stage {name} unchanged, skipped")
                 outcomes.append(Outcome(name, Action.SKIPPED))

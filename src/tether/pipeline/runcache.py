@@ -13,16 +13,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether import ownfiles, progress
+from tether import atomicfile, ownfiles, progress
+from tether.artifact import Artifact
 from tether.errors import CorruptObjectError, MetadataError
-from tether.pipeline.lock import Artifact, _artifact
+from tether.pipeline.lock import artifact_dict, parse_artifact
 from tether.pipeline.spec import Stage
 from tether.remotes_service import open_for, raise_failures
 from tether.repo import Repo
 from tether.storage import hashing, safeio
-from tether.storage.transfer import Root, retrying
 from tether.storage.transfer import push as push_objects
-from tether.yamlio import write_atomic
+from tether.storage.transfer import retrying
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -42,7 +42,7 @@ def _rel(k: str) -> str:
 
 
 def _encode(outs: list[Artifact]) -> bytes:
-    doc = {"schema": 1, "outs": [a.to_dict() for a in sorted(outs, key=lambda a: a.path)]}
+    doc = {"schema": 1, "outs": [artifact_dict(a) for a in sorted(outs, key=lambda a: a.path)]}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
@@ -53,12 +53,14 @@ def _decode(data: bytes, where: str) -> list[Artifact]:
         raise MetadataError(f"{where}: run-cache entry is not valid JSON") from None
     if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("outs"), list):
         raise MetadataError(f"{where}: run-cache entry has no schema 1 outs list")
-    return [_artifact(a, where) for a in doc["outs"]]
+    return [parse_artifact(a, where) for a in doc["outs"]]
 
 
 def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
     path = repo.cache_dir / _rel(k)
-    write_atomic(ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444)
+    atomicfile.write(
+        ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444
+    )
 
 
 def get(repo: Repo, k: str) -> list[Artifact] | None:
@@ -93,13 +95,13 @@ def push(repo: Repo, remote_name: str | None) -> int:
     keys = retrying(remote, lambda: remote.list_keys("runs"))
     have = {k.removeprefix("runs/").replace("/", "") for k in keys}
     todo = [k for k in local_keys(repo) if k not in have]
-    roots: list[Root] = []
+    roots: list[Artifact] = []
     for k in todo:
         try:
             outs = get(repo, k) or []
         except MetadataError:
             outs = []  # a damaged entry names no object to send
-        roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs]
+        roots += outs
     if roots:
         stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
         raise_failures(stats)

@@ -34,8 +34,8 @@ from typing import Any
 
 from tether import paths, untrusted, yamlio
 from tether.errors import MetadataError, PathError, PipelineError
-from tether.params import get_key, parse_mapping
 from tether.pipeline import FILE as _FILE
+from tether.valuefiles import get_key, parse_mapping
 
 FILE = _FILE  # the name lives in the package, so checking for the file imports nothing else
 PARAMS = "params.yaml"
@@ -56,14 +56,11 @@ _VAR = re.compile(r"\$\{\s*([A-Za-z0-9_.\-]+)\s*\}")
 
 
 class OutKind(StrEnum):
-    """Which list of a stage declares an output: ``outs``, ``metrics`` or ``plots``."""
+    """Which list of a stage declares an output; the values are tether.yaml's keys."""
 
-    OUT = "out"
-    METRIC = "metric"
-    PLOT = "plot"
-
-
-_KIND_OF_KEY = {"outs": OutKind.OUT, "metrics": OutKind.METRIC, "plots": OutKind.PLOT}
+    OUTS = "outs"
+    METRICS = "metrics"
+    PLOTS = "plots"
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class Out:
     path: str  # workspace-relative
     cache: bool = True  # False: git keeps it (not gitignored)
     persist: bool = False  # not removed before the stage runs
-    kind: OutKind = OutKind.OUT
+    kind: OutKind = OutKind.OUTS
     inside: str | None = None  # metrics/plots in an output folder of the stage: stored with it
 
 
@@ -278,8 +275,8 @@ def _path(root: Path, wdir: str, value: Any, lines: _Lines, *keys: str, write: b
 
 
 def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str) -> tuple[Out, ...]:
-    declared: list[tuple[str, str, dict[str, Any]]] = []  # (path, kind, options)
-    for kind in ("outs", "metrics", "plots"):
+    declared: list[tuple[str, OutKind, dict[str, Any]]] = []  # (path, kind, options)
+    for kind in OutKind:
         for entry in _str_list(body.get(kind), lines, "stages", name, kind):
             opts: dict[str, Any] = {}
             if isinstance(entry, dict):
@@ -293,12 +290,14 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
                 if not all(isinstance(v, bool) for v in opts.values()):
                     raise _err(lines, "cache and persist must be true or false", "stages", name)
             declared.append((_path(root, wdir, entry, lines, "stages", name, kind), kind, opts))
-    folders = {p: o.get("cache", True) for p, k, o in declared if k == "outs"}
+    folders = {p: o.get("cache", True) for p, k, o in declared if k is OutKind.OUTS}
     result = []
     for path, kind, opts in declared:
-        cache = opts.get("cache", kind == "outs")
+        cache = opts.get("cache", kind is OutKind.OUTS)
         inside = None
-        if kind != "outs":  # metrics or plots written into one of the stage's output folders
+        if (
+            kind is not OutKind.OUTS
+        ):  # metrics or plots written into one of the stage's output folders
             inside = next((f for f in folders if path.startswith(f + "/")), None)
         if inside is not None:
             if opts.get("cache", folders[inside]) != folders[inside]:
@@ -312,7 +311,7 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
                     kind,
                 )
             cache = folders[inside]
-        result.append(Out(path, cache, opts.get("persist", False), _KIND_OF_KEY[kind], inside))
+        result.append(Out(path, cache, opts.get("persist", False), kind, inside))
     return tuple(result)
 
 

@@ -22,13 +22,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tether import ownfiles
+from tether import atomicfile, ownfiles
 from tether.errors import CorruptObjectError, MissingObjectError
 from tether.storage import hashing, safeio
 from tether.storage.fileio import hash_object
 from tether.storage.state import StateDB
 from tether.storage.writer import Writer
-from tether.yamlio import write_atomic
 
 MARKER = ".tether-cache"
 MARKER_TEXT = f"tether-cache 1\nhash: {hashing.ALGORITHM}\n"
@@ -57,7 +56,7 @@ class ObjectDB:
     def mark(self) -> None:
         """Write the layout marker if it is missing (every writer does)."""
         if not ownfiles.check_file(self.marker):
-            write_atomic(self.marker, MARKER_TEXT)
+            atomicfile.write(self.marker, MARKER_TEXT)
 
     def path(self, digest: str) -> Path:
         return self.objects / digest[:2] / digest[2:]

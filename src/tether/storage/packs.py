@@ -38,10 +38,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from tether import ownfiles
+from tether import atomicfile, ownfiles
 from tether.errors import CorruptObjectError
 from tether.storage import hashing, safeio
-from tether.yamlio import write_atomic
 
 MAX_OBJECT = 256 << 10  # objects up to this size are packed
 TARGET = 8 << 20  # a pack is closed once it holds this many bytes
@@ -159,7 +158,7 @@ class IndexCache:
 
     def put(self, name: str, data: bytes) -> None:
         with contextlib.suppress(OSError):  # a cache: else read from the remote again
-            write_atomic(ownfiles.real_dir(self.root, self.root.parent) / f"{name}.idx", data)
+            atomicfile.write(ownfiles.real_dir(self.root, self.root.parent) / f"{name}.idx", data)
 
 
 def names_in(keys: Iterable[str]) -> set[str]:

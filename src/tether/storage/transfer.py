@@ -25,11 +25,12 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from tether import units
+from tether.artifact import Artifact, Kind
 from tether.errors import (
     CorruptObjectError,
     MissingObjectError,
@@ -47,17 +48,6 @@ RETRIES = 3
 BACKOFF = 0.25  # seconds, doubled per retry
 _COUNTING = threading.Lock()  # Stats counters are bumped from transfer threads
 PACK_JOBS = 8  # packs in flight at once: bounds memory (8 x 8 MiB)
-
-
-@dataclass(frozen=True)
-class Root:
-    """A tracked object the user named: a file's blob or a directory's tree."""
-
-    digest: str
-    kind: str  # "file" | "dir"
-    size: int
-    name: str
-    files: int | None = None  # a directory's file count, when its pointer says
 
 
 class Bar(Protocol):
@@ -209,11 +199,11 @@ def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> dict[str, packs.Loca
     return out
 
 
-def _tree_entries(odb: ObjectDB, root: Root) -> list[tree.Entry]:
-    return list(tree.parse(odb.read(root.digest, root.name), root.name).entries)
+def _tree_entries(odb: ObjectDB, root: Artifact) -> list[tree.Entry]:
+    return list(tree.parse(odb.read(root.digest, root.path), root.path).entries)
 
 
-def _entry_digests(odb: ObjectDB, root: Root) -> set[str]:
+def _entry_digests(odb: ObjectDB, root: Artifact) -> set[str]:
     try:
         return {e.digest for e in _tree_entries(odb, root)}
     except TetherError:
@@ -259,18 +249,18 @@ def _known_on_remote(
     odb: ObjectDB,
     remote: Remote,
     previous: dict[str, str],
-    r: Root,
+    r: Artifact,
     jobs: int,
     packed: Mapping[str, packs.Location],
 ) -> set[str]:
     """Objects of the tree this path had when last pushed to this remote, if that
     tree is still there: by the tree invariant its files are too, so an
     incremental push checks only what the new tree adds."""
-    old = previous.get(r.name)
+    old = previous.get(r.path)
     if not old or old == r.digest or not odb.exists(old) or missing(remote, [old], jobs, packed):
         return set()
     try:
-        return {e.digest for e in _tree_entries(odb, Root(old, "dir", 0, r.name))}
+        return {e.digest for e in _tree_entries(odb, replace(r, digest=old))}
     except TetherError:
         return set()
 
@@ -337,7 +327,7 @@ def _take_small(
 def push(
     odb: ObjectDB,
     remote: Remote,
-    roots: list[Root],
+    roots: list[Artifact],
     jobs: int,
     previous: dict[str, str] | None = None,
     bars: Bars = no_bars,
@@ -350,14 +340,14 @@ def push(
     retrying(remote, remote.probe)
     packed = pack_index(odb, remote, jobs)
     blobs: dict[str, tuple[int, str]] = {}
-    trees: dict[str, Root] = {}
+    trees: dict[str, Artifact] = {}
     for r in roots:
         if not odb.exists(r.digest):
-            stats.failed[r.name] = f"not in the cache ({r.digest}); `tether add` or pull it first"
-        elif r.kind == "dir":
+            stats.failed[r.path] = f"not in the cache ({r.digest}); `tether add` or pull it first"
+        elif r.kind is Kind.DIR:
             trees[r.digest] = r
         else:
-            blobs[r.digest] = (r.size, r.name)
+            blobs[r.digest] = (r.size, r.path)
     lacking = missing(remote, [*blobs, *trees], jobs, packed)
     needed = set(blobs) | set(trees)  # every object the roots use, to count what is there
     blobs = {d: v for d, v in blobs.items() if d in lacking}
@@ -365,7 +355,7 @@ def push(
     for digest, r in trees.items():
         if digest in lacking:
             children[digest] = {
-                e.digest: (e.size, f"{r.name}/{e.path}") for e in _tree_entries(odb, r)
+                e.digest: (e.size, f"{r.path}/{e.path}") for e in _tree_entries(odb, r)
             }
         else:  # on the remote, so are its files: read from the local tree to count them
             needed.update(_entry_digests(odb, r))  # distinct objects, as the first push counts
@@ -389,12 +379,12 @@ def push(
         done |= mover.run(todo, upload, f"push {remote.name}")
         on_remote = done | (set(wanted) - wanted_missing)
         ready = {
-            d: (odb.path(d).stat().st_size, trees[d].name)
+            d: (odb.path(d).stat().st_size, trees[d].path)
             for d, kids in children.items()
             if all(k in on_remote for k in kids)
         }
         for d in set(children) - set(ready):
-            stats.failed.setdefault(trees[d].name, "some of its files failed; tree not uploaded")
+            stats.failed.setdefault(trees[d].path, "some of its files failed; tree not uploaded")
         remote.close()  # publish the files before the trees that list them
         mover.run(ready, upload, f"push {remote.name} (trees)")
         remote.close()
@@ -459,7 +449,7 @@ def _fetch_packs(
 
 
 def fetch(
-    odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int, bars: Bars = no_bars
+    odb: ObjectDB, remote: Remote, roots: list[Artifact], jobs: int, bars: Bars = no_bars
 ) -> Stats:
     """Download what the cache lacks of ``roots``; ``bars``: how to show progress."""
     stats = Stats(Direction.FETCH, remote.name)
@@ -472,18 +462,18 @@ def fetch(
         def download(digest: str, size: int) -> None:
             remote.download(digest, size, writer)
 
-        trees = {r.digest: (r.size, r.name) for r in roots if r.kind == "dir"}
+        trees = {r.digest: (r.size, r.path) for r in roots if r.kind is Kind.DIR}
         lacking_trees = {d: (0, v[1]) for d, v in trees.items() if not odb.exists(d)}
         stats.present += len(trees) - len(lacking_trees)
         mover.run(lacking_trees, download, f"fetch {remote.name} (trees)")
         writer.commit()
         wanted: dict[str, tuple[int, str]] = {}
         for r in roots:
-            if r.kind == "file":
-                wanted[r.digest] = (r.size, r.name)
+            if r.kind is Kind.FILE:
+                wanted[r.digest] = (r.size, r.path)
             elif odb.exists(r.digest):
                 for e in _tree_entries(odb, r):
-                    wanted.setdefault(e.digest, (e.size, f"{r.name}/{e.path}"))
+                    wanted.setdefault(e.digest, (e.size, f"{r.path}/{e.path}"))
         todo = {d: v for d, v in wanted.items() if not odb.exists(d, v[0])}
         stats.present += len(wanted) - len(todo)
         packed = pack_index(odb, remote, jobs) if todo else {}
@@ -499,24 +489,26 @@ def fetch(
     return stats
 
 
-def remote_status(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int) -> dict[str, Any]:
+def remote_status(
+    odb: ObjectDB, remote: Remote, roots: list[Artifact], jobs: int
+) -> dict[str, Any]:
     """Per root: how many of its objects the cache and the remote lack."""
     retrying(remote, remote.probe)
     per_root: dict[str, set[str]] = {}
     for r in roots:
         objs = {r.digest}
-        if r.kind == "dir" and odb.exists(r.digest):
+        if r.kind is Kind.DIR and odb.exists(r.digest):
             objs.update(e.digest for e in _tree_entries(odb, r))
-        per_root[r.name] = objs
+        per_root[r.path] = objs
     everything = set().union(*per_root.values()) if per_root else set()
     not_remote = missing(remote, everything, jobs, pack_index(odb, remote, jobs))
     out: dict[str, Any] = {}
     for r in roots:
-        objs = per_root[r.name]
-        out[r.name] = {
+        objs = per_root[r.path]
+        out[r.path] = {
             "objects": len(objs),
             "missing_in_cache": sum(1 for d in objs if not odb.exists(d)),
             "missing_on_remote": len(objs & not_remote),
-            "tree_in_cache": r.kind != "dir" or odb.exists(r.digest),
+            "tree_in_cache": r.kind is not Kind.DIR or odb.exists(r.digest),
         }
     return out

@@ -23,6 +23,10 @@ from tether.untrusted import MAX_SIZE
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One file listed inside a tree object: its path relative to the tree,
+    digest, size and executable bit. Not an :class:`~tether.artifact.Artifact`:
+    an entry is a part of a tracked directory, never tracked on its own."""
+
     path: str
     digest: str
     size: int

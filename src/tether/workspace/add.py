@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from tether import gitscm, pointer, progress, tempfiles
+from tether.artifact import Kind
 from tether.errors import PathError, TrackingError
 from tether.paths import overlaps
 from tether.pointer import Pointer
@@ -146,13 +147,13 @@ def store_path(repo: Repo, rel: str, writer: Writer, jobs: int | None = None) ->
         writer.commit()  # every file object is in place before the tree that names them
         writer.put_bytes(data, digest)
         writer.commit()
-        return Pointer(rel, "dir", digest, t.size, len(entries), source)
+        return Pointer(rel, Kind.DIR, digest, t.size, len(entries), source=source)
     st = scan.stat_file(full, rel, roots)
     f = scan.FileStat("", str(full), st)  # rel: relative to itself
     (entry,) = _store_files(repo, writer, [f], rel, 1)
     digest = entry.digest
     writer.commit()
-    return Pointer(rel, "file", digest, st.st_size, None, source)
+    return Pointer(rel, Kind.FILE, digest, st.st_size, source=source)
 
 
 def relink(repo: Repo, p: Pointer) -> None:

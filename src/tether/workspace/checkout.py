@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tether import pointer, progress, tempfiles
+from tether.artifact import Kind
 from tether.errors import (
     CorruptObjectError,
     MetadataError,
@@ -268,7 +269,7 @@ def _plan_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
 
 def _plan(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
     """Decide what checking out ``p`` does; changes nothing."""
-    if p.kind == "file":
+    if p.kind is Kind.FILE:
         return _plan_file(repo, p, force, relink)
     return _plan_dir(repo, p, force, relink)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tether import pointer
+from tether.artifact import Kind
 from tether.errors import MetadataError, ObjectError
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -13,7 +14,7 @@ from tether.storage import tree
 from tether.workspace import scan, tracked
 
 
-class State(StrEnum):
+class PathState(StrEnum):
     """A tracked path against its pointer file; the values are those of ``tether.status/v1``."""
 
     UNCHANGED = "unchanged"
@@ -23,24 +24,33 @@ class State(StrEnum):
     BROKEN = "bad pointer file"  # the pointer file does not parse
 
 
+class ChangeKind(StrEnum):
+    """How a file differs between two versions of tracked data; the values are
+    those of ``tether.status/v1`` and ``tether.diff/v1``."""
+
+    ADDED = "added"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+
+
 @dataclass(frozen=True)
 class FileChange:
     path: str  # workspace-relative
-    change: str  # added | modified | deleted
+    change: ChangeKind
 
 
 @dataclass(frozen=True)
 class PathStatus:
     path: str
     source: str
-    kind: str
-    state: State
+    kind: Kind | None  # None: the pointer file does not parse
+    state: PathState
     changes: list[FileChange] = field(default_factory=list)
     note: str = ""
 
     @property
     def clean(self) -> bool:
-        return self.state is State.UNCHANGED
+        return self.state is PathState.UNCHANGED
 
 
 def diff_entries(base: str, old: tree.Tree, new: list[tree.Entry]) -> list[FileChange]:
@@ -51,10 +61,10 @@ def diff_entries(base: str, old: tree.Tree, new: list[tree.Entry]) -> list[FileC
         seen.add(e.path)
         prev = before.get(e.path)
         if prev is None:
-            out.append(FileChange(f"{base}/{e.path}", "added"))
+            out.append(FileChange(f"{base}/{e.path}", ChangeKind.ADDED))
         elif prev.digest != e.digest or prev.executable != e.executable:
-            out.append(FileChange(f"{base}/{e.path}", "modified"))
-    out += [FileChange(f"{base}/{p}", "deleted") for p in before if p not in seen]
+            out.append(FileChange(f"{base}/{e.path}", ChangeKind.MODIFIED))
+    out += [FileChange(f"{base}/{p}", ChangeKind.DELETED) for p in before if p not in seen]
     return sorted(out, key=lambda c: c.path)
 
 
@@ -62,24 +72,24 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
     full = repo.root / p.path
     roots = (repo.root.resolve(), repo.odb.objects.resolve())
     if not full.exists():
-        deleted = PathStatus(p.path, p.source, p.kind, State.DELETED)
-        in_cache = repo.odb.size(p.digest) if p.kind == "file" else None
+        deleted = PathStatus(p.path, p.source, p.kind, PathState.DELETED)
+        in_cache = repo.odb.size(p.digest) if p.kind is Kind.FILE else None
         return deleted if in_cache is None else _as_said(deleted, p, in_cache)
     same = PathStatus(
         p.path,
         p.source,
         p.kind,
-        State.UNCHANGED if repo.odb.exists(p.digest) else State.NOT_IN_CACHE,
+        PathState.UNCHANGED if repo.odb.exists(p.digest) else PathState.NOT_IN_CACHE,
     )
-    if p.kind == "file":
+    if p.kind is Kind.FILE:
         if full.is_dir():
-            return PathStatus(p.path, p.source, p.kind, State.MODIFIED, note="is now a folder")
+            return PathStatus(p.path, p.source, p.kind, PathState.MODIFIED, note="is now a folder")
         f = scan.FileStat(full.name, str(full), scan.stat_file(full, p.path, roots))
         if scan.digest_of(f, repo.state) != p.digest:
-            return PathStatus(p.path, p.source, p.kind, State.MODIFIED)
+            return PathStatus(p.path, p.source, p.kind, PathState.MODIFIED)
         return _as_said(same, p, f.st.st_size)
     if not full.is_dir():
-        return PathStatus(p.path, p.source, p.kind, State.MODIFIED, note="is now a file")
+        return PathStatus(p.path, p.source, p.kind, PathState.MODIFIED, note="is now a file")
     # the usual case, nothing touched, from a walk that keeps nothing per file;
     # otherwise the full scan below walks again and its fingerprint is the one
     # stored (it describes exactly the files whose digests it records)
@@ -103,11 +113,13 @@ def path_status(repo: Repo, p: Pointer) -> PathStatus:
             p.path,
             p.source,
             p.kind,
-            State.MODIFIED,
+            PathState.MODIFIED,
             note="tree not in cache: per-file changes unknown",
         )
     old = tree.parse(data, p.source)
-    return PathStatus(p.path, p.source, p.kind, State.MODIFIED, diff_entries(p.path, old, entries))
+    return PathStatus(
+        p.path, p.source, p.kind, PathState.MODIFIED, diff_entries(p.path, old, entries)
+    )
 
 
 def _as_said(same: PathStatus, p: Pointer, size: int, files: int | None = None) -> PathStatus:
@@ -115,7 +127,7 @@ def _as_said(same: PathStatus, p: Pointer, size: int, files: int | None = None) 
     try:
         pointer.check_data(p, size, files)
     except MetadataError as exc:
-        return PathStatus(p.path, p.source, p.kind, State.BROKEN, note=exc.message)
+        return PathStatus(p.path, p.source, p.kind, PathState.BROKEN, note=exc.message)
     return same
 
 
@@ -129,5 +141,5 @@ def status(repo: Repo, targets: list[str] | None = None) -> list[PathStatus]:
     finally:
         repo.state.flush()
     return found + [
-        PathStatus(b.path, b.source, "unknown", State.BROKEN, note=b.error.message) for b in broken
+        PathStatus(b.path, b.source, None, PathState.BROKEN, note=b.error.message) for b in broken
     ]

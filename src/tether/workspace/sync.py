@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether import ownfiles, progress
+from tether import atomicfile, ownfiles, progress
+from tether.artifact import Kind
 from tether.pointer import Pointer
 from tether.remotes_service import open_for, roots
 from tether.repo import Repo
 from tether.storage.remotes import Remote
 from tether.storage.transfer import Direction, Stats, fetch, push, remote_status
 from tether.workspace import checkout, tracked
-from tether.yamlio import write_atomic
 
 
 def _pointers(
@@ -58,7 +58,7 @@ def do_transfer(
         else:
             previous = _pushed(repo, remote)
             stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer)
-            trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
+            trees = {r.path: r.digest for r in chosen if r.kind is Kind.DIR}
             failed = set(stats.failed)
             _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})
         for b in broken:
@@ -89,7 +89,7 @@ def _remember(repo: Repo, remote: Remote, trees: dict[str, str]) -> None:
     except (OSError, ValueError):
         data = {}
     data.setdefault(remote.spec.url, {}).update(trees)
-    write_atomic(path, json.dumps(data, sort_keys=True))
+    atomicfile.write(path, json.dumps(data, sort_keys=True))
 
 
 def do_pull(
@@ -112,13 +112,15 @@ def do_pull(
     return stats, results
 
 
-def status(
+def remote_report(
     repo: Repo,
     targets: list[str] | None,
     remote_name: str | None,
     *,
     outputs: tracked.StageOutputs,
 ) -> dict[str, Any]:
+    """``status --remote``: per tracked path, the objects missing in the cache
+    and on the remote."""
     remote = open_for(repo, remote_name)
     rs = roots(tracked.select(repo, targets, outputs))
     paths = remote_status(repo.odb, remote, rs, remote.spec.jobs)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tether.artifact import Artifact, Kind
 from tether.errors import MetadataError
 from tether.pipeline import lock
-from tether.pipeline.lock import Artifact, Entry
+from tether.pipeline.lock import Entry
 from tether.storage.hashing import hash_bytes
 
 D1, D2, D3 = (hash_bytes(b) for b in (b"one", b"two", b"three"))
@@ -16,9 +17,9 @@ def entries() -> dict[str, Entry]:
     return {
         "train": Entry(
             "python train.py",
-            (Artifact("data", "dir", D1, 30, 3), Artifact("src/train.py", "file", D2, 10)),
+            (Artifact("data", Kind.DIR, D1, 30, 3), Artifact("src/train.py", Kind.FILE, D2, 10)),
             {"params.yaml": {"train.lr": 0.1, "a": [1, 2]}},
-            (Artifact("model.bin", "file", D3, 5),),
+            (Artifact("model.bin", Kind.FILE, D3, 5),),
         ),
         "prepare": Entry("python prep.py", (), {}, ()),
     }

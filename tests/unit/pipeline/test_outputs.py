@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tether.artifact import Artifact, Kind
 from tether.errors import TrackingError
 from tether.pipeline import lock
 from tether.pipeline.outputs import STAGE_OUTPUTS, load
@@ -31,7 +32,7 @@ def repo(tmp_path: Path) -> Repo:
 
 
 def record(repo: Repo, *paths: str) -> str:
-    outs = tuple(lock.Artifact(p, "file", DIGEST, 1) for p in paths)
+    outs = tuple(Artifact(p, Kind.FILE, DIGEST, 1) for p in paths)
     text = lock.dumps({"train": lock.Entry("train", (), {}, outs)})
     (repo.root / lock.FILE).write_text(text)
     return text
@@ -57,7 +58,7 @@ def test_cached_keeps_the_outputs_tether_stores_itself(repo: Repo) -> None:
     assert STAGE_OUTPUTS.cached(repo) == []  # nothing recorded yet
     record(repo, "model", "log.txt", "model/m.json")
     # git keeps log.txt; model/m.json comes with its folder
-    assert STAGE_OUTPUTS.cached(repo) == [Pointer("model", "file", DIGEST, 1, None, lock.FILE)]
+    assert STAGE_OUTPUTS.cached(repo) == [Pointer("model", Kind.FILE, DIGEST, 1, source=lock.FILE)]
 
 
 def test_recorded_names_every_output_of_a_lock_text(repo: Repo) -> None:
@@ -67,7 +68,7 @@ def test_recorded_names_every_output_of_a_lock_text(repo: Repo) -> None:
 
 def test_load_refuses_an_output_a_pointer_file_tracks(repo: Repo) -> None:
     (repo.root / "tether.yaml").write_text(PIPELINE)
-    tracked = Pointer("model", "file", DIGEST, 1, None, "model.tether")
+    tracked = Pointer("model", Kind.FILE, DIGEST, 1, source="model.tether")
     with pytest.raises(TrackingError, match="model is an output of stage train"):
         load(repo, [tracked])
     assert list(load(repo, []).stages) == ["train"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tether.artifact import Artifact, Kind
 from tether.errors import MetadataError
 from tether.pipeline import runcache, spec
-from tether.pipeline.lock import Artifact
 from tether.storage.hashing import hash_bytes, is_digest
 
 D1, D2 = hash_bytes(b"one"), hash_bytes(b"two")
@@ -22,7 +22,7 @@ def stage(tmp_path: Path) -> spec.Stage:
 
 
 def deps(first: str = D1) -> list[Artifact]:
-    return [Artifact("a", "file", first, 1), Artifact("b", "file", D2, 1)]
+    return [Artifact("a", Kind.FILE, first, 1), Artifact("b", Kind.FILE, D2, 1)]
 
 
 def test_key_is_a_digest_and_ignores_order(stage: spec.Stage) -> None:
@@ -44,7 +44,7 @@ def test_key_changes_with_every_input(stage: spec.Stage) -> None:
 
 
 def test_entry_round_trip_and_refusals() -> None:
-    outs = [Artifact("p", "dir", D2, 4, 2), Artifact("o", "file", D1, 3)]
+    outs = [Artifact("p", Kind.DIR, D2, 4, 2), Artifact("o", Kind.FILE, D1, 3)]
     data = runcache._encode(outs)
     assert runcache._decode(data, "entry") == sorted(outs, key=lambda a: a.path)
     with pytest.raises(MetadataError, match="not valid JSON"):

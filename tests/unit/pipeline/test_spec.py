@@ -39,15 +39,15 @@ def test_a_stage_with_every_key(tmp_path: Path) -> None:
         ParamRef("all.yaml", None),
     )
     outs = {o.path: o for o in s.outs}
-    assert outs["model"].kind is OutKind.OUT and outs["model"].cache
+    assert outs["model"].kind is OutKind.OUTS and outs["model"].cache
     assert not outs["log.txt"].cache and outs["log.txt"].persist
-    assert outs["m.json"].kind is OutKind.METRIC and not outs["m.json"].cache
-    assert outs["model/curve.csv"].kind is OutKind.PLOT
+    assert outs["m.json"].kind is OutKind.METRICS and not outs["m.json"].cache
+    assert outs["model/curve.csv"].kind is OutKind.PLOTS
     assert outs["model/curve.csv"].inside == "model"  # stored with the folder
 
 
-def test_kinds_keep_their_stored_names() -> None:
-    assert [str(k) for k in OutKind] == ["out", "metric", "plot"]
+def test_kinds_are_the_keys_of_tether_yaml() -> None:
+    assert [str(k) for k in OutKind] == ["outs", "metrics", "plots"]
 
 
 def test_wdir_makes_paths_workspace_relative(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tether.artifact import Kind
 from tether.errors import MissingObjectError, WorkspaceError
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -32,7 +33,7 @@ def folder(repo: Repo, files: dict[str, bytes]) -> Pointer:
     t = tree.build(entries)
     assert put(repo, t.to_bytes()) == t.digest()
     size = sum(len(b) for b in files.values())
-    return Pointer("data", "dir", t.digest(), size, len(files), "data.tether")
+    return Pointer("data", Kind.DIR, t.digest(), size, len(files), source="data.tether")
 
 
 def write(root: Path, files: dict[str, bytes]) -> None:
@@ -73,7 +74,7 @@ def test_content_in_no_cache_is_not_overwritten_without_force(repo: Repo) -> Non
 
 def test_an_unchanged_file_needs_nothing(repo: Repo) -> None:
     d = put(repo, b"model")
-    p = Pointer("model.bin", "file", d, 5, None, "model.bin.tether")
+    p = Pointer("model.bin", Kind.FILE, d, 5, source="model.bin.tether")
     (repo.root / "model.bin").write_bytes(b"model")
     plan = checkout._plan(repo, p, force=False, relink=False)
     assert plan.needed == [] and plan.res.unchanged == 1
@@ -82,7 +83,7 @@ def test_an_unchanged_file_needs_nothing(repo: Repo) -> None:
 
 
 def test_a_missing_object_stops_before_any_change(repo: Repo) -> None:
-    p = Pointer("model.bin", "file", "0" * 32, 5, None, "model.bin.tether")
+    p = Pointer("model.bin", Kind.FILE, "0" * 32, 5, source="model.bin.tether")
     with pytest.raises(
         MissingObjectError, match=re.escape("model.bin not in the cache; nothing was changed")
     ):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from tether import ownfiles
+from tether import atomicfile, ownfiles
 from tether.errors import DiskFullError, PathError, RemoteError
 from tether.storage import safeio
 from tether.storage.odb import ObjectDB
@@ -18,7 +18,6 @@ from tether.storage.remotes.base import MAX_KEY, Remote, T, threads
 from tether.storage.remotes.classify import remote_full
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
-from tether.yamlio import write_atomic
 
 LAYOUT = ("objects", "packs", "runs", "tmp")  # the folders of a remote that tether writes
 
@@ -119,7 +118,7 @@ class LocalRemote(Remote):
         self._check_layout()
         try:
             ownfiles.real_dir(path.parent, self.root)
-            write_atomic(path, data)
+            atomicfile.write(path, data)
         except PathError as exc:
             raise self._linked(exc) from None
         except OSError as exc:

@@ -1,4 +1,4 @@
-"""pipeline/status.py: whether a stage is stale, and every reason why."""
+"""pipeline/staleness.py: whether a stage is stale, and every reason why."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from tether.errors import PipelineError
 from tether.pipeline import graph, lock, spec
-from tether.pipeline.status import dep_artifacts, param_values, stage_status
+from tether.pipeline.staleness import dep_artifacts, param_values, stage_staleness
 from tether.repo import Repo
 from tether.workspace.hashpath import hash_path
 
@@ -51,7 +51,7 @@ def recorded(repo: Repo, stage: spec.Stage) -> lock.Entry:
     for o in stage.outs:
         h = hash_path(repo, o.path)
         assert h is not None
-        outs.append(lock.Artifact(h.path, h.kind, h.digest, h.size, h.files))
+        outs.append(h)
     return lock.Entry(stage.cmd_text, tuple(deps), param_values(repo, stage), tuple(outs))
 
 
@@ -59,7 +59,7 @@ def reasons(
     repo: Repo, entry: lock.Entry | None, running: frozenset[str] = frozenset()
 ) -> list[str]:
     g = graph.build(spec.parse(repo.root, PIPELINE))
-    return stage_status(repo, g, g.stages["train"], entry, set(running)).reasons
+    return stage_staleness(repo, g, g.stages["train"], entry, set(running)).reasons
 
 
 @pytest.fixture

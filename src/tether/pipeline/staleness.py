@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether import params as paramsmod
+from tether import valuefiles
+from tether.artifact import Artifact
 from tether.errors import PipelineError
 from tether.pipeline import lock, spec
 from tether.pipeline.graph import Graph
@@ -18,7 +19,9 @@ from tether.workspace.hashpath import Memo, hash_path
 
 
 @dataclass
-class StageStatus:
+class Staleness:
+    """Whether one stage is stale: every reason it is, none when up to date."""
+
     name: str
     reasons: list[str] = field(default_factory=list)
 
@@ -39,14 +42,14 @@ def param_values(repo: Repo, stage: Stage) -> dict[str, dict[str, Any]]:
     for ref in stage.params:
         if ref.file not in docs:
             try:
-                docs[ref.file] = paramsmod.read_params_file(repo.root, ref.file)
+                docs[ref.file] = valuefiles.read_params_file(repo.root, ref.file)
             except PipelineError as exc:
                 raise PipelineError(f"stage {stage.name}: {exc.message}", exc.hint) from None
         if ref.key is None:  # the whole file: each of its keys, as DVC records them
             out.setdefault(ref.file, {}).update(docs[ref.file])
             continue
         try:
-            value = paramsmod.get_key(docs[ref.file], ref.key)
+            value = valuefiles.get_key(docs[ref.file], ref.key)
         except KeyError:
             raise PipelineError(
                 f"stage {stage.name}: params key {ref.key!r} is not in {ref.file}",
@@ -58,15 +61,16 @@ def param_values(repo: Repo, stage: Stage) -> dict[str, dict[str, Any]]:
 
 def dep_artifacts(
     repo: Repo, stage: Stage, memo: Memo | None = None
-) -> tuple[list[lock.Artifact], list[str]]:
+) -> tuple[list[Artifact], list[str]]:
     """Current digests of the stage's dependencies, and those that are missing."""
-    found, missing = [], []
+    found: list[Artifact] = []
+    missing: list[str] = []
     for d in stage.deps:
         h = hash_path(repo, d, memo)
         if h is None:
             missing.append(d)
         else:
-            found.append(lock.Artifact(h.path, h.kind, h.digest, h.size, h.files))
+            found.append(h)
     return found, missing
 
 
@@ -86,8 +90,8 @@ def _param_changes(
             if key not in before:
                 changes.append(f"{key} new")
             elif before[key] != after[key]:
-                flat_old = paramsmod.flatten(before[key], key) or {key: before[key]}
-                flat_new = paramsmod.flatten(after[key], key) or {key: after[key]}
+                flat_old = valuefiles.flatten(before[key], key) or {key: before[key]}
+                flat_new = valuefiles.flatten(after[key], key) or {key: after[key]}
                 for k in sorted(set(flat_old) | set(flat_new)):
                     if flat_old.get(k) != flat_new.get(k):
                         changes.append(
@@ -96,16 +100,16 @@ def _param_changes(
     return changes
 
 
-def stage_status(
+def stage_staleness(
     repo: Repo,
     graph: Graph,
     stage: Stage,
     entry: lock.Entry | None,
     running: set[str],
     memo: Memo | None = None,
-) -> StageStatus:
+) -> Staleness:
     """``running``: upstream stages that will run (or ran) before this one."""
-    st = StageStatus(stage.name)
+    st = Staleness(stage.name)
     ups = sorted(graph.upstream[stage.name] & running)
     if entry is None:
         st.reasons.append("never run")
@@ -146,25 +150,26 @@ def stage_status(
     return st
 
 
-def status(repo: Repo, graph: Graph, names: list[str]) -> list[StageStatus]:
+def stages_staleness(repo: Repo, graph: Graph, names: list[str]) -> list[Staleness]:
+    """Each of ``names`` (in run order), a stage downstream of a stale one stale too."""
     entries = lock.load(repo.root)
     running: set[str] = set()
     memo = Memo()
     out = []
     for n in names:
-        st = stage_status(repo, graph, graph.stages[n], entries.get(n), running, memo)
+        st = stage_staleness(repo, graph, graph.stages[n], entries.get(n), running, memo)
         if st.stale:
             running.add(n)
         out.append(st)
     return out
 
 
-def workspace_status(repo: Repo) -> list[StageStatus]:
+def workspace_staleness(repo: Repo) -> list[Staleness]:
     """Every stage of the workspace's tether.yaml, in order ([] without one)."""
     if not (repo.root / spec.FILE).is_file():
         return []
     graph = load(repo)
     try:
-        return status(repo, graph, graph.order())
+        return stages_staleness(repo, graph, graph.order())
     finally:
         repo.state.flush()

@@ -1,4 +1,4 @@
-"""params.py: every file format, dotted keys, flattening."""
+"""valuefiles.py: every file format, dotted keys, flattening."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tether import params
+from tether import valuefiles
 from tether.errors import MetadataError, PipelineError
 
 
@@ -23,7 +23,7 @@ from tether.errors import MetadataError, PipelineError
     ],
 )
 def test_formats_by_extension(name: str, data: bytes, expected: dict[str, object]) -> None:
-    assert params.parse_mapping(name, data) == expected
+    assert valuefiles.parse_mapping(name, data) == expected
 
 
 @pytest.mark.parametrize(
@@ -38,35 +38,35 @@ def test_formats_by_extension(name: str, data: bytes, expected: dict[str, object
 )
 def test_bad_files_name_the_file(name: str, data: bytes, message: str) -> None:
     with pytest.raises(MetadataError, match=message):
-        params.parse_mapping(name, data)
+        valuefiles.parse_mapping(name, data)
 
 
 def test_get_key() -> None:
     doc = {"train": {"lr": 0.1, "layers": [{"size": 8}]}, "a.b": 1}
-    assert params.get_key(doc, "train.lr") == 0.1
-    assert params.get_key(doc, "train") == {"lr": 0.1, "layers": [{"size": 8}]}  # a section
-    assert params.get_key(doc, "train.layers.0.size") == 8
-    assert params.get_key(doc, "a.b") == 1  # a key that itself has dots
+    assert valuefiles.get_key(doc, "train.lr") == 0.1
+    assert valuefiles.get_key(doc, "train") == {"lr": 0.1, "layers": [{"size": 8}]}  # a section
+    assert valuefiles.get_key(doc, "train.layers.0.size") == 8
+    assert valuefiles.get_key(doc, "a.b") == 1  # a key that itself has dots
     for missing in ("train.nope", "train.layers.1", "train.lr.x"):
         with pytest.raises(KeyError):
-            params.get_key(doc, missing)
+            valuefiles.get_key(doc, missing)
 
 
 def test_flatten() -> None:
     doc = {"train": {"lr": 0.1, "sizes": [1, 2], "layers": [{"n": 8}, {"n": 16}]}, "seed": 1}
-    assert params.flatten(doc) == {
+    assert valuefiles.flatten(doc) == {
         "train.lr": 0.1,
         "train.sizes": [1, 2],  # a list of scalars is one value
         "train.layers.0.n": 8,
         "train.layers.1.n": 16,
         "seed": 1,
     }
-    assert params.flatten({"a": 1}, "top") == {"top.a": 1}
-    assert params.flatten(3) == {}
+    assert valuefiles.flatten({"a": 1}, "top") == {"top.a": 1}
+    assert valuefiles.flatten(3) == {}
 
 
 def test_read_params_file(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("a: 1\n")
-    assert params.read_params_file(tmp_path, "params.yaml") == {"a": 1}
+    assert valuefiles.read_params_file(tmp_path, "params.yaml") == {"a": 1}
     with pytest.raises(PipelineError, match=re.escape("other.yaml: params file not found")):
-        params.read_params_file(tmp_path, "other.yaml")
+        valuefiles.read_params_file(tmp_path, "other.yaml")

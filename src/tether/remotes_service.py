@@ -68,10 +68,15 @@ def raise_failures(stats: Stats) -> None:
         first = names[0]
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         reason = stats.failed[first]
-        hint = (
-            "the remote copy is damaged: delete it there and `tether push` again from a "
-            "machine whose cache holds it"
-            if "corrupt" in reason and stats.direction is Direction.FETCH
-            else None
-        )
+        hint = None
+        if "corrupt" in reason and stats.direction is Direction.FETCH:
+            hint = (
+                "the remote copy is damaged: delete it there and `tether push` again from a "
+                "machine whose cache holds it"
+            )
+        elif "corrupt" in reason:
+            hint = (
+                "the cache copy is damaged and was not uploaded: `tether fsck` moves it "
+                "aside; then add the file again from a good copy, or pull it"
+            )
         raise TransferError(f"{stats.direction} {stats.remote}: {first}: {reason}{more}", hint)

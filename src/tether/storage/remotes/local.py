@@ -90,7 +90,7 @@ class LocalRemote(Remote):
     def upload(self, digest: str, src: str, size: int) -> None:
         writer = self._open_writer()
         try:
-            writer.copy_verified(digest, src, f"cache object {digest}", self.link)
+            writer.copy_verified(digest, src, f"cache object {digest}", self.link, size)
         except PermissionError as exc:
             raise _local_error(self.spec, exc) from None
         except DiskFullError:  # the remote's disk, not this machine's cache

@@ -7,19 +7,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from tether.errors import RemoteError
 from tether.storage import safeio
+from tether.storage.remotes import source
 from tether.storage.remotes.base import (
     MAX_KEY,
     SMALL,
     Remote,
     T,
     object_key,
-    read_verified,
     threads,
 )
 from tether.storage.remotes.spec import RemoteSpec
@@ -111,10 +110,10 @@ class S3Remote(Remote):
 
         key = self._key(object_key(digest))
         if size <= SMALL:
-            data = read_verified(src, digest)
-            obstore.put(self.store, key, data, use_multipart=False)
-        else:  # streamed from the file in parts; atomic: S3 shows it only when complete
-            obstore.put(self.store, key, Path(src), chunk_size=8 << 20, max_concurrency=2)
+            obstore.put(self.store, key, source.read(src, digest, size), use_multipart=False)
+        else:  # in parts, hashed as they are read; S3 shows it only once complete
+            parts = source.chunks(src, digest, size)
+            obstore.put(self.store, key, parts, chunk_size=source.CHUNK, max_concurrency=2)
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         import obstore

@@ -1,0 +1,120 @@
+"""Remotes that can be trusted for years: only verified bytes are uploaded, a
+remote is a copy independent of the cache, a killed transfer keeps what it
+finished, a silent endpoint fails in bounded time, a mistyped folder is not
+created, and every remote carries a layout marker that an older tether
+respects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git, write
+
+BIG = 5 << 20  # above the 4 MiB one-request size: streamed in parts
+
+
+def _commit(root: Path, tether, *paths: str) -> None:
+    assert tether("add", *paths).code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "data")
+
+
+def _use_s3(tether, s3_remote, name: str = "s3", *extra: tuple[str, str]) -> None:
+    url, endpoint, key, secret = s3_remote
+    assert tether("remote", "add", name, url, "--default").code == 0
+    assert tether("remote", "modify", name, "endpoint_url", endpoint).code == 0
+    assert tether("remote", "modify", "--local", name, "access_key_id", key).code == 0
+    assert tether("remote", "modify", "--local", name, "secret_access_key", secret).code == 0
+    for option, value in extra:
+        assert tether("remote", "modify", name, option, value).code == 0
+
+
+def _use_s3fs(tether, s3_remote) -> None:
+    """The same server through s3fs (a remote that names an AWS profile)."""
+    url, endpoint, key, secret = s3_remote
+    aws = Path(os.environ["HOME"]) / ".aws"
+    aws.mkdir(exist_ok=True)
+    (aws / "credentials").write_text(
+        f"[team]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+    )
+    assert tether("remote", "add", "s3", url, "--default").code == 0
+    assert tether("remote", "modify", "s3", "endpoint_url", endpoint).code == 0
+    assert tether("remote", "modify", "s3", "profile", "team").code == 0
+
+
+def _cache_file(repo: Path, data: bytes) -> Path:
+    from tether.storage import hashing
+
+    digest = hashing.hash_bytes(data)
+    return repo / ".tether" / "cache" / "objects" / digest[:2] / digest[2:]
+
+
+def _damage(path: Path) -> bytes:
+    """Flip one byte of a read-only cache object in place (bit rot); the good bytes."""
+    good = path.read_bytes()
+    path.chmod(0o644)
+    with path.open("r+b") as f:
+        f.seek(len(good) // 2)
+        f.write(bytes([good[len(good) // 2] ^ 0xFF]))
+    return good
+
+
+def _restore(path: Path, good: bytes) -> None:
+    path.write_bytes(good)
+    path.chmod(0o444)
+
+
+# -- 1. every upload is verified from the bytes that are sent ----------------------
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("client", ["obstore", "s3fs", "folder"])
+def test_a_damaged_large_cache_object_is_never_uploaded(repo, tether, tmp_path, s3_remote, client):
+    data = os.urandom(BIG)
+    write(repo / "model.bin", data)
+    if client == "obstore":
+        _use_s3(tether, s3_remote)
+    elif client == "s3fs":
+        _use_s3fs(tether, s3_remote)
+    else:
+        (tmp_path / "remote").mkdir()
+        assert tether("remote", "add", "s3", str(tmp_path / "remote"), "--default").code == 0
+    _commit(repo, tether, "model.bin")
+    obj = _cache_file(repo, data)
+    good = _damage(obj)
+
+    r = tether("push")
+
+    assert r.code == 1
+    assert "model.bin" in r.err
+    assert "corrupt" in r.err
+    assert "0 uploaded" in r.out
+    _restore(obj, good)  # the cache is repaired: the object must still be missing there
+    r = tether("push")
+    assert r.code == 0, r.err
+    assert "1 uploaded, 0 already there" in r.out
+
+
+@pytest.mark.s3
+def test_a_cache_object_of_the_wrong_size_or_no_file_is_refused(repo, tether, s3_remote):
+    data = os.urandom(BIG)
+    write(repo / "model.bin", data)
+    _use_s3(tether, s3_remote)
+    _commit(repo, tether, "model.bin")
+    obj = _cache_file(repo, data)
+    obj.chmod(0o644)
+    with obj.open("ab") as f:
+        f.write(b"more")
+
+    r = tether("push")
+
+    assert r.code == 1
+    assert f"{BIG + 4:,} bytes, not the {BIG:,} expected" in r.err
+    obj.unlink()
+    os.mkfifo(obj)  # a FIFO would block a plain read forever
+    r = tether("push")
+    assert r.code == 1
+    assert "a FIFO, not a file" in r.err

@@ -118,3 +118,27 @@ def test_a_cache_object_of_the_wrong_size_or_no_file_is_refused(repo, tether, s3
     r = tether("push")
     assert r.code == 1
     assert "a FIFO, not a file" in r.err
+
+
+# -- 2. a folder remote is an independent copy ----------------------------------------
+
+
+def test_a_folder_remote_holds_its_own_copy_unless_hard_links_are_asked_for(
+    repo, tether, remote, tmp_path
+):
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    obj = _cache_file(repo, b"weights")
+
+    assert tether("push").code == 0
+
+    pushed = remote / obj.relative_to(repo / ".tether" / "cache")
+    assert pushed.read_bytes() == b"weights"
+    assert pushed.stat().st_ino != obj.stat().st_ino
+    assert obj.stat().st_nlink == pushed.stat().st_nlink == 1
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    assert tether("remote", "add", "shared", str(shared)).code == 0
+    assert tether("remote", "modify", "shared", "hardlink", "true").code == 0
+    assert tether("push", "-r", "shared").code == 0
+    assert (shared / pushed.relative_to(remote)).stat().st_ino == obj.stat().st_ino

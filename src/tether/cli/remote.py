@@ -123,7 +123,8 @@ def remote_modify(
     option: Annotated[
         str,
         typer.Argument(
-            help="url, endpoint_url, region, profile, jobs, hardlink (local folders), "
+            help="url, endpoint_url, region, profile, jobs, hardlink (local folders: share one "
+            "copy with the cache; off), "
             "pack (small objects in packs: true/false; on except for local folders), "
             "access_key_id, secret_access_key, session_token, or (with --local) any "
             "fsspec option."

@@ -63,11 +63,12 @@ class RemoteSpec:
     @property
     def packs(self) -> bool:
         """Whether a push packs small objects: yes for every remote but a local
-        folder (where hard links cost less than any pack), unless ``pack: false``."""
+        folder (a local disk has no cost per request), unless ``pack: false``."""
         return switch(self.options.get("pack"), self.protocol != "file")
 
     @property
     def hardlink(self) -> bool:
         """Whether a local folder takes hard links of the cache's objects when
-        it can (``hardlink: false``: always copies)."""
-        return switch(self.options.get("hardlink"), True)
+        it can (``hardlink: true``), so that it shares one copy with the cache:
+        off by default, as a remote is an independent copy."""
+        return switch(self.options.get("hardlink"), False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, write
+from tests.conftest import git, snapshot, write
 
 BIG = 5 << 20  # above the 4 MiB one-request size: streamed in parts
 
@@ -142,3 +142,102 @@ def test_a_folder_remote_holds_its_own_copy_unless_hard_links_are_asked_for(
     assert tether("remote", "modify", "shared", "hardlink", "true").code == 0
     assert tether("push", "-r", "shared").code == 0
     assert (shared / pushed.relative_to(remote)).stat().st_ino == obj.stat().st_ino
+
+
+# -- 6. a layout marker on every remote ---------------------------------------------
+
+
+MARKER_TEXT = b"tether-cache 1\nhash: xxh3\n"
+
+
+def _s3_key(s3_server, s3_remote, key: str) -> bytes | None:
+    fs = s3_server.filesystem()
+    path = f"{s3_remote[0][len('s3://') :]}/{key}"
+    return fs.cat_file(path) if fs.exists(path) else None
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("client", ["obstore", "s3fs"])
+def test_a_first_push_marks_an_s3_remote(repo, tether, s3_remote, s3_server, client):
+    write(repo / "w.bin", b"weights")
+    _use_s3(tether, s3_remote) if client == "obstore" else _use_s3fs(tether, s3_remote)
+    _commit(repo, tether, "w.bin")
+    assert _s3_key(s3_server, s3_remote, ".tether-cache") is None
+
+    assert tether("push").code == 0
+
+    assert _s3_key(s3_server, s3_remote, ".tether-cache") == MARKER_TEXT
+
+
+def test_a_first_push_marks_a_folder_and_any_fsspec_remote(repo, tether, remote):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.store.clear()
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    assert tether("remote", "add", "--local", "mem", "memory://marked").code == 0
+
+    assert tether("push").code == 0
+    assert tether("push", "-r", "mem").code == 0
+
+    assert (remote / ".tether-cache").read_bytes() == MARKER_TEXT
+    assert fs.cat_file("/marked/.tether-cache") == MARKER_TEXT
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (b"tether-cache 2\nhash: xxh3\n", "has layout version 2, newer than the version 1"),
+        (b"tether-cache 1\nhash: blake3\n", "names its objects by blake3 digests"),
+        (b"not tether\n", "is not one tether wrote"),
+    ],
+)
+def test_a_folder_remote_of_another_format_is_neither_read_nor_written(
+    repo, tether, remote, tmp_path, monkeypatch, marker, message
+):
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    assert tether("push").code == 0
+    (remote / ".tether-cache").write_bytes(marker)
+    write(repo / "w.bin", b"new weights")
+    _commit(repo, tether, "w.bin")
+    before = snapshot(remote)
+
+    for command in ("push", "fetch", "pull"):
+        r = tether(command)
+        assert r.code == 1, command
+        (line,) = r.err.strip().splitlines()
+        assert line.startswith(f"error: remote 'origin' ({remote})")
+        assert message in line
+    assert snapshot(remote) == before
+    cache = snapshot(repo / ".tether" / "cache" / "objects")
+    assert tether("status", "--remote").code == 1
+    assert snapshot(repo / ".tether" / "cache" / "objects") == cache
+
+
+@pytest.mark.s3
+def test_an_s3_remote_of_a_newer_format_is_neither_read_nor_written(
+    repo, tether, tmp_path, monkeypatch, s3_remote, s3_server
+):
+    write(repo / "w.bin", b"weights")
+    _use_s3(tether, s3_remote)
+    _commit(repo, tether, "w.bin")
+    assert tether("push").code == 0
+    bucket_path = s3_remote[0][len("s3://") :]
+    fs = s3_server.filesystem()
+    fs.pipe(f"{bucket_path}/.tether-cache", b"tether-cache 2\nhash: xxh3\n")
+    write(repo / "w.bin", b"new weights")
+    _commit(repo, tether, "w.bin")
+    before = sorted(fs.find(bucket_path))
+
+    r = tether("push")
+    assert r.code == 1
+    assert "has layout version 2" in r.err
+    assert sorted(fs.find(bucket_path)) == before
+    git(repo, "checkout", "-q", "HEAD~1")
+    (repo / "w.bin").unlink()
+    r = tether("pull")
+    assert r.code == 1
+    assert "has layout version 2" in r.err
+    assert not (repo / "w.bin").exists()

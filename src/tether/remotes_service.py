@@ -4,12 +4,15 @@ pipeline, so neither needs the other to reach a remote."""
 
 from __future__ import annotations
 
-from tether import progress
+from pathlib import Path
+
+from tether import config, progress
 from tether.config import check_committed, check_endpoint, check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage.remotes import Remote, RemoteSpec, open_remote
+from tether.storage.remotes.local import folder, make_folder
 from tether.storage.transfer import Direction, Root, Stats, fetch
 
 
@@ -33,6 +36,21 @@ def spec_for(repo: Repo, name: str | None) -> RemoteSpec:
     check_committed(spec, committed)
     check_endpoint(spec, committed)
     return spec
+
+
+def add(
+    repo: Repo, name: str, url: str, default: bool, local: bool, force: bool, parents: bool
+) -> Path | None:
+    """``tether remote add``: record the remote; for a folder, create it when
+    its parent exists (with ``parents``: any missing parent too). Returns the
+    folder when it is still missing (push and pull refuse it until it exists)."""
+    config.remote_add(repo.dir, name, url, default, local, force)
+    spec = RemoteSpec(name, url, {})
+    if spec.protocol != "file":
+        return None
+    make_folder(spec, parents)
+    path = folder(spec)
+    return None if path.is_dir() or not path.is_absolute() else path
 
 
 def open_for(repo: Repo, name: str | None) -> Remote:

@@ -241,3 +241,41 @@ def test_an_s3_remote_of_a_newer_format_is_neither_read_nor_written(
     assert r.code == 1
     assert "has layout version 2" in r.err
     assert not (repo / "w.bin").exists()
+
+
+# -- 5. a mistyped folder is an error, not a new folder tree ----------------------------
+
+
+def test_a_missing_remote_folder_is_reported_and_never_created(repo, tether, tmp_path):
+    typo = tmp_path / "nonexistent" / "dir" / "deep"
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    r = tether("remote", "add", "typo", f"file://{typo}", "--default")
+    assert r.code == 0
+    assert f"folder {typo} does not exist and was not created" in r.err
+
+    for command in ("push", "fetch", "pull"):
+        r = tether(command)
+        assert r.code == 1, command
+        (line,) = r.err.strip().splitlines()
+        assert line.startswith(f"error: remote 'typo' (file://{typo}): no such folder {typo}")
+        assert "mkdir" in line
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_remote_add_creates_a_folder_whose_parent_exists_or_all_with_mkdir(repo, tether, tmp_path):
+    assert tether("remote", "add", "one", str(tmp_path / "one")).code == 0
+    assert (tmp_path / "one").is_dir()
+    deep = tmp_path / "a" / "b" / "c"
+    r = tether("remote", "add", "deep", str(deep), "--mkdir")
+    assert r.code == 0
+    assert "warning" not in r.err
+    assert deep.is_dir()
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    assert tether("push", "-r", "deep").code == 0
+    deep.rename(tmp_path / "moved")  # an unmounted disk, a removed folder: still an error
+    r = tether("push", "-r", "deep")
+    assert r.code == 1
+    assert "no such folder" in r.err
+    assert not deep.exists()

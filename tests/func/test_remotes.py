@@ -138,6 +138,7 @@ def test_incremental_push_moves_only_changed_files_and_the_tree(repo, tether, tm
     import shutil
 
     shutil.rmtree(tmp_path / "remote")
+    (tmp_path / "remote").mkdir()  # emptied: a missing folder is an error, never recreated
     write(repo / "data" / "d2" / "another.txt", "more\n")
     _commit(repo, tether, "v3", "data")
     r = tether("push")

@@ -279,3 +279,85 @@ def test_remote_add_creates_a_folder_whose_parent_exists_or_all_with_mkdir(repo,
     assert r.code == 1
     assert "no such folder" in r.err
     assert not deep.exists()
+
+
+# -- 4. a server that accepts and never answers ---------------------------------------
+
+
+@pytest.fixture
+def silent_server():
+    """A real TCP server on loopback that accepts every connection and never
+    answers: the endpoint_url of a remote that would hang a client without
+    timeouts."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("client", ["obstore", "s3fs"])
+def test_a_silent_endpoint_fails_a_push_within_its_timeout(repo, tether, silent_server, client):
+    import time
+
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    s3 = ("s3://bucket/p", silent_server, "key", "secret")
+    _use_s3(tether, s3) if client == "obstore" else _use_s3fs(tether, s3)
+    assert tether("remote", "modify", "s3", "read_timeout", "0.5").code == 0
+    assert tether("remote", "modify", "s3", "connect_timeout", "0.5").code == 0
+
+    start = time.monotonic()
+    r = tether("push")
+    took = time.monotonic() - start
+
+    assert r.code == 1
+    (line,) = r.err.strip().splitlines()
+    assert line.startswith("error: remote 's3' (s3://bucket/p): ")
+    assert "no answer within 0.5 s (read_timeout)" in line
+    assert took < 15  # three tries of 0.5 s, the backoff between them, and the start
+
+
+def test_on_a_terminal_push_says_what_it_waits_for(repo, tether, silent_server):
+    from tests.func.test_progress import _on_a_terminal
+
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    _use_s3(tether, ("s3://bucket/p", silent_server, "key", "secret"))
+    assert tether("remote", "modify", "s3", "read_timeout", "1").code == 0
+
+    code, shown = _on_a_terminal(repo, "push")
+
+    assert code == 1
+    assert "push s3: waiting for s3://bucket/p" in shown
+    assert "no answer within 1 s (read_timeout)" in shown
+
+
+def test_timeouts_are_seconds_above_zero(repo, tether):
+    assert tether("remote", "add", "s3", "s3://bucket/p").code == 0
+    for bad in ("never", "0", "1e9"):
+        r = tether("remote", "modify", "s3", "read_timeout", bad)
+        assert r.code == 1
+        assert "read_timeout must be" in r.err
+    assert tether("remote", "modify", "s3", "connect_timeout", "2.5").code == 0
+    assert "connect_timeout=2.5" in tether("remote", "list").out

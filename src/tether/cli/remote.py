@@ -136,6 +136,7 @@ def remote_modify(
             help="url, endpoint_url, region, profile, jobs, hardlink (local folders: share one "
             "copy with the cache; off), "
             "pack (small objects in packs: true/false; on except for local folders), "
+            "connect_timeout, read_timeout (seconds; S3), "
             "access_key_id, secret_access_key, session_token, or (with --local) any "
             "fsspec option."
         ),

@@ -65,7 +65,11 @@ def storage_options(spec: RemoteSpec) -> dict[str, Any]:
         opts.setdefault("use_listings_cache", False)
         opts.setdefault(
             "config_kwargs",
-            {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 1}},
+            {
+                "connect_timeout": spec.timeout("connect_timeout"),
+                "read_timeout": spec.timeout("read_timeout"),
+                "retries": {"max_attempts": 1},
+            },
         )
     return opts
 

@@ -64,10 +64,14 @@ class S3Remote(Remote):
                 config=config,  # type: ignore[arg-type]
                 client_options={
                     "allow_http": endpoint.startswith("http://"),
-                    "connect_timeout": timedelta(seconds=5),
-                    "timeout": timedelta(seconds=120),
+                    "connect_timeout": timedelta(seconds=spec.timeout("connect_timeout")),
+                    # per read: a large object may take as long as it needs,
+                    # a server that stops answering fails after this
+                    "read_timeout": timedelta(seconds=spec.timeout("read_timeout")),
+                    "timeout": timedelta(days=1),
                 },
-                retry_config={"max_retries": 1, "retry_timeout": timedelta(seconds=10)},
+                # the transfer engine retries, with backoff (as for s3fs)
+                retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=10)},
             )
         except Exception as exc:  # noqa: BLE001 - obstore's config errors have no common base
             raise RemoteError(f"remote {spec.name!r}: {exc}") from None

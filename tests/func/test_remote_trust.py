@@ -7,11 +7,18 @@ respects."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, snapshot, write
+from tests.conftest import git, run_cli, snapshot, write
 
 BIG = 5 << 20  # above the 4 MiB one-request size: streamed in parts
 
@@ -318,8 +325,6 @@ def silent_server():
 
 @pytest.mark.parametrize("client", ["obstore", "s3fs"])
 def test_a_silent_endpoint_fails_a_push_within_its_timeout(repo, tether, silent_server, client):
-    import time
-
     write(repo / "w.bin", b"weights")
     _commit(repo, tether, "w.bin")
     s3 = ("s3://bucket/p", silent_server, "key", "secret")
@@ -361,3 +366,76 @@ def test_timeouts_are_seconds_above_zero(repo, tether):
         assert "read_timeout must be" in r.err
     assert tether("remote", "modify", "s3", "connect_timeout", "2.5").code == 0
     assert "connect_timeout=2.5" in tether("remote", "list").out
+
+
+# -- 3. a killed transfer keeps what it finished ---------------------------------------
+
+MANY = 1200  # objects: more than two publishing batches of 500
+
+
+def _objects(top: Path) -> tuple[int, int]:
+    """(objects under their final names, temporaries) in a store's fan-out folders."""
+    final = temporary = 0
+    for p in top.glob("objects/*/*"):
+        if re.fullmatch(r"[0-9a-f]{30}", p.name):
+            final += 1
+        else:
+            assert re.fullmatch(r"\.tmp-\d+-[0-9a-f]+-\d+", p.name), p.name  # as documented
+            temporary += 1
+    return final, temporary
+
+
+def _kill_when(cwd: Path, args: list[str], reached: Callable[[], bool]) -> None:
+    """Run tether in a child process in short steps, stopped in between, and
+    SIGKILL it at the first stop where ``reached()`` holds."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tether", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.003)
+            proc.send_signal(signal.SIGSTOP)
+            assert proc.poll() is None, "it finished before the point to kill it at"
+            if reached():
+                return
+            proc.send_signal(signal.SIGCONT)
+        raise AssertionError("the point to kill it at never came")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _summary(out: str) -> tuple[int, int]:
+    found = re.search(r": (\d+) \w+, (\d+) already there", out)
+    assert found, out
+    return int(found[1]), int(found[2])
+
+
+def test_a_killed_push_and_a_killed_pull_keep_what_they_finished(repo, tether, remote):
+    for i in range(MANY):
+        write(repo / "many" / f"{i % 20}" / f"{i}.txt", f"file {i}\n" * 20)
+    _commit(repo, tether, "many")
+
+    _kill_when(repo, ["push"], lambda: sum(_objects(remote)) >= MANY // 2)
+
+    kept, _ = _objects(remote)
+    assert kept >= 500  # at least one batch was published before the kill
+    r = run_cli(repo, "push")
+    assert r.returncode == 0, r.stderr
+    assert _summary(r.stdout) == (MANY + 1 - kept, kept)  # only the rest, and the tree
+    assert _objects(remote)[0] == MANY + 1
+
+    cache = repo / ".tether" / "cache"
+    shutil.rmtree(cache / "objects")
+    _kill_when(repo, ["pull"], lambda: sum(_objects(cache)) >= MANY // 2)
+
+    kept, _ = _objects(cache)
+    assert kept >= 500
+    r = run_cli(repo, "pull")
+    assert r.returncode == 0, r.stderr
+    assert _summary(r.stdout) == (MANY + 1 - kept, kept)
+    assert _objects(cache)[0] == MANY + 1

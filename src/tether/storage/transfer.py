@@ -40,7 +40,7 @@ from tether.errors import (
 from tether.storage import packs, tree
 from tether.storage.odb import ObjectDB
 from tether.storage.remotes import Remote, classify, is_bucket_missing, layout
-from tether.storage.writer import Writer
+from tether.storage.writer import TRANSFER, Writer
 
 T = TypeVar("T")
 RETRIES = 3
@@ -478,7 +478,7 @@ def fetch(
     start = time.monotonic()
     prepare(remote, write=False)
     mover = _Mover(remote, stats, jobs, bars)
-    writer = odb.writer().__enter__()
+    writer = odb.writer(TRANSFER).__enter__()  # publishes as it goes: a killed fetch keeps it
     try:
 
         def download(digest: str, size: int) -> None:

@@ -18,7 +18,7 @@ from tether.storage.odb import ObjectDB
 from tether.storage.remotes.base import MAX_KEY, Remote, T, threads
 from tether.storage.remotes.classify import remote_full
 from tether.storage.remotes.spec import RemoteSpec
-from tether.storage.writer import Writer
+from tether.storage.writer import TRANSFER, Writer
 from tether.yamlio import write_atomic
 
 LAYOUT = ("objects", "packs", "runs", "tmp")  # the folders of a remote that tether writes
@@ -82,7 +82,7 @@ class LocalRemote(Remote):
         if self._writer is None:
             self._check_layout()
             try:
-                self._writer = Writer(self.odb).__enter__()
+                self._writer = Writer(self.odb, batch=TRANSFER).__enter__()
             except PathError as exc:
                 raise self._linked(exc) from None
             except OSError as exc:

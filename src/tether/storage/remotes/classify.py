@@ -63,6 +63,7 @@ _FULL = ("no space left", "storagefull", "quotaexceeded", "quota exceeded", "ins
 # How each client says a request ran out of time: obstore (reqwest), botocore
 # (s3fs), asyncio and the socket module.
 _TIMED_OUT = ("kind: timeout", "timedout", "timeout on endpoint", "timed out")
+_CONNECTING = ("connect timeout", "connecttimeout", "kind: connect", "connecterror", "tcp connect")
 
 
 def _timed_out(spec: RemoteSpec, exc: BaseException) -> TransientRemoteError | None:
@@ -70,7 +71,7 @@ def _timed_out(spec: RemoteSpec, exc: BaseException) -> TransientRemoteError | N
     text = f"{type(exc).__name__} {exc}".lower()
     if not isinstance(exc, TimeoutError) and not any(w in text for w in _TIMED_OUT):
         return None
-    if "connect" in text:
+    if any(w in text for w in _CONNECTING):
         option, what = "connect_timeout", "no connection"
     else:
         option, what = "read_timeout", "no answer"

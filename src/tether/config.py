@@ -16,9 +16,11 @@ from tether.errors import ConfigError, MetadataError
 from tether.storage.remotes.spec import (
     COUNT_OPTIONS,
     OWN_OPTIONS,
+    SECONDS_OPTIONS,
     SWITCH_OPTIONS,
     RemoteSpec,
     count,
+    seconds,
 )
 
 PROJECT = "config.yaml"
@@ -395,6 +397,11 @@ def _remote_option(option: str, text: str) -> Any:
             raise ConfigError(f"{option} {exc}") from None
     if option in SWITCH_OPTIONS:
         return _bool(text)
+    if option in SECONDS_OPTIONS:
+        try:
+            return seconds(text)
+        except ValueError as exc:
+            raise ConfigError(f"{option} {exc}") from None
     if option == "url":
         check_url(text)
     return text

@@ -82,6 +82,42 @@ class Transfer:
 
 
 _streaming: tuple[int, Transfer] | None = None  # (process, bar) fed by :func:`copied`
+_waiting: Any = None  # the line of :func:`waiting` while it is shown
+
+
+@contextmanager
+def waiting(description: str) -> Iterator[None]:
+    """On a terminal, a line saying what the command waits for and for how
+    long (a remote that does not answer), until the first transfer bar takes
+    its place or the block ends."""
+    global _waiting  # noqa: PLW0603 - one line at a time per process
+    if not wanted():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    line = Progress(
+        SpinnerColumn(),
+        TextColumn(description),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    line.add_task(description, total=None)
+    line.start()
+    _waiting = line
+    try:
+        yield
+    finally:
+        _stop_waiting()
+
+
+def _stop_waiting() -> None:
+    global _waiting
+    if _waiting is not None:
+        line, _waiting = _waiting, None
+        line.stop()
 
 
 def copied(nbytes: int) -> None:
@@ -110,6 +146,7 @@ def transfer(description: str, files: int, nbytes: int, stream: bool = False) ->
     if not wanted() or files == 0:
         yield Transfer()
         return
+    _stop_waiting()  # the bar shows the work from here on
     from rich.console import Console
     from rich.progress import (
         BarColumn,

@@ -4,13 +4,16 @@ pipeline, so neither needs the other to reach a remote."""
 
 from __future__ import annotations
 
-from tether import progress
+from pathlib import Path
+
+from tether import config, progress
 from tether.artifact import Artifact
 from tether.config import check_committed, check_endpoint, check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage.remotes import Remote, RemoteSpec, open_remote
+from tether.storage.remotes.local import folder, make_folder
 from tether.storage.transfer import Direction, Stats, fetch
 
 
@@ -34,6 +37,21 @@ def spec_for(repo: Repo, name: str | None) -> RemoteSpec:
     check_committed(spec, committed)
     check_endpoint(spec, committed)
     return spec
+
+
+def add(
+    repo: Repo, name: str, url: str, default: bool, local: bool, force: bool, parents: bool
+) -> Path | None:
+    """``tether remote add``: record the remote; for a folder, create it when
+    its parent exists (with ``parents``: any missing parent too). Returns the
+    folder when it is still missing (push and pull refuse it until it exists)."""
+    config.remote_add(repo.dir, name, url, default, local, force)
+    spec = RemoteSpec(name, url, {})
+    if spec.protocol != "file":
+        return None
+    make_folder(spec, parents)
+    path = folder(spec)
+    return None if path.is_dir() or not path.is_absolute() else path
 
 
 def open_for(repo: Repo, name: str | None) -> Remote:
@@ -71,10 +89,15 @@ def raise_failures(stats: Stats) -> None:
         first = names[0]
         more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
         reason = stats.failed[first]
-        hint = (
-            "the remote copy is damaged: delete it there and `tether push` again from a "
-            "machine whose cache holds it"
-            if "corrupt" in reason and stats.direction is Direction.FETCH
-            else None
-        )
+        hint = None
+        if "corrupt" in reason and stats.direction is Direction.FETCH:
+            hint = (
+                "the remote copy is damaged: delete it there and `tether push` again from a "
+                "machine whose cache holds it"
+            )
+        elif "corrupt" in reason:
+            hint = (
+                "the cache copy is damaged and was not uploaded: `tether fsck` moves it "
+                "aside; then add the file again from a good copy, or pull it"
+            )
         raise TransferError(f"{stats.direction} {stats.remote}: {first}: {reason}{more}", hint)

@@ -138,6 +138,7 @@ def test_incremental_push_moves_only_changed_files_and_the_tree(repo, tether, tm
     import shutil
 
     shutil.rmtree(tmp_path / "remote")
+    (tmp_path / "remote").mkdir()  # emptied: a missing folder is an error, never recreated
     write(repo / "data" / "d2" / "another.txt", "more\n")
     _commit(repo, tether, "v3", "data")
     r = tether("push")
@@ -586,8 +587,15 @@ def test_any_fsspec_url_round_trip_through_memory_filesystem(repo, tether, tmp_p
     assert r.code == 0, r.err
     assert "7 uploaded" in r.out
     keys = fsspec.filesystem("memory").find("/tether-test")
-    # no temporaries left behind: loose objects (the tree, the 5 MiB model) and one pack
-    assert sorted(k.split("/")[2] for k in keys) == ["objects", "objects", "packs", "packs"]
+    # no temporaries left behind: the layout marker, loose objects (the tree, the 5 MiB
+    # model) and one pack
+    assert sorted(k.split("/")[2] for k in keys) == [
+        ".tether-cache",
+        "objects",
+        "objects",
+        "packs",
+        "packs",
+    ]
     import shutil
 
     shutil.rmtree(repo / ".tether" / "cache")

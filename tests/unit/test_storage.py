@@ -261,10 +261,15 @@ def test_a_remote_reads_its_own_options_one_way() -> None:
     from tether.storage.remotes import RemoteSpec
 
     folder, s3 = RemoteSpec("f", "/srv/f", {}), RemoteSpec("s", "s3://b", {})
-    assert (folder.jobs, folder.packs, folder.hardlink) == (1, False, True)
+    assert (folder.jobs, folder.packs, folder.hardlink) == (1, False, False)  # a copy
     assert (s3.jobs, s3.packs) == (32, True)
+    assert (s3.timeout("connect_timeout"), s3.timeout("read_timeout")) == (10.0, 60.0)
     off = RemoteSpec("f", "/srv/f", {"jobs": "4", "pack": "yes", "hardlink": "off"})
     assert (off.jobs, off.packs, off.hardlink) == (4, True, False)
+    assert RemoteSpec("f", "/srv/f", {"hardlink": "true"}).hardlink
+    assert RemoteSpec("s", "s3://b", {"read_timeout": "2.5"}).timeout("read_timeout") == 2.5
+    with pytest.raises(RemoteError, match="remote 's': read_timeout must be more than 0"):
+        RemoteSpec("s", "s3://b", {"read_timeout": 0}).timeout("read_timeout")
     assert not RemoteSpec("s", "s3://b", {"pack": False}).packs
     with pytest.raises(RemoteError, match="remote 'f': jobs must be at least 1"):
         _ = RemoteSpec("f", "/srv/f", {"jobs": 0}).jobs

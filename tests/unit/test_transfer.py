@@ -9,7 +9,7 @@ from tether.artifact import Artifact, Kind
 from tether.storage import packs, tree
 from tether.storage.hashing import hash_bytes as _digest
 from tether.storage.odb import ObjectDB
-from tether.storage.remotes import MemoryRemote, RemoteSpec, object_key
+from tether.storage.remotes import MemoryRemote, RemoteSpec, layout, object_key
 from tether.storage.transfer import fetch, missing, push
 
 LOOSE = RemoteSpec("mem", "memory://", {"pack": False})
@@ -118,7 +118,7 @@ def test_small_objects_travel_in_packs_each_pack_before_its_index(tmp_path: Path
     assert remote.objects() == {data.digest, _digest(big)}  # loose: the tree and the large file
     written = _made(remote, "write_key")
     (pack,) = packs.names_in(remote.keys)
-    assert written == [packs.pack_key(pack), packs.index_key(pack)]
+    assert written == [layout.MARKER, packs.pack_key(pack), packs.index_key(pack)]  # marker first
     index = packs.parse_index(remote.keys[packs.index_key(pack)], pack)
     assert set(index) == small
     assert stats.moved == 5

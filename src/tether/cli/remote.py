@@ -44,14 +44,24 @@ def remote_add(
     default: Annotated[bool, typer.Option("--default", "-d", help="Make it the default.")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing one.")] = False,
     local: Local = False,
+    mkdir: Annotated[
+        bool,
+        typer.Option("--mkdir", help="Create a folder remote's missing parent folders too."),
+    ] = False,
 ) -> None:
-    """Add a remote. Its options go to .tether/config.yaml (or --local)."""
-    from tether import config
+    """Add a remote. Its options go to .tether/config.yaml (or --local). A folder
+    that does not exist is created when its parent exists (--mkdir: in any case)."""
+    from tether.remotes_service import add
     from tether.repo import Repo
 
-    repo = Repo.find()
-    config.remote_add(repo.dir, name, url, default, local, force)
+    missing = add(Repo.find(), name, url, default, local, force, mkdir)
     render.info(f"remote {name} -> {url}{' (default)' if default else ''}")
+    if missing is not None:
+        render.warn(
+            f"folder {missing} does not exist and was not created: push and pull refuse "
+            "it until it does (check the path; `tether remote add --force --mkdir` creates "
+            "missing parents too)"
+        )
 
 
 @remote_app.command("list")
@@ -123,8 +133,10 @@ def remote_modify(
     option: Annotated[
         str,
         typer.Argument(
-            help="url, endpoint_url, region, profile, jobs, hardlink (local folders), "
+            help="url, endpoint_url, region, profile, jobs, hardlink (local folders: share one "
+            "copy with the cache; off), "
             "pack (small objects in packs: true/false; on except for local folders), "
+            "connect_timeout, read_timeout (seconds; S3), "
             "access_key_id, secret_access_key, session_token, or (with --local) any "
             "fsspec option."
         ),

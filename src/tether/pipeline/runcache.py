@@ -21,8 +21,8 @@ from tether.pipeline.spec import Stage
 from tether.remotes_service import open_for, raise_failures
 from tether.repo import Repo
 from tether.storage import hashing, safeio
+from tether.storage.transfer import prepare, retrying
 from tether.storage.transfer import push as push_objects
-from tether.storage.transfer import retrying
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -92,6 +92,7 @@ def local_keys(repo: Repo) -> list[str]:
 def push(repo: Repo, remote_name: str | None) -> int:
     """Upload entries the remote lacks, after the objects they name."""
     remote = open_for(repo, remote_name)
+    prepare(remote, write=True)
     keys = retrying(remote, lambda: remote.list_keys("runs"))
     have = {k.removeprefix("runs/").replace("/", "") for k in keys}
     todo = [k for k in local_keys(repo) if k not in have]
@@ -115,6 +116,7 @@ def push(repo: Repo, remote_name: str | None) -> int:
 def pull(repo: Repo, remote_name: str | None) -> int:
     """Download entries this cache lacks (objects come when an entry is used)."""
     remote = open_for(repo, remote_name)
+    prepare(remote, write=False)
     mine = set(local_keys(repo))
     count = 0
     for rel in retrying(remote, lambda: remote.list_keys("runs")):

@@ -27,7 +27,7 @@ from tether.errors import CorruptObjectError, MissingObjectError
 from tether.storage import hashing, safeio
 from tether.storage.fileio import hash_object
 from tether.storage.state import StateDB
-from tether.storage.writer import Writer
+from tether.storage.writer import ADD, Batch, Writer
 
 MARKER = ".tether-cache"
 MARKER_TEXT = f"tether-cache 1\nhash: {hashing.ALGORITHM}\n"
@@ -80,8 +80,8 @@ class ObjectDB:
             return None
         return st.st_size if stat.S_ISREG(st.st_mode) else None
 
-    def writer(self) -> Writer:
-        return Writer(self)
+    def writer(self, batch: Batch = ADD) -> Writer:
+        return Writer(self, batch=batch)
 
     def verify(self, digest: str, state: StateDB | None = None) -> bool:
         """True when the object is present and its content hashes to its name."""

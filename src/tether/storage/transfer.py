@@ -40,8 +40,8 @@ from tether.errors import (
 )
 from tether.storage import packs, tree
 from tether.storage.odb import ObjectDB
-from tether.storage.remotes import Remote, classify, is_bucket_missing
-from tether.storage.writer import Writer
+from tether.storage.remotes import Remote, classify, is_bucket_missing, layout
+from tether.storage.writer import TRANSFER, Writer
 
 T = TypeVar("T")
 RETRIES = 3
@@ -131,6 +131,18 @@ def retrying(remote: Remote, fn: Callable[[], T]) -> T:
         time.sleep(delay)
         delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def prepare(remote: Remote, write: bool) -> None:
+    """Before a command's first read or write of the remote: it answers (a
+    missing bucket or folder is one clear error) and its layout marker names a
+    format this tether honours. ``write``: a remote without a marker gets one."""
+    retrying(remote, remote.probe)
+    marker = retrying(remote, lambda: remote.read_key(layout.MARKER))
+    if marker is not None:
+        layout.check(remote.spec, marker)
+    elif write:
+        retrying(remote, lambda: remote.write_key(layout.MARKER, layout.TEXT))
 
 
 def missing(
@@ -337,7 +349,7 @@ def push(
     ``bars``: how to show progress."""
     stats = Stats(Direction.PUSH, remote.name)
     start = time.monotonic()
-    retrying(remote, remote.probe)
+    prepare(remote, write=True)
     packed = pack_index(odb, remote, jobs)
     blobs: dict[str, tuple[int, str]] = {}
     trees: dict[str, Artifact] = {}
@@ -454,9 +466,9 @@ def fetch(
     """Download what the cache lacks of ``roots``; ``bars``: how to show progress."""
     stats = Stats(Direction.FETCH, remote.name)
     start = time.monotonic()
-    retrying(remote, remote.probe)
+    prepare(remote, write=False)
     mover = _Mover(remote, stats, jobs, bars)
-    writer = odb.writer().__enter__()
+    writer = odb.writer(TRANSFER).__enter__()  # publishes as it goes: a killed fetch keeps it
     try:
 
         def download(digest: str, size: int) -> None:
@@ -493,7 +505,7 @@ def remote_status(
     odb: ObjectDB, remote: Remote, roots: list[Artifact], jobs: int
 ) -> dict[str, Any]:
     """Per root: how many of its objects the cache and the remote lack."""
-    retrying(remote, remote.probe)
+    prepare(remote, write=False)
     per_root: dict[str, set[str]] = {}
     for r in roots:
         objs = {r.digest}

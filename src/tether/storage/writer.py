@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -25,8 +27,21 @@ from tether.storage.fileio import (
 if TYPE_CHECKING:
     from tether.storage.odb import ObjectDB
 
-_BATCH_BYTES = 512 << 20
-_BATCH_COUNT = 20_000
+
+@dataclass(frozen=True)
+class Batch:
+    """When a writer publishes what it wrote (one flush, then renames): at
+    ``nbytes`` or ``count`` objects waiting, or ``seconds`` after it last did."""
+
+    nbytes: int
+    count: int
+    seconds: float | None = None
+
+
+# add: as few flushes as memory allows (20,000 small files are one flush)
+ADD = Batch(512 << 20, 20_000)
+# push and pull: a transfer killed at any point keeps all but its last seconds
+TRANSFER = Batch(64 << 20, 500, 2.0)
 
 
 class Writer:
@@ -37,9 +52,13 @@ class Writer:
     so an interrupted ``add`` leaves only whole objects behind.
     """
 
-    def __init__(self, odb: ObjectDB, on_copied: Callable[[int], None] = ignore) -> None:
+    def __init__(
+        self, odb: ObjectDB, on_copied: Callable[[int], None] = ignore, batch: Batch = ADD
+    ) -> None:
         self.odb = odb
         self.on_copied = on_copied  # told of each chunk of a large file as it is copied
+        self.batch = batch
+        self._published = time.monotonic()
         self._pending: list[tuple[str, str]] = []
         self._queued: set[str] = set()  # objects this writer stored (or will)
         # fan-out folders this writer created, so empty but for its own objects:
@@ -117,8 +136,11 @@ class Writer:
             self._bytes += size
             self.written += 1
             self.written_bytes += size
-            full = self._bytes >= _BATCH_BYTES or len(self._pending) >= _BATCH_COUNT
-        if full:
+            full = self._bytes >= self.batch.nbytes or len(self._pending) >= self.batch.count
+            due = self.batch.seconds is not None and (
+                time.monotonic() - self._published >= self.batch.seconds
+            )
+        if full or due:
             self.commit()
 
     @contextlib.contextmanager
@@ -275,6 +297,7 @@ class Writer:
     def commit(self) -> None:
         with self._mutex:
             pending, self._pending, self._bytes = self._pending, [], 0
+            self._published = time.monotonic()
         if not pending:
             return
         fd = os.open(self.odb.tmp, os.O_RDONLY)

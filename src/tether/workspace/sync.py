@@ -4,6 +4,7 @@ of the transfer engine (which objects the chosen pointers need)."""
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from typing import Any
 
 from tether import atomicfile, ownfiles, progress
@@ -54,16 +55,24 @@ def do_transfer(
         broken: list[tracked.Broken] = []  # the others move; these are failures
         chosen = roots(_pointers(repo, targets, all_commits, broken, outputs))
         if direction is not Direction.PUSH:
-            stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
+            with _waiting(direction, remote):
+                stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         else:
             previous = _pushed(repo, remote)
-            stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer)
+            with _waiting(direction, remote):
+                stats = push(
+                    repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer
+                )
             trees = {r.path: r.digest for r in chosen if r.kind is Kind.DIR}
             failed = set(stats.failed)
             _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})
         for b in broken:
             stats.failed[b.source] = f"pointer file does not parse: {b.error.message}"
         return stats
+
+
+def _waiting(direction: str, remote: Remote) -> AbstractContextManager[None]:
+    return progress.waiting(f"{direction} {remote.name}: waiting for {remote.spec.url}")
 
 
 _PUSHED = "pushed-trees.json"
@@ -123,6 +132,7 @@ def remote_report(
     and on the remote."""
     remote = open_for(repo, remote_name)
     rs = roots(tracked.select(repo, targets, outputs))
-    paths = remote_status(repo.odb, remote, rs, remote.spec.jobs)
+    with _waiting("status", remote):
+        paths = remote_status(repo.odb, remote, rs, remote.spec.jobs)
     clean = all(not v["missing_in_cache"] and not v["missing_on_remote"] for v in paths.values())
     return {"remote": remote.name, "paths": paths, "clean": clean}

@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from tether.errors import CorruptObjectError
-from tether.storage import hashing, safeio
+from tether.storage import safeio
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
 
@@ -83,14 +82,6 @@ class Remote(Protocol):
     def probe(self) -> None:
         """One cheap request that fails the way the remote is broken, if it is."""
         return
-
-
-def read_verified(src: str, digest: str) -> bytes:
-    """A small cache object's bytes, refused if they do not hash to its name."""
-    data = safeio.read(src, f"cache object {digest}", SMALL)
-    if hashing.hash_bytes(data) != digest:
-        raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
-    return data
 
 
 def threads(fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:

@@ -60,6 +60,30 @@ def remote_full(spec: RemoteSpec) -> RemoteError:
 _FULL = ("no space left", "storagefull", "quotaexceeded", "quota exceeded", "insufficient storage")
 
 
+# How each client says a request ran out of time: obstore (reqwest), botocore
+# (s3fs), asyncio and the socket module.
+_TIMED_OUT = ("kind: timeout", "timedout", "timeout on endpoint", "timed out")
+_CONNECTING = ("connect timeout", "connecttimeout", "kind: connect", "connecterror", "tcp connect")
+
+
+def _timed_out(spec: RemoteSpec, exc: BaseException) -> TransientRemoteError | None:
+    """A request that ran out of its connect or read time, named by the limit."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    if not isinstance(exc, TimeoutError) and not any(w in text for w in _TIMED_OUT):
+        return None
+    if any(w in text for w in _CONNECTING):
+        option, what = "connect_timeout", "no connection"
+    else:
+        option, what = "read_timeout", "no answer"
+    limit = spec.timeout(option)
+    return TransientRemoteError(
+        f"remote {spec.name!r} ({spec.url}): endpoint unreachable: {what} within {limit:g} s "
+        f"({option})",
+        "check the url/endpoint_url and that the server is running; if it is only slow, "
+        f"raise the limit: `tether remote modify {spec.name} {option} SECONDS`",
+    )
+
+
 def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRemoteError:
     """A permanent :class:`RemoteError` with a hint, or a transient one to retry."""
     text = str(exc)
@@ -101,6 +125,9 @@ def classify(spec: RemoteSpec, exc: BaseException) -> RemoteError | TransientRem
             f"{where}: no such bucket",
             f"create it, or fix the url: `tether remote modify {spec.name} url s3://BUCKET/PREFIX`",
         )
+    timed_out = _timed_out(spec, exc)
+    if timed_out is not None:
+        return timed_out
     if kind == "GenericError":
         brief = first_line(text.rsplit(" - ", maxsplit=1)[-1].split("Debug source", maxsplit=1)[0])
         if any(w in lowered for w in ("connect", "sending request", "timed out", "timeout")) or (

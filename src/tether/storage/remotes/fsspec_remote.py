@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from tether.errors import RemoteError
 from tether.storage import safeio
+from tether.storage.remotes import source
 from tether.storage.remotes.base import (
     MAX_KEY,
     SMALL,
     Remote,
     T,
     object_key,
-    read_verified,
     threads,
 )
 from tether.storage.remotes.classify import first_line, is_bucket_missing
@@ -64,7 +65,11 @@ def storage_options(spec: RemoteSpec) -> dict[str, Any]:
         opts.setdefault("use_listings_cache", False)
         opts.setdefault(
             "config_kwargs",
-            {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 1}},
+            {
+                "connect_timeout": spec.timeout("connect_timeout"),
+                "read_timeout": spec.timeout("read_timeout"),
+                "retries": {"max_attempts": 1},
+            },
         )
     return opts
 
@@ -103,6 +108,8 @@ class FsspecRemote(Remote):
         if hasattr(self.fs, "retries"):
             self.fs.retries = 1  # the transfer engine retries, with backoff
         self.is_async = bool(getattr(self.fs, "async_impl", False))
+        self._lock = threading.Lock()
+        self._seq = 0
         self.atomic = spec.protocol in ATOMIC_PUT
 
     def _key(self, key: str) -> str:
@@ -153,21 +160,53 @@ class FsspecRemote(Remote):
     def upload(self, digest: str, src: str, size: int) -> None:
         final = self._key(object_key(digest))
         if size <= SMALL:
-            data = read_verified(src, digest)
-            self._put_bytes(final, data)
+            self._put_bytes(final, source.read(src, digest, size))
             return
-        target = final if self.atomic else self._key(f"tmp/{digest}.{os.getpid()}")
-        self._call("put_file", src, target)
-        if not self.atomic:
-            self._call("mv", target, final)
+        parts = source.chunks(src, digest, size)
+        if self.atomic:
+            self._stream(final, parts)
+            return
+        tmp = self._tmp_key()
+        try:
+            self._stream(tmp, parts)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._call("rm_file", tmp)
+            raise
+        self._call("mv", tmp, final)
+
+    def _stream(self, target: str, parts: Iterator[bytes]) -> None:
+        """Write ``parts`` to ``target``; if they fail (a corrupt source), the
+        file is discarded unfinished (an object store shows nothing)."""
+        f = self.fs.open(target, "wb")
+        try:
+            for part in parts:
+                f.write(part)
+        except BaseException:
+            if self.atomic:
+                with contextlib.suppress(Exception):
+                    f.discard()  # aborts a multipart upload
+                f.closed = True  # so neither close() nor the finaliser completes it
+            else:
+                f.close()
+            raise
+        f.close()
+
+    def _tmp_key(self) -> str:
+        """A temporary's key, recognisable by name (``tmp/<pid>-<hex>-<n>``, as
+        the cache's writer names them): gc may delete those older than a day."""
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        with contextlib.suppress(Exception):
+            self._call("makedirs", self._key("tmp"), exist_ok=True)
+        return self._key(f"tmp/{os.getpid()}-{id(self):x}-{seq}")
 
     def _put_bytes(self, final: str, data: bytes) -> None:
         if self.atomic:
             self._call("pipe_file", final, data)
             return
-        tmp = self._key(f"tmp/{final.rsplit('/', 1)[-1]}.{os.getpid()}")
-        with contextlib.suppress(Exception):
-            self._call("makedirs", self._key("tmp"), exist_ok=True)
+        tmp = self._tmp_key()
         self._call("pipe_file", tmp, data)
         self._call("mv", tmp, final)
 

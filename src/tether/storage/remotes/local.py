@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,36 @@ from tether.storage.odb import ObjectDB
 from tether.storage.remotes.base import MAX_KEY, Remote, T, threads
 from tether.storage.remotes.classify import remote_full
 from tether.storage.remotes.spec import RemoteSpec
-from tether.storage.writer import Writer
+from tether.storage.writer import TRANSFER, Writer
 
 LAYOUT = ("objects", "packs", "runs", "tmp")  # the folders of a remote that tether writes
+
+
+def folder(spec: RemoteSpec) -> Path:
+    """The folder a ``file`` remote names (``~`` expanded)."""
+    path = spec.url[len("file://") :] if spec.url.startswith("file://") else spec.url
+    return Path(path).expanduser()
+
+
+def make_folder(spec: RemoteSpec, parents: bool) -> bool:
+    """Create the folder of a new remote (``tether remote add``): only when its
+    parent exists, unless ``parents``; True if it was created (False too when
+    it cannot be: the remote is recorded, and push names the problem). A
+    missing parent more likely means a mistyped path than a tree to make."""
+    root = folder(spec)
+    if not root.is_absolute() or root.exists() or not (parents or root.parent.is_dir()):
+        return False
+    try:
+        root.mkdir(parents=parents)
+    except OSError:
+        return False
+    return True
 
 
 class LocalRemote(Remote):
     def __init__(self, spec: RemoteSpec) -> None:
         self.spec = spec
-        path = spec.url[len("file://") :] if spec.url.startswith("file://") else spec.url
-        self.root = Path(path).expanduser()
+        self.root = folder(spec)
         if not self.root.is_absolute():
             raise RemoteError(
                 f"remote {spec.name!r}: {spec.url} is a relative path",
@@ -37,12 +58,30 @@ class LocalRemote(Remote):
         self._checked = False
         self.link = spec.hardlink
 
+    def probe(self) -> None:
+        """The folder must exist, as a bucket must: a mistyped path is one
+        error, never a new folder tree (``tether remote add`` creates it)."""
+        try:
+            is_dir = stat.S_ISDIR(os.stat(self.root).st_mode)
+        except FileNotFoundError:
+            raise RemoteError(
+                f"remote {self.name!r} ({self.spec.url}): no such folder {self.root}",
+                f"create it (`mkdir {self.root}`) if that is the right place, or fix the "
+                f"url: `tether remote modify {self.name} url PATH`",
+            ) from None
+        except OSError as exc:
+            raise _local_error(self.spec, exc) from None
+        if not is_dir:
+            raise RemoteError(
+                f"remote {self.name!r} ({self.spec.url}): {self.root} is not a folder",
+                f"fix the url: `tether remote modify {self.name} url PATH`",
+            )
+
     def _open_writer(self) -> Writer:
         if self._writer is None:
             self._check_layout()
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                self._writer = Writer(self.odb).__enter__()
+                self._writer = Writer(self.odb, batch=TRANSFER).__enter__()
             except PathError as exc:
                 raise self._linked(exc) from None
             except OSError as exc:
@@ -50,10 +89,12 @@ class LocalRemote(Remote):
         return self._writer
 
     def _check_layout(self) -> None:
-        """Before the first write: every top folder a push writes into must be
-        a real folder of the remote (or absent), never a link to elsewhere."""
+        """Before the first write: the remote's folder exists, and every top
+        folder a push writes into is a real folder of it (or absent), never a
+        link to elsewhere."""
         if self._checked:
             return
+        self.probe()
         try:
             for top in LAYOUT:
                 ownfiles.check_dir(self.root / top)
@@ -89,7 +130,7 @@ class LocalRemote(Remote):
     def upload(self, digest: str, src: str, size: int) -> None:
         writer = self._open_writer()
         try:
-            writer.copy_verified(digest, src, f"cache object {digest}", self.link)
+            writer.copy_verified(digest, src, f"cache object {digest}", self.link, size)
         except PermissionError as exc:
             raise _local_error(self.spec, exc) from None
         except DiskFullError:  # the remote's disk, not this machine's cache

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tether.storage.remotes.base import Remote, T, object_key, read_verified
+from tether.storage.remotes import source
+from tether.storage.remotes.base import Remote, T, object_key
 from tether.storage.remotes.spec import RemoteSpec
 from tether.storage.writer import Writer
 
@@ -41,7 +42,7 @@ class MemoryRemote(Remote):
 
     def upload(self, digest: str, src: str, size: int) -> None:
         self.requests.append(("upload", digest))
-        self.keys[object_key(digest)] = read_verified(src, digest)
+        self.keys[object_key(digest)] = source.read(src, digest, size)
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         self.requests.append(("download", digest))

@@ -7,19 +7,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from tether.errors import RemoteError
 from tether.storage import safeio
+from tether.storage.remotes import source
 from tether.storage.remotes.base import (
     MAX_KEY,
     SMALL,
     Remote,
     T,
     object_key,
-    read_verified,
     threads,
 )
 from tether.storage.remotes.spec import RemoteSpec
@@ -65,10 +64,14 @@ class S3Remote(Remote):
                 config=config,  # type: ignore[arg-type]
                 client_options={
                     "allow_http": endpoint.startswith("http://"),
-                    "connect_timeout": timedelta(seconds=5),
-                    "timeout": timedelta(seconds=120),
+                    "connect_timeout": timedelta(seconds=spec.timeout("connect_timeout")),
+                    # per read: a large object may take as long as it needs,
+                    # a server that stops answering fails after this
+                    "read_timeout": timedelta(seconds=spec.timeout("read_timeout")),
+                    "timeout": timedelta(days=1),
                 },
-                retry_config={"max_retries": 1, "retry_timeout": timedelta(seconds=10)},
+                # the transfer engine retries, with backoff (as for s3fs)
+                retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=10)},
             )
         except Exception as exc:  # noqa: BLE001 - obstore's config errors have no common base
             raise RemoteError(f"remote {spec.name!r}: {exc}") from None
@@ -111,10 +114,10 @@ class S3Remote(Remote):
 
         key = self._key(object_key(digest))
         if size <= SMALL:
-            data = read_verified(src, digest)
-            obstore.put(self.store, key, data, use_multipart=False)
-        else:  # streamed from the file in parts; atomic: S3 shows it only when complete
-            obstore.put(self.store, key, Path(src), chunk_size=8 << 20, max_concurrency=2)
+            obstore.put(self.store, key, source.read(src, digest, size), use_multipart=False)
+        else:  # in parts, hashed as they are read; S3 shows it only once complete
+            parts = source.chunks(src, digest, size)
+            obstore.put(self.store, key, parts, chunk_size=source.CHUNK, max_concurrency=2)
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         import obstore

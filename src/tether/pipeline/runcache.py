@@ -22,6 +22,7 @@ from tether.repo import Repo
 from tether.storage import hashing, safeio
 from tether.storage.transfer import Root, retrying
 from tether.storage.transfer import push as push_objects
+from tether.workspace import refs
 from tether.yamlio import write_atomic
 
 
@@ -59,6 +60,11 @@ def _decode(data: bytes, where: str) -> list[Artifact]:
 def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
     path = repo.cache_dir / _rel(k)
     write_atomic(ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444)
+
+
+def decode(data: bytes, where: str) -> list[Artifact]:
+    """The outputs a run-cache entry (from a remote: untrusted) names."""
+    return _decode(data, where)
 
 
 def get(repo: Repo, k: str) -> list[Artifact] | None:
@@ -100,13 +106,16 @@ def push(repo: Repo, remote_name: str | None) -> int:
         except MetadataError:
             outs = []  # a damaged entry names no object to send
         roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs]
-    if roots:
-        stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
-        raise_failures(stats)
-    for k in todo:
-        data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
-        retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
-    remote.close()
+    if not todo:
+        return 0
+    with refs.pushing(repo, remote, roots, remote.spec.jobs):  # a remote gc keeps them
+        if roots:
+            stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
+            raise_failures(stats)
+        for k in todo:
+            data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
+            retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
+        remote.close()
     return len(todo)
 
 

@@ -12,7 +12,7 @@ from tether.remotes_service import open_for, roots
 from tether.repo import Repo
 from tether.storage.remotes import Remote
 from tether.storage.transfer import Direction, Stats, fetch, push, remote_status
-from tether.workspace import checkout, tracked
+from tether.workspace import checkout, refs, tracked
 from tether.yamlio import write_atomic
 
 
@@ -57,7 +57,10 @@ def do_transfer(
             stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         else:
             previous = _pushed(repo, remote)
-            stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer)
+            with refs.pushing(repo, remote, chosen, _jobs(remote, jobs), outputs):
+                stats = push(
+                    repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer
+                )
             trees = {r.name: r.digest for r in chosen if r.kind == "dir"}
             failed = set(stats.failed)
             _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})

@@ -135,31 +135,20 @@ def collect(
         return RemoteOutcome(plan(repo, remote, grace, narrowing, time.time()))
     stem = manifests.begin_gc(remote)
     started = time.time()
-    finished = False
     try:
         p = plan(repo, remote, grace, narrowing, started)
         if p.empty:
-            finished = True
             return RemoteOutcome(p)
         if not force:
             if confirm is None:
                 raise ConfirmationError(f"gc of remote {remote.name!r} would remove {p.summary}")
             if not confirm(p):
-                finished = True
                 return RemoteOutcome(p)
         _spare_new_references(repo, remote, p, narrowing)
-        if time.time() - started >= manifests.GC_STALE:
-            raise RemoteError(
-                f"gc of remote {remote.name!r} took over an hour before deleting: pushes no "
-                "longer wait for it, so it stops without deleting anything",
-                "run it again",
-            )
-        freed = _delete(remote, p)
-        finished = True
-        return RemoteOutcome(p, True, freed)
-    finally:
+        return RemoteOutcome(p, True, _delete(remote, p, started))
+    finally:  # done, even when it failed half way: a push that overlapped it goes round again
         with contextlib.suppress(RemoteError):
-            manifests.end_gc(remote, stem, done=finished)
+            manifests.end_gc(remote, stem)
 
 
 # -- marking ------------------------------------------------------------------
@@ -207,7 +196,7 @@ def _references(
     """(marks, clones seen, pending manifests of pushes that died)."""
     found = manifests.read_all(remote)
     marks = _Marks(repo, remote)
-    mine = refs.ref_manifests(repo, STAGE_OUTPUTS)
+    mine = refs.ref_manifests(repo, STAGE_OUTPUTS, strict=True)
     clones = {m.clone for m in found.refs} | {m.clone for m in mine}
     for m in [*found.refs, *mine]:
         for c in narrowing.commits(m):
@@ -318,20 +307,35 @@ def _spare_new_references(repo: Repo, remote: Remote, p: RemotePlan, narrowing: 
 # -- deleting -----------------------------------------------------------------
 
 
-def _delete(remote: Remote, p: RemotePlan) -> int:
+def _in_time(remote: Remote, started: float) -> None:
+    """A gc deletes only while pushes still wait for its marker (it is stale after an hour)."""
+    if time.time() - started >= manifests.GC_STALE:
+        raise RemoteError(
+            f"gc of remote {remote.name!r} ran for over an hour: pushes no longer wait for "
+            "it, so it stopped deleting",
+            "run it again",
+        )
+
+
+def _delete(remote: Remote, p: RemotePlan, started: float) -> int:
     freed = 0
+    _in_time(remote, started)
     for name, r in sorted(p.repack.items()):
+        _in_time(remote, started)
         _rewrite(remote, name, r)
         for key in r.keys:  # the index first: no reader finds a pack about to go
             retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
         freed += r.freed
     for key in sorted(p.packs, key=lambda k: (k.rsplit(".", 1)[0], not k.endswith(".idx"))):
+        _in_time(remote, started)
         retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
         freed += p.packs[key]
     for key, size in sorted(p.objects.items()):
+        _in_time(remote, started)
         retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
         freed += size
     for key, size in sorted(p.leftovers.items()):
+        _in_time(remote, started)
         retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
         freed += size
     return freed

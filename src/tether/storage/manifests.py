@@ -218,10 +218,9 @@ def end_gc(remote: Remote, stem: str, done: bool = True) -> None:
         remote.close()
     retrying(remote, lambda: delete(remote, f"{stem}.running"))
     now = time.time()
-    for m in markers(remote):
-        if not m.running and now - m.start > DONE_KEPT:
+    for m in markers(remote):  # a running one this old is a gc that died long ago
+        if now - m.start > DONE_KEPT:
             retrying(remote, lambda: delete(remote, m.key))  # noqa: B023 - called at once
-            retrying(remote, lambda: delete(remote, m.key.replace(".done", ".running")))  # noqa: B023
 
 
 # -- the push side ------------------------------------------------------------
@@ -277,15 +276,24 @@ def release(remote: Remote, key: str) -> None:
     retrying(remote, lambda: delete(remote, key))
 
 
-def publish(remote: Remote, clone: str, manifests: list[RefManifest]) -> None:
-    """Write a clone's ref manifests; delete those of refs it no longer has."""
+def publish(
+    remote: Remote, clone: str, manifests: list[RefManifest], written: dict[str, str]
+) -> dict[str, str]:
+    """Write a clone's ref manifests; delete those of refs it no longer has.
+    ``written``: key -> digest of what this clone last wrote there; a manifest
+    still on the remote with the same content is not written again. Returns
+    the same for what is there now."""
     wanted = {ref_key(clone, m.ref): m.encode() for m in manifests}
+    there = set(clone_keys(remote, clone))
+    now = {}
     for key, data in sorted(wanted.items()):
-        retrying(remote, lambda: remote.write_key(key, data))  # noqa: B023 - called at once
+        now[key] = hashing.hash_bytes(data)
+        if key not in there or written.get(key) != now[key]:
+            retrying(remote, lambda: remote.write_key(key, data))  # noqa: B023 - called at once
     remote.close()
-    for key in clone_keys(remote, clone):
-        if key not in wanted:
-            retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
+    for key in sorted(there - set(wanted)):
+        retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
+    return now
 
 
 def valid_clone(value: str) -> bool:

@@ -8,12 +8,11 @@ import contextlib
 import json
 import os
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tether import gitscm, ownfiles
-from tether.errors import TetherError
+from tether.errors import MetadataError, TetherError
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import manifests, tree
@@ -65,10 +64,21 @@ class _Memo:
         self.known: dict[str, list[list[str]]] = found if isinstance(found, dict) else {}
         self.changed = False
 
-    def get(self, repo: Repo, sha: str, outputs: tracked.StageOutputs) -> manifests.Commit:
+    def get(
+        self, repo: Repo, sha: str, outputs: tracked.StageOutputs, strict: bool
+    ) -> manifests.Commit:
+        """A commit's roots. Only a commit whose pointers and lock all parse is
+        remembered; ``strict``: one that does not parse is an error naming it."""
         hit = self.known.get(sha)
         if not (isinstance(hit, list) and len(hit) == 2):
-            files, trees = _roots(tracked.at_commit(repo, sha, outputs))
+            try:
+                found = tracked.at_commit(repo, sha, outputs, strict=True)
+            except MetadataError:
+                if strict:
+                    raise
+                files, trees = _roots(tracked.at_commit(repo, sha, outputs))
+                return manifests.Commit(sha, 0, files, trees)
+            files, trees = _roots(found)
             hit = [list(files), list(trees)]
             self.known[sha] = hit
             self.changed = True
@@ -82,9 +92,12 @@ class _Memo:
                 return  # a memo: read from git again next time
 
 
-def ref_manifests(repo: Repo, outputs: tracked.StageOutputs) -> list[manifests.RefManifest]:
+def ref_manifests(
+    repo: Repo, outputs: tracked.StageOutputs, strict: bool = False
+) -> list[manifests.RefManifest]:
     """One manifest per branch, tag and detached HEAD of this clone, every commit
-    each reaches with its roots, and one for the workspace."""
+    each reaches with its roots, and one for the workspace. ``strict`` (gc): a
+    pointer or lock in history that does not parse is an error naming it."""
     clone, project = clone_id(repo), gitscm.first_commit(repo.root)
     memo = _Memo(repo)
     out = []
@@ -94,14 +107,32 @@ def ref_manifests(repo: Repo, outputs: tracked.StageOutputs) -> list[manifests.R
             continue  # HEAD is a branch's tip: that branch's manifest keeps it
         commits = []
         for commit, when in gitscm.history(repo.root, sha):
-            c = memo.get(repo, commit, outputs)
+            c = memo.get(repo, commit, outputs, strict)
             commits.append(manifests.Commit(commit, when, c.files, c.trees))
         out.append(manifests.RefManifest(clone, project, ref, tuple(commits)))
     memo.save()
     files, trees = _roots(tracked.select(repo, None, outputs, broken=[]))
-    now = manifests.Commit(None, int(time.time()), files, trees)
+    now = manifests.Commit(None, 0, files, trees)  # no time: narrowing keeps it whole
     out.append(manifests.RefManifest(clone, project, manifests.WORKSPACE, (now,)))
     return out
+
+
+_WRITTEN = "manifests-written.json"  # in .tether/tmp/: per remote URL, what was written
+
+
+def _publish(repo: Repo, remote: Remote, clone: str, found: list[manifests.RefManifest]) -> None:
+    """Write the ref manifests that changed since this clone last wrote them."""
+    path = repo.tmp / _WRITTEN
+    try:
+        doc = json.loads(ownfiles.read_text(path) or "{}")
+    except (OSError, ValueError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    mine = doc.get(remote.spec.url)
+    before = {str(k): str(v) for k, v in mine.items()} if isinstance(mine, dict) else {}
+    doc[remote.spec.url] = manifests.publish(remote, clone, found, before)
+    with contextlib.suppress(OSError):  # a memo: without it every manifest is written again
+        write_atomic(path, json.dumps(doc, sort_keys=True))
 
 
 @contextmanager
@@ -129,7 +160,7 @@ def pushing(
     try:
         yield
         if outputs is not None:
-            manifests.publish(remote, clone, ref_manifests(repo, outputs))
+            _publish(repo, remote, clone, ref_manifests(repo, outputs))
     finally:
         with contextlib.suppress(TetherError):  # else a gc drops it once a day old
             manifests.release(remote, key)

@@ -299,3 +299,15 @@ def test_s3_remote_shared_by_two_repositories(tmp_path, tether, s3_remote):
     _fresh_pull(tether, b)
     assert (a / "data/y.txt").read_text() == "a two\n"
     assert (b / "model.bin").read_text() == "b's model\n"
+
+
+def test_a_manifest_gc_cannot_read_stops_it(tmp_path, tether):
+    store = tmp_path / "store"
+    a = _project(tmp_path / "a", tether, str(store))
+    _junk_branch(a, tether, {"scratch/z.txt": "junk\n"})
+    write(store / "manifests" / ("f" * 32) / "x.json", '{"schema": 1, "commits": "all"}')
+    before = _loose(store)
+    r = tether("-C", str(a), "gc", "--remote", "store", "--grace", "0", "-f")
+    assert r.code == 1
+    assert "is malformed; gc cannot tell what it keeps, so nothing was deleted" in r.err
+    assert _loose(store) == before

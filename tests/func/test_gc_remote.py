@@ -311,3 +311,31 @@ def test_a_manifest_gc_cannot_read_stops_it(tmp_path, tether):
     assert r.code == 1
     assert "is malformed; gc cannot tell what it keeps, so nothing was deleted" in r.err
     assert _loose(store) == before
+
+
+def test_run_cache_entries_on_the_remote_keep_their_outputs(tmp_path, tether):
+    store = tmp_path / "store"
+    a = _project(tmp_path / "a", tether, str(store))
+    c = ["-C", str(a)]
+    write(a / "in.txt", "first\n")
+    assert (
+        tether(
+            *c, "stage", "add", "copy", "-d", "in.txt", "-o", "out.txt", "cp in.txt out.txt"
+        ).code
+        == 0
+    )
+    for text in ("first\n", "second\n"):  # neither run is committed: only the run-cache has both
+        write(a / "in.txt", text)
+        assert tether(*c, "repro").code == 0
+        r = tether(*c, "push", "--run-cache")
+        assert r.code == 0, r.err
+    doc = _gc(tether, a, "--grace", "0", "-f")
+    assert doc["objects"]["count"] == 0
+    write(a / "in.txt", "first\n")
+    shutil.rmtree(a / ".tether" / "cache")
+    shutil.rmtree(a / ".tether" / "runs", ignore_errors=True)
+    assert tether(*c, "pull", "--run-cache").code == 0
+    r = tether(*c, "repro")
+    assert r.code == 0, r.err
+    assert "restored copy from the run-cache" in r.out + r.err  # its output came from the remote
+    assert (a / "out.txt").read_text() == "first\n"

@@ -272,8 +272,7 @@ def test_a_push_waits_for_a_running_gc(tmp_path, tether, monkeypatch):
     assert not (store / "objects").exists()  # nothing uploaded while gc may delete
 
 
-@pytest.mark.s3
-def test_s3_remote_shared_by_two_repositories(tmp_path, tether, s3_remote):
+def _s3_projects(tmp_path: Path, tether: Any, s3_remote: Any) -> list[Path]:
     url, endpoint, key, secret = s3_remote
     roots = []
     for name in ("a", "b"):
@@ -284,6 +283,12 @@ def test_s3_remote_shared_by_two_repositories(tmp_path, tether, s3_remote):
         assert tether(*c, "--local", "store", "secret_access_key", secret).code == 0
         git(root, "commit", "-qam", "endpoint")
         roots.append(root)
+    return roots
+
+
+@pytest.mark.s3
+def test_s3_remote_shared_by_two_repositories(tmp_path, tether, s3_remote):
+    roots = _s3_projects(tmp_path, tether, s3_remote)
     a, b = roots
     _version(a, tether, "v1", {"data/x.txt": "a one\n", "data/y.txt": "a two\n"})
     _version(b, tether, "b1", {"model.bin": "b's model\n"})
@@ -339,3 +344,63 @@ def test_run_cache_entries_on_the_remote_keep_their_outputs(tmp_path, tether):
     assert r.code == 0, r.err
     assert "restored copy from the run-cache" in r.out + r.err  # its output came from the remote
     assert (a / "out.txt").read_text() == "first\n"
+
+
+def test_any_fsspec_remote(tmp_path, tether):
+    """The generic fsspec path (listing with times, deleting) on fsspec's memory filesystem."""
+    import fsspec
+
+    fsspec.filesystem("memory").store.clear()
+    a = _project(tmp_path / "a", tether, str(tmp_path / "unused"))
+    c = ["-C", str(a)]
+    assert tether(*c, "remote", "add", "--local", "mem", "memory://gc-test", "--default").code == 0
+    _version(a, tether, "v1", {"data/x.txt": "one\n"})
+    _junk_branch(a, tether, {"scratch/z.txt": "junk\n"})
+    r = tether(*c, "gc", "--remote", "mem", "--grace", "0", "-f", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)["tether.gc-remote/v1"]
+    assert doc["dead_packs"]["count"] == 1 and doc["objects"]["count"] == 1  # file; tree
+    _fresh_pull(tether, a)
+    assert (a / "data/x.txt").read_text() == "one\n"
+
+
+@pytest.mark.s3
+def test_s3_gc_racing_a_push_loses_nothing(tmp_path, tether, s3_remote):
+    """As above on S3: the push is stopped once some of its objects arrived."""
+    from tether.storage.remotes import RemoteSpec, S3Remote
+    from tether.storage.remotes.listing import scan
+
+    url, endpoint, key, secret = s3_remote
+    opts = {"endpoint_url": endpoint, "access_key_id": key, "secret_access_key": secret}
+    bucket = S3Remote(RemoteSpec("store", url, opts))
+    a, b = _s3_projects(tmp_path, tether, s3_remote)
+    big = {f"data/big{i}.bin": os.urandom(2 << 20).hex() for i in range(12)}
+    _junk_branch(a, tether, {"data/big0.bin": big["data/big0.bin"]})
+    for rel, text in big.items():
+        write(a / rel, text)
+    assert tether("-C", str(a), "add", "data").code == 0
+    git(a, "add", "-A")
+    git(a, "commit", "-qm", "big")
+    there = len(scan(bucket, "objects"))
+    push = subprocess.Popen(
+        [sys.executable, "-m", "tether", "push", "-j", "1"],
+        cwd=a,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(scan(bucket, "objects")) < there + 2:  # uploading now
+            assert push.poll() is None, push.communicate()
+            assert time.monotonic() < deadline
+        push.send_signal(signal.SIGSTOP)
+        assert len(scan(bucket, "objects")) < there + len(big)  # half way
+        doc = _gc(tether, b, "--grace", "0", "-f")
+        assert doc["clones"] == 2
+    finally:
+        push.send_signal(signal.SIGCONT)
+        _, err = push.communicate(timeout=60)
+    assert push.returncode == 0, err
+    _fresh_pull(tether, a)
+    assert snapshot(a / "data") == {k[5:]: v.encode() for k, v in big.items()}

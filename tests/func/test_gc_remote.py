@@ -404,3 +404,19 @@ def test_s3_gc_racing_a_push_loses_nothing(tmp_path, tether, s3_remote):
     assert push.returncode == 0, err
     _fresh_pull(tether, a)
     assert snapshot(a / "data") == {k[5:]: v.encode() for k, v in big.items()}
+
+
+def test_nothing_behind_a_link_in_a_remote_folder_is_deleted(tmp_path, tether):
+    store = tmp_path / "store"
+    a = _project(tmp_path / "a", tether, str(store))
+    _junk_branch(a, tether, {"scratch/z.txt": "junk\n"})
+    elsewhere = tmp_path / "elsewhere"
+    (store / "objects").rename(elsewhere)
+    (store / "objects").symlink_to(elsewhere)
+    before = snapshot(elsewhere)
+    r = tether("-C", str(a), "gc", "--remote", "store", "--grace", "0", "-f")
+    assert r.code == 1
+    assert "store/objects is a symlink; tether writes only into the remote's own folders" in r.err
+    assert snapshot(elsewhere) == before
+    r = tether("-C", str(a), "gc", "--remote", "store", "--grace", "0", "-n", "--json")
+    assert json.loads(r.out)["tether.gc-remote/v1"]["objects"]["count"] == 0  # lists none there

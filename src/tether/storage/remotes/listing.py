@@ -67,6 +67,11 @@ def delete(remote: Remote, key: str) -> None:
 def _scan_local(root: Path, prefix: str) -> list[Listed]:
     out: list[Listed] = []
     top = root / prefix
+    try:
+        if not stat.S_ISDIR(os.lstat(top).st_mode):
+            return out  # a link in a folder's place: nothing behind it is provably ours
+    except FileNotFoundError:
+        return out
     for folder, dirs, files in os.walk(top):  # links to folders are listed, never entered
         rel = Path(folder).relative_to(root).as_posix()
         for name in files:

@@ -85,6 +85,7 @@ class RemotePlan:
     packs: dict[str, int] = field(default_factory=dict)  # dead packs' .pack/.idx keys -> size
     repack: dict[str, Repack] = field(default_factory=dict)  # pack name -> its live part
     leftovers: dict[str, int] = field(default_factory=dict)  # stale temporaries and manifests
+    walked: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # trees read
 
     @property
     def bytes(self) -> int:
@@ -155,31 +156,43 @@ def collect(
 
 
 class _Marks:
-    """Referenced digests, with the files of every referenced tree."""
+    """Referenced digests, with the files of every referenced tree. Trees are
+    read by :meth:`walk`, many at once; ``walked`` may come from an earlier read."""
 
-    def __init__(self, repo: Repo, remote: Remote) -> None:
+    def __init__(
+        self, repo: Repo, remote: Remote, walked: dict[str, frozenset[str]] | None = None
+    ) -> None:
         self.repo = repo
         self.remote = remote
         self.live: set[str] = set()
-        self.walked: dict[str, frozenset[str]] = {}  # tree -> its files (empty: unknown)
+        self.trees: set[str] = set()
+        self.walked = walked if walked is not None else {}  # tree -> its files
 
     def add(self, files: Iterable[str], trees: Iterable[str]) -> None:
         self.live.update(files)
-        for t in trees:
-            self.live.add(t)
-            if t not in self.walked:
-                self.walked[t] = self._entries(t)
-                self.live |= self.walked[t]
+        self.trees.update(trees)
+
+    def walk(self) -> None:
+        self.live |= self.trees
+        todo = sorted(t for t in self.trees if t not in self.walked)
+
+        def one(digest: str) -> None:
+            self.walked[digest] = self._entries(digest)
+
+        self.remote.run_all(one, todo, self.remote.spec.jobs)
+        for t in self.trees:
+            self.live |= self.walked[t]
 
     def _entries(self, digest: str) -> frozenset[str]:
-        """The files of a tree, read from the remote, else from this cache; a tree
+        """The files of a tree, read from this cache, else from the remote; a tree
         in neither was never pushed whole (a push in progress lists its files)."""
-        key = f"objects/{digest[:2]}/{digest[2:]}"
-        data = retrying(self.remote, lambda: self.remote.read_key(key))
-        where = f"tree {digest} on remote {self.remote.name!r}"
-        if data is None and self.repo.odb.exists(digest):
-            data = self.repo.odb.read(digest, f"tree {digest} in the cache")
+        if self.repo.odb.exists(digest):
             where = f"tree {digest} in the cache"
+            data: bytes | None = self.repo.odb.read(digest, where)
+        else:
+            key = f"objects/{digest[:2]}/{digest[2:]}"
+            where = f"tree {digest} on remote {self.remote.name!r}"
+            data = retrying(self.remote, lambda: self.remote.read_key(key))
         if data is None:
             return frozenset()
         if hashing.hash_bytes(data) != digest:
@@ -191,11 +204,16 @@ class _Marks:
 
 
 def _references(
-    repo: Repo, remote: Remote, narrowing: Narrowing, now: float, grace: int
+    repo: Repo,
+    remote: Remote,
+    narrowing: Narrowing,
+    now: float,
+    grace: int,
+    walked: dict[str, frozenset[str]] | None = None,
 ) -> tuple[_Marks, set[str], list[manifests.Pending]]:
     """(marks, clones seen, pending manifests of pushes that died)."""
     found = manifests.read_all(remote)
-    marks = _Marks(repo, remote)
+    marks = _Marks(repo, remote, walked)
     mine = refs.ref_manifests(repo, STAGE_OUTPUTS, strict=True)
     clones = {m.clone for m in found.refs} | {m.clone for m in mine}
     for m in [*found.refs, *mine]:
@@ -207,18 +225,23 @@ def _references(
             dead.append(p)
         else:
             marks.add(p.files, p.trees)
-    for key in retrying(remote, lambda: remote.list_keys("runs")):
-        data = retrying(remote, lambda: remote.read_key(key))  # noqa: B023 - called at once
+
+    def run_entry(key: str) -> None:
+        data = retrying(remote, lambda: remote.read_key(key))
         if data is None:
-            continue
+            return
         try:
             outs = runcache.decode(data, f"remote run-cache {key}")
         except MetadataError:
-            continue  # a damaged entry restores nothing
+            return  # a damaged entry restores nothing
         marks.add(
             [a.digest for a in outs if a.kind == "file"],
             [a.digest for a in outs if a.kind == "dir"],
         )
+
+    keys = retrying(remote, lambda: remote.list_keys("runs"))
+    remote.run_all(run_entry, keys, remote.spec.jobs)
+    marks.walk()
     return marks, clones, dead
 
 
@@ -232,7 +255,7 @@ def plan(repo: Repo, remote: Remote, grace: int, narrowing: Narrowing, now: floa
         for top in ("objects", "packs", "runs", "tmp", "manifests")
     }
     marks, clones, dead = _references(repo, remote, narrowing, now, grace)
-    result = RemotePlan(remote.name, narrowing.scope, len(clones), grace)
+    result = RemotePlan(remote.name, narrowing.scope, len(clones), grace, walked=marks.walked)
     old = now - grace
     for item in listed["objects"]:
         digest = item.key[len("objects/") :].replace("/", "", 1)
@@ -287,7 +310,7 @@ def _plan_packs(
 def _spare_new_references(repo: Repo, remote: Remote, p: RemotePlan, narrowing: Narrowing) -> None:
     """Right before deleting, read the references again: anything they name now
     leaves the plan (the handshake already keeps pushes safe; this costs little)."""
-    marks, _, _ = _references(repo, remote, narrowing, time.time(), p.grace)
+    marks, _, _ = _references(repo, remote, narrowing, time.time(), p.grace, p.walked)
     for key in list(p.objects):
         if key[8:10] + key[11:] in marks.live:
             del p.objects[key]

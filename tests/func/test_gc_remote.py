@@ -212,9 +212,14 @@ def test_gc_refuses_off_a_terminal_without_force(tmp_path, tether):
 
 
 def test_options_that_need_remote_are_usage_errors(repo, tether):
-    assert tether("gc", "--keep-last", "2").code == 2
-    assert tether("gc", "--remote", "x", "-A").code == 2
-    assert tether("gc", "--remote", "x", "--grace", "soon").code == 2
+    for args, message in [
+        (("--keep-last", "2"), "error: --json, --grace, --keep-last and --since are for a remote"),
+        (("--remote", "x", "-A"), "error: -w and -A are for the cache, not with --remote"),
+        (("--remote", "x", "--grace", "soon"), "error: --grace 'soon' is no duration"),
+        (("--remote", "x", "--since", "May"), "error: --since 'May' is no date"),
+    ]:
+        r = tether("gc", *args)
+        assert (r.code, r.err.splitlines()[0].split(" — ")[0]) == (2, message)
 
 
 def test_gc_racing_a_push_loses_nothing(tmp_path, tether):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tether import jsonout, render
+from tether.errors import UsageError
 
 cache_app = typer.Typer(help="Inspect or move the cache.", no_args_is_help=True)
 
@@ -69,11 +70,14 @@ def gc(
 
     if remote is not None:
         if workspace or all_commits:
-            raise typer.BadParameter("-w and -A are for the cache, not with --remote")
+            raise UsageError("-w and -A are for the cache, not with --remote", "drop them")
         _gc_remote(remote, grace, keep_last, since, as_json, dry_run=dry_run, force=force)
         return
     if as_json or keep_last is not None or since is not None or grace != "3d":
-        raise typer.BadParameter("--json, --grace, --keep-last and --since need --remote")
+        raise UsageError(
+            "--json, --grace, --keep-last and --since are for a remote",
+            "add --remote NAME",
+        )
 
     def ask(plan: core.Plan) -> bool:
         return typer.confirm(f"remove {plan.summary}?")
@@ -108,7 +112,9 @@ def _seconds(text: str) -> int:
 
     m = re.fullmatch(r"([0-9]{1,6})([smhd]?)", text.strip())
     if m is None or (not m.group(2) and m.group(1) != "0"):
-        raise typer.BadParameter(f"{text!r}: give a number and a unit, e.g. 12h or 3d (or 0)")
+        raise UsageError(
+            f"--grace {text!r} is no duration", "give a number and a unit: 30m, 12h, 3d, or 0"
+        )
     return int(m.group(1)) * _UNITS.get(m.group(2) or "s", 1)
 
 
@@ -118,7 +124,9 @@ def _date(text: str) -> int:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r}: give a date as 2026-01-31 (or with a time)") from None
+        raise UsageError(
+            f"--since {text!r} is no date", "give one as 2026-01-31 (or 2026-01-31T12:00)"
+        ) from None
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 

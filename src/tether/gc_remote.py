@@ -26,7 +26,7 @@ from tether.pipeline import runcache
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.remotes_service import open_for
 from tether.repo import Repo
-from tether.storage import hashing, manifests, packs, tree
+from tether.storage import hashing, manifests, packs, repack, tree
 from tether.storage.remotes import Remote
 from tether.storage.remotes.listing import Listed, delete, scan
 from tether.storage.remotes.temporaries import STALE_AFTER, is_stale_temporary
@@ -345,7 +345,7 @@ def _delete(remote: Remote, p: RemotePlan, started: float) -> int:
     _in_time(remote, started)
     for name, r in sorted(p.repack.items()):
         _in_time(remote, started)
-        _rewrite(remote, name, r)
+        repack.rewrite(remote, name, r.live)
         for key in r.keys:  # the index first: no reader finds a pack about to go
             retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
         freed += r.freed
@@ -362,27 +362,3 @@ def _delete(remote: Remote, p: RemotePlan, started: float) -> int:
         retrying(remote, lambda: delete(remote, key))  # noqa: B023 - called at once
         freed += size
     return freed
-
-
-def _rewrite(remote: Remote, name: str, r: Repack) -> None:
-    """The live objects of pack ``name`` into new packs: each pack before its
-    index, both before the old ones go."""
-    order = sorted(r.live, key=lambda d: r.live[d].offset)
-    spans = [(r.live[d].offset, r.live[d].offset + r.live[d].size) for d in order]
-    blobs = retrying(remote, lambda: remote.read_ranges(packs.pack_key(name), spans))
-    objects = []
-    for digest, data in zip(order, blobs, strict=True):
-        if hashing.hash_bytes(data) != digest:
-            raise CorruptObjectError(
-                f"object {digest} in pack {name} on remote {remote.name!r} is corrupt; "
-                "not repacked, nothing deleted",
-                "push it again from a clone whose cache holds it",
-            )
-        objects.append((digest, data))
-    for group in packs.groups([(d, len(b)) for d, b in objects]):
-        chosen = set(group)
-        pname, pack, index = packs.build([(d, b) for d, b in objects if d in chosen])
-        retrying(remote, lambda: remote.write_key(packs.pack_key(pname), pack))  # noqa: B023
-        remote.close()
-        retrying(remote, lambda: remote.write_key(packs.index_key(pname), index))  # noqa: B023
-        remote.close()

@@ -19,6 +19,12 @@ import pytest
 from tests.conftest import git, snapshot, write
 
 
+@pytest.fixture(autouse=True)
+def _cwd_restored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``-C`` changes this process's folder: back to where it was after each test."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _project(root: Path, tether: Any, url: str) -> Path:
     """A fresh repository with tether and the remote ``store`` (the default)."""
     root.mkdir()

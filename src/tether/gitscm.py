@@ -269,3 +269,16 @@ def ref_names(root: Path) -> list[str]:
     """Short names of every branch and tag."""
     out = _git(root, "for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags")
     return [line for line in out.decode().splitlines() if line]
+
+
+def history(root: Path, rev: str) -> list[tuple[str, int]]:
+    """Every commit ``rev`` reaches, newest first, with its commit time (Unix seconds)."""
+    out = _git(root, "log", "--format=%H %ct", rev, "--")
+    return [(sha, int(t)) for sha, t in (line.split() for line in _lines(out))]
+
+
+def first_commit(root: Path) -> str:
+    """The root commit HEAD reaches (the oldest, if several); "" without commits."""
+    out = _git(root, "rev-list", "--max-parents=0", "--ignore-missing", "HEAD", "--")
+    found = _lines(out)
+    return found[-1] if found else ""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tether.diff import DataDiff
+    from tether.gc_remote import RemoteOutcome
     from tether.metrics import Files, Row, Verdict
     from tether.pipeline.run import Outcome
     from tether.pipeline.staleness import Staleness
@@ -129,4 +130,27 @@ def metrics_check(verdicts: list[Verdict]) -> Doc:
             }
             for v in verdicts
         ],
+    }
+
+
+def gc_remote(done: RemoteOutcome, dry_run: bool) -> Doc:
+    """``tether gc --remote NAME --json``: what gc removes (or would, with --dry-run)."""
+    p = done.plan
+
+    def count(keys: Iterable[str], nbytes: int) -> Doc:
+        return {"count": len(list(keys)), "bytes": nbytes}
+
+    return {
+        "remote": p.remote,
+        "dry_run": dry_run,
+        "removed": done.removed,
+        "grace_seconds": p.grace,
+        "scope": p.scope,
+        "clones": p.clones,
+        "objects": count(p.objects, sum(p.objects.values())),
+        "dead_packs": count([k for k in p.packs if k.endswith(".pack")], sum(p.packs.values())),
+        "repacked_packs": count(p.repack, sum(r.freed for r in p.repack.values())),
+        "temporaries": count(p.leftovers, sum(p.leftovers.values())),
+        "bytes": p.bytes,
+        "freed": done.freed,
     }

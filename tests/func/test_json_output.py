@@ -129,6 +129,16 @@ def test_metrics_check(project: Path, tether: Any, tmp_path: Path) -> None:
     check(r.out, "metrics-check", tmp_path)
 
 
+def test_gc_remote(project: Path, tether: Any, tmp_path: Path) -> None:
+    assert tether("remote", "add", "store", str(tmp_path / "store"), "--default").code == 0
+    for text in ("a version never committed\n", "the next one\n"):
+        write(project / "data.txt", text)
+        assert tether("add", "data.txt").code == 0
+        assert tether("push", "data.txt").code == 0  # the version before is in no commit
+    r = tether("gc", "--remote", "store", "--grace", "0", "--dry-run", "--json")
+    check(r.out, "gc-remote", tmp_path)
+
+
 def test_every_format_is_documented_with_its_example() -> None:
     doc = (Path(__file__).parent.parent.parent / "docs" / "json.md").read_text()
     for example in sorted(EXAMPLES.glob("*.json")):

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tether import render
+from tether import jsonout, render
+from tether.errors import UsageError
 
 cache_app = typer.Typer(help="Inspect or move the cache.", no_args_is_help=True)
 
@@ -26,6 +27,29 @@ def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Only say what would go.")
     ] = False,
+    remote: Annotated[
+        str | None,
+        typer.Option("--remote", "-r", help="Shrink this remote instead of the cache (see below)."),
+    ] = None,
+    grace: Annotated[
+        str,
+        typer.Option(
+            "--grace", help="With --remote: keep what changed more recently (30m, 12h, 3d, 0)."
+        ),
+    ] = "3d",
+    keep_last: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-last", min=1, help="With --remote: keep only the last N commits of each ref."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="With --remote: keep only commits since DATE (2026-01-31)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --remote: machine-readable output.")
+    ] = False,
 ) -> None:
     """Delete cache objects that nothing references any more.
 
@@ -34,9 +58,26 @@ def gc(
     Objects used only by older commits are deleted: pass -A/--all-commits to
     keep all history. gc stops, deleting nothing, when it cannot read a
     pointer or lock file of one of those commits.
+
+    With --remote NAME: delete from the remote what no repository pushing to it
+    needs (every commit of every branch and tag each of them pushed, unless
+    --keep-last or --since narrows it), nothing younger than --grace; repack
+    packs mostly dead; delete temporaries of writers that died. Safe while
+    others push.
     """
     from tether import gc as core
     from tether.repo import Repo
+
+    if remote is not None:
+        if workspace or all_commits:
+            raise UsageError("-w and -A are for the cache, not with --remote", "drop them")
+        _gc_remote(remote, grace, keep_last, since, as_json, dry_run=dry_run, force=force)
+        return
+    if as_json or keep_last is not None or since is not None or grace != "3d":
+        raise UsageError(
+            "--json, --grace, --keep-last and --since are for a remote",
+            "add --remote NAME",
+        )
 
     def ask(plan: core.Plan) -> bool:
         return typer.confirm(f"remove {plan.summary}?")
@@ -60,6 +101,74 @@ def gc(
     else:
         stale = f" and {len(plan.stale)} temporary file(s)" if plan.stale else ""
         render.info(f"removed {len(plan.drop)} object(s){stale}, {render.size(done.freed)} freed")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str) -> int:
+    """``30m``, ``12h``, ``3d`` or ``0`` as seconds."""
+    import re
+
+    m = re.fullmatch(r"([0-9]{1,6})([smhd]?)", text.strip())
+    if m is None or (not m.group(2) and m.group(1) != "0"):
+        raise UsageError(
+            f"--grace {text!r} is no duration", "give a number and a unit: 30m, 12h, 3d, or 0"
+        )
+    return int(m.group(1)) * _UNITS.get(m.group(2) or "s", 1)
+
+
+def _date(text: str) -> int:
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r} is no date", "give one as 2026-01-31 (or 2026-01-31T12:00)"
+        ) from None
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+
+
+def _gc_remote(
+    name: str,
+    grace: str,
+    keep_last: int | None,
+    since: str | None,
+    as_json: bool,
+    *,
+    dry_run: bool,
+    force: bool,
+) -> None:
+    from tether import gc_remote as core
+    from tether.repo import Repo
+
+    def ask(plan: core.RemotePlan) -> bool:
+        return typer.confirm(f"remove {plan.summary} from {plan.remote}?")
+
+    narrowing = core.Narrowing(keep_last, _date(since) if since else None)
+    done = core.collect(
+        Repo.find(),
+        name,
+        grace=_seconds(grace),
+        narrowing=narrowing,
+        dry_run=dry_run,
+        force=force,
+        confirm=ask if sys.stdin.isatty() and not as_json else None,
+    )
+    plan = done.plan
+    if as_json:
+        render.emit_json("gc-remote", jsonout.gc_remote(done, dry_run))
+        return
+    render.info(f"{plan.remote}: keeping what {plan.clones} clone(s) need of {plan.scope}")
+    if plan.empty:
+        render.out("nothing to remove")
+    elif dry_run:
+        render.out(f"would remove {plan.summary}")
+    elif not done.removed:
+        render.info("nothing removed")
+    else:
+        render.info(f"removed {plan.summary}; {render.size(done.freed)} freed")
 
 
 def fsck() -> None:

@@ -23,6 +23,7 @@ from tether.repo import Repo
 from tether.storage import hashing, safeio
 from tether.storage.transfer import prepare, retrying
 from tether.storage.transfer import push as push_objects
+from tether.workspace import refs
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -61,6 +62,11 @@ def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
     atomicfile.write(
         ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444
     )
+
+
+def decode(data: bytes, where: str) -> list[Artifact]:
+    """The outputs a run-cache entry (from a remote: untrusted) names."""
+    return _decode(data, where)
 
 
 def get(repo: Repo, k: str) -> list[Artifact] | None:
@@ -103,13 +109,16 @@ def push(repo: Repo, remote_name: str | None) -> int:
         except MetadataError:
             outs = []  # a damaged entry names no object to send
         roots += outs
-    if roots:
-        stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
-        raise_failures(stats)
-    for k in todo:
-        data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
-        retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
-    remote.close()
+    if not todo:
+        return 0
+    with refs.pushing(repo, remote, roots, remote.spec.jobs):  # a remote gc keeps them
+        if roots:
+            stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
+            raise_failures(stats)
+        for k in todo:
+            data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
+            retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
+        remote.close()
     return len(todo)
 
 

@@ -14,7 +14,7 @@ from tether.remotes_service import open_for, roots
 from tether.repo import Repo
 from tether.storage.remotes import Remote
 from tether.storage.transfer import Direction, Stats, fetch, push, remote_status
-from tether.workspace import checkout, tracked
+from tether.workspace import checkout, refs, tracked
 
 
 def _pointers(
@@ -59,7 +59,10 @@ def do_transfer(
                 stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         else:
             previous = _pushed(repo, remote)
-            with _waiting(direction, remote):
+            with (
+                refs.pushing(repo, remote, chosen, _jobs(remote, jobs), outputs),
+                _waiting(direction, remote),
+            ):
                 stats = push(
                     repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer
                 )

@@ -185,27 +185,36 @@ def referenced(
         revs.update(gitscm.all_commits(repo.root))
     seen = {(p.source, p.digest) for p in found}
     for rev in sorted(revs):  # one `git cat-file --batch` per commit
-        sources = gitscm.list_at(repo.root, rev, pointer.SUFFIX)
-        files = gitscm.read_at(repo.root, rev, [*sources, LOCK])
-        lock_text = files.pop(LOCK)
-        for src, data in files.items():
-            if data is None or src.startswith(".tether/"):
-                continue
-            try:  # the path as text: this workspace's symlinks say nothing of that commit
-                p = pointer.parse(None, src, data.decode("utf-8"))
-            except (TetherError, UnicodeDecodeError) as exc:
-                if strict:
-                    raise _unreadable(src, rev, exc) from None
-                continue  # a broken pointer in history references nothing we can name
+        for p in at_commit(repo, rev, outputs, strict):
             if (p.source, p.digest) not in seen:
                 seen.add((p.source, p.digest))
                 found.append(p)
-        if lock_text is not None:
-            try:
-                found += outputs.recorded(lock_text.decode("utf-8"))
-            except (TetherError, UnicodeDecodeError) as exc:
-                if strict:
-                    raise _unreadable(LOCK, rev, exc) from None
+    return found
+
+
+def at_commit(repo: Repo, rev: str, outputs: StageOutputs, strict: bool = False) -> list[Pointer]:
+    """The pointers and stage outputs one commit records, read as text (this
+    workspace's symlinks say nothing of that commit). ``strict``: a pointer or
+    lock that does not parse stops with its name; otherwise it is passed over."""
+    found: list[Pointer] = []
+    sources = gitscm.list_at(repo.root, rev, pointer.SUFFIX)
+    files = gitscm.read_at(repo.root, rev, [*sources, LOCK])
+    lock_text = files.pop(LOCK)
+    for src, data in files.items():
+        if data is None or src.startswith(".tether/"):
+            continue
+        try:
+            found.append(pointer.parse(None, src, data.decode("utf-8")))
+        except (TetherError, UnicodeDecodeError) as exc:
+            if strict:
+                raise _unreadable(src, rev, exc) from None
+            continue  # a broken pointer in history references nothing we can name
+    if lock_text is not None:
+        try:
+            found += outputs.recorded(lock_text.decode("utf-8"))
+        except (TetherError, UnicodeDecodeError) as exc:
+            if strict:
+                raise _unreadable(LOCK, rev, exc) from None
     return found
 
 

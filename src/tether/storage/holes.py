@@ -64,7 +64,9 @@ class Needs:
         return len(self.files.keys() | self.trees.keys() | self.holes.keys())
 
 
-def needs(odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int, bars: Bars) -> Needs:
+def needs(
+    odb: ObjectDB, remote: Remote, roots: list[Root], jobs: int, bars: Bars = no_bars
+) -> Needs:
     """What ``roots`` use. A folder's tree missing from the cache is fetched
     (verified) from the remote first: its files are known only from it."""
     out = Needs({}, {}, {})
@@ -160,7 +162,12 @@ def _read_all(
 
 
 def repair(
-    odb: ObjectDB, remote: Remote, wanted: Needs, holes: dict[str, Hole], jobs: int, bars: Bars
+    odb: ObjectDB,
+    remote: Remote,
+    wanted: Needs,
+    holes: dict[str, Hole],
+    jobs: int,
+    bars: Bars = no_bars,
 ) -> Stats:
     """Put back from the cache every hole it can (files, then trees), each
     over whatever copy the remote holds; ``Stats.failed`` names the rest."""

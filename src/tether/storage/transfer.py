@@ -360,6 +360,33 @@ def _take_small(
     return small
 
 
+def _uses(
+    odb: ObjectDB, roots: list[Root], stats: Stats
+) -> tuple[dict[str, tuple[int, str]], dict[str, Root], dict[str, set[str]]]:
+    """Every object ``roots`` use: files (digest -> (size, name)), the trees,
+    and each tree's files. A root the cache lacks, or whose tree it holds
+    damaged, goes to ``stats.failed``; the others still go."""
+    files: dict[str, tuple[int, str]] = {}
+    trees: dict[str, Root] = {}
+    kids: dict[str, set[str]] = {}
+    for r in roots:
+        if not odb.exists(r.digest):
+            stats.failed[r.name] = f"not in the cache ({r.digest}); `tether add` or pull it first"
+        elif r.kind == "file":
+            files[r.digest] = (r.size, r.name)
+        else:
+            try:
+                entries = _tree_entries(odb, r)
+            except TetherError as exc:
+                stats.failed[r.name] = exc.message
+                continue
+            trees[r.digest] = r
+            kids[r.digest] = {e.digest for e in entries}
+            for e in entries:
+                files.setdefault(e.digest, (e.size, f"{r.name}/{e.path}"))
+    return files, trees, kids
+
+
 def push(
     odb: ObjectDB,
     remote: Remote,
@@ -378,21 +405,7 @@ def push(
     start = time.monotonic()
     retrying(remote, remote.probe)
     packed = pack_index(odb, remote, jobs)
-    files: dict[str, tuple[int, str]] = {}
-    trees: dict[str, Root] = {}
-    for r in roots:
-        if not odb.exists(r.digest):
-            stats.failed[r.name] = f"not in the cache ({r.digest}); `tether add` or pull it first"
-        elif r.kind == "dir":
-            trees[r.digest] = r
-        else:
-            files[r.digest] = (r.size, r.name)
-    kids: dict[str, set[str]] = {}
-    for digest, r in trees.items():
-        entries = _tree_entries(odb, r)
-        kids[digest] = {e.digest for e in entries}
-        for e in entries:
-            files.setdefault(e.digest, (e.size, f"{r.name}/{e.path}"))
+    files, trees, kids = _uses(odb, roots, stats)
     sizes: dict[str, int | None] = {d: size for d, (size, _) in files.items()}
     sizes.update((d, odb.size(d)) for d in trees)
     found = survey(remote, sizes, jobs, packed)

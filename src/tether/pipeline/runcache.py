@@ -91,9 +91,9 @@ def local_keys(repo: Repo) -> list[str]:
 
 def push(repo: Repo, remote_name: str | None) -> int:
     """Upload entries the remote lacks (or holds with another size: damaged),
-    after the objects they name. The objects of every entry are looked up,
-    not only of the new ones: an entry on the remote does not prove its
-    outputs are still there."""
+    after the objects they name. The objects of every entry are looked up
+    (those this cache holds), not only of the new ones: an entry on the
+    remote does not prove its outputs are still there."""
     remote = open_for(repo, remote_name)
     have = retrying(remote, lambda: remote.list_sizes("runs"))
     mine = local_keys(repo)
@@ -107,7 +107,9 @@ def push(repo: Repo, remote_name: str | None) -> int:
             outs = get(repo, k) or []
         except MetadataError:
             outs = []  # a damaged entry names no object to send
-        roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs]
+        # outputs this cache holds (an entry pulled from the remote may name
+        # objects only the remote has: nothing to put back from here)
+        roots += [Root(a.digest, a.kind, a.size, a.path) for a in outs if repo.odb.exists(a.digest)]
     if roots:
         stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
         raise_failures(stats)

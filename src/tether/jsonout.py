@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tether.metrics import Files, Row, Verdict
     from tether.pipeline.run import Outcome
     from tether.pipeline.staleness import Staleness
+    from tether.verify import Report as VerifyReport
     from tether.workspace.status import PathStatus
 
 Doc = dict[str, Any]
@@ -57,6 +58,30 @@ def remote_status(report: Mapping[str, Any]) -> Doc:
             for path, v in report["paths"].items()
         },
         "clean": report["clean"],
+    }
+
+
+def remote_verify(report: VerifyReport) -> Doc:
+    """``tether remote verify --json``: each object missing or damaged on the remote."""
+    return {
+        "remote": report.remote,
+        "deep": report.deep,
+        "repair": report.repair,
+        "objects": report.objects,
+        "holes": [
+            {
+                "path": h.path,
+                "digest": h.digest,
+                "object": "tree" if h.tree else "file",
+                "problem": str(h.problem),
+                "reason": h.reason,
+                "repaired": h.repaired,
+                "repair_error": h.repair_error,
+            }
+            for h in report.holes
+        ],
+        "unreadable": list(report.unreadable),
+        "whole": report.whole,
     }
 
 

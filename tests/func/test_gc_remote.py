@@ -440,9 +440,7 @@ def test_nothing_behind_a_link_in_a_remote_folder_is_deleted(tmp_path, tether):
         (None, "no layout marker"),
     ],
 )
-def test_gc_deletes_nothing_on_a_remote_whose_format_it_cannot_tell(
-    tmp_path, tether, marker, said
-):
+def test_gc_deletes_nothing_on_a_remote_whose_format_it_cannot_tell(tmp_path, tether, marker, said):
     """A remote written by a newer tether (other object names, other folders)
     or one whose format nothing records: gc cannot tell live from dead there."""
     store = tmp_path / "store"

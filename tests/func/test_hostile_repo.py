@@ -86,9 +86,9 @@ PLANTS: dict[str, tuple[Plant, str]] = {
         lambda o, out, r: _link(o, ".tether/tmp/state.db-journal", out / "target.txt"),
         "state.db-journal",
     ),
-    "pushed list symlink": (
-        lambda o, out, r: _link(o, ".tether/tmp/pushed-trees.json", out / "target.txt"),
-        "pushed-trees.json",
+    "clone id symlink": (
+        lambda o, out, r: _link(o, ".tether/clone-id", out / "target.txt"),
+        "clone-id",
     ),
     "tmp symlink": (lambda o, out, r: _link(o, ".tether/tmp", out), ".tether/tmp"),
     "cache symlink": (lambda o, out, r: _link(o, ".tether/cache", out), ".tether/cache"),

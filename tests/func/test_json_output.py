@@ -84,6 +84,22 @@ def test_remote_status(project: Path, tether: Any, tmp_path: Path) -> None:
     check(r.out, "remote-status", tmp_path)
 
 
+def test_remote_verify(project: Path, tether: Any, tmp_path: Path) -> None:
+    """One hole the cache fills, one it cannot (its object is gone from both)."""
+    assert tether("remote", "add", "store", str(tmp_path / "store"), "--default").code == 0
+    assert tether("add", "data.txt", "images").code == 0
+    assert tether("push").code == 0
+    cache = project / ".tether" / "cache"
+    for top in (tmp_path / "store", cache):
+        for p in (top / "objects").rglob("*"):
+            content = p.read_bytes() if p.is_file() else b""
+            if content == b"one, changed\n" or (content == b"a\n" and top != cache):
+                p.unlink()
+    r = tether("remote", "verify", "--repair", "--json")
+    assert r.code == 1, r.err
+    check(r.out, "remote-verify", tmp_path)
+
+
 def test_remotes(project: Path, tether: Any, tmp_path: Path) -> None:
     assert tether("remote", "add", "store", str(tmp_path / "store"), "--default").code == 0
     assert tether("remote", "add", "s3", "s3://bucket/prefix").code == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tether.artifact import Artifact, Kind
 from tether.storage import packs, tree
 from tether.storage.hashing import hash_bytes as _digest
@@ -86,24 +88,83 @@ def test_missing_lists_a_shared_prefix_once_and_checks_a_lone_digest() -> None:
     lacking = missing(remote, [a1, a2, lone, in_pack], 1, packed)
 
     assert lacking == {a2, lone}
-    assert remote.requests == [("list_prefix", "ab"), ("exists", lone)]
+    assert remote.requests == [("list_sizes", "objects/ab"), ("object_size", lone)]
 
 
-def test_an_incremental_push_checks_only_what_the_new_tree_adds(tmp_path: Path) -> None:
+def test_a_tree_on_the_remote_does_not_vouch_for_its_files(tmp_path: Path) -> None:
     odb = ObjectDB(tmp_path / "cache")
     remote = MemoryRemote(LOOSE)
     v1 = _dir(odb, "data", FILES)
     push(odb, remote, [v1], jobs=1)
+    lost = _entries(odb, v1)[0]
+    del remote.keys[object_key(lost)]
     v2 = _dir(odb, "data", {**FILES, "part-new.csv": b"a new row\n"})
     (new,) = set(_entries(odb, v2)) - set(_entries(odb, v1))
     remote.requests.clear()
 
-    stats = push(odb, remote, [v2], jobs=1, previous={"data": v1.digest})
+    stats = push(odb, remote, [v2], jobs=1)
 
-    asked = set(_made(remote, "exists")) | set(_made(remote, "list_prefix"))
-    assert asked == {v2.digest, v1.digest, new}  # the old files are known from the old tree
-    assert _made(remote, "upload") == [new, v2.digest]
-    assert (stats.moved, stats.present) == (2, 3)
+    assert _made(remote, "upload") == [*sorted([lost, new]), v2.digest]
+    assert (stats.moved, stats.present) == (3, 2)
+    asked = {m for m, _ in remote.requests} - {"upload"}
+    assert asked <= {"list_sizes", "object_size", "read_key"}  # listings, never a download
+
+
+def test_a_loose_object_of_the_wrong_size_is_replaced(tmp_path: Path) -> None:
+    odb = ObjectDB(tmp_path / "cache")
+    remote = MemoryRemote(LOOSE)
+    data = _dir(odb, "data", FILES)
+    push(odb, remote, [data], jobs=1)
+    cut = _entries(odb, data)[1]
+    remote.keys[object_key(cut)] = remote.keys[object_key(cut)][:-1]
+
+    stats = push(odb, remote, [data], jobs=1)
+
+    assert stats.moved == 1
+    assert remote.keys[object_key(cut)] == odb.read(cut, "x")
+
+
+def test_an_index_whose_pack_is_gone_or_cut_short_proves_nothing(tmp_path: Path) -> None:
+    odb = ObjectDB(tmp_path / "cache")
+    remote = MemoryRemote(PACKED)
+    data = _dir(odb, "data", FILES)
+    push(odb, remote, [data], jobs=1)
+    (name,) = packs.names_in(remote.keys)
+    remote.keys[packs.pack_key(name)] = remote.keys[packs.pack_key(name)][:-3]
+
+    stats = push(odb, remote, [data], jobs=1)
+
+    assert stats.moved == 3  # packed again: the same objects make the same pack
+    clone = ObjectDB(tmp_path / "clone")
+    assert fetch(clone, remote, [data], jobs=1).failed == {}
+    del remote.keys[packs.pack_key(name)]
+    assert push(odb, remote, [data], jobs=1).moved == 3
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_a_second_index_pointing_at_garbage_does_not_shadow_the_good_pack(
+    tmp_path: Path, before: bool
+) -> None:
+    odb = ObjectDB(tmp_path / "cache")
+    remote = MemoryRemote(PACKED)
+    data = _dir(odb, "data", FILES)
+    push(odb, remote, [data], jobs=1)
+    (good,) = packs.names_in(remote.keys)
+    files = _entries(odb, data)
+    # a valid index whose pack (of the right size) holds garbage, named before or after
+    for n in range(1000):
+        junk = [(f"{n:032x}", b"j"), *((d, b"?" * len(odb.read(d, "x"))) for d in files)]
+        bad, pack, index = packs.build(junk)
+        if (bad < good) == before:
+            break
+    remote.keys[packs.pack_key(bad)] = pack
+    remote.keys[packs.index_key(bad)] = index
+    clone = ObjectDB(tmp_path / "clone")
+
+    stats = fetch(clone, remote, [data], jobs=1)
+
+    assert stats.failed == {}
+    assert all(clone.read(d, "x") == odb.read(d, "x") for d in files)
 
 
 def test_small_objects_travel_in_packs_each_pack_before_its_index(tmp_path: Path) -> None:

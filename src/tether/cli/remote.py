@@ -160,6 +160,52 @@ def remote_modify(
     render.info(f"{name}.{option} {'unset' if unset else '= ' + str(shown)}")
 
 
+@remote_app.command("verify")
+def remote_verify(
+    name: Annotated[str | None, typer.Argument(help="Remote name (default: core.remote).")] = None,
+    all_commits: AllCommits = False,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Download and hash every object (reads all the data).")
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Upload what is missing or damaged from the local cache."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check that the remote holds, whole, everything the workspace references
+    (-A: every commit). Exit 1 when something is missing or damaged (with
+    --repair: when something could not be put back)."""
+    from tether import verify
+    from tether.repo import Repo
+
+    report = verify.verify(Repo.find(), name, all_commits, deep, repair)
+    if as_json:
+        render.emit_json("remote-verify", jsonout.remote_verify(report))
+    else:
+        _verify_text(report)
+    if not report.whole:
+        raise typer.Exit(1)
+
+
+def _verify_text(report: Any) -> None:
+    for line in report.unreadable:
+        render.warn(f"pointer file does not parse, not checked: {line}")
+    for h in report.holes:
+        what = f"{h.path}{' (tree)' if h.tree else ''}: {h.problem} on {report.remote} ({h.reason})"
+        if h.repaired:
+            what += ", repaired"
+        elif h.repaired is False:
+            what += f", NOT repaired: {h.repair_error}"
+        render.out(what)
+    how = "downloaded and hashed" if report.deep else "listed"
+    counts = f"{report.objects} object(s) {how}, {len(report.holes)} missing or damaged"
+    if report.repair and report.holes:
+        fixed = sum(1 for h in report.holes if h.repaired)
+        counts += f", {fixed} repaired"
+    render.info(f"verify {report.remote}: {counts}")
+
+
 def _run_cache(repo: Any, remote: str | None, direction: str) -> None:
     from tether.pipeline import runcache
 

@@ -10,7 +10,9 @@ that was not stored. Entries read back are validated like any clone input.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from typing import Any
 
 from tether import atomicfile, ownfiles, progress
@@ -96,21 +98,26 @@ def local_keys(repo: Repo) -> list[str]:
 
 
 def push(repo: Repo, remote_name: str | None) -> int:
-    """Upload entries the remote lacks, after the objects they name."""
+    """Upload entries the remote lacks (or holds with another size: damaged),
+    after the objects they name. The objects of every entry are looked up
+    (those this cache holds), not only of the new ones: an entry on the
+    remote does not prove its outputs are still there."""
     remote = open_for(repo, remote_name)
     prepare(remote, write=True)
-    keys = retrying(remote, lambda: remote.list_keys("runs"))
-    have = {k.removeprefix("runs/").replace("/", "") for k in keys}
-    todo = [k for k in local_keys(repo) if k not in have]
+    have = retrying(remote, lambda: remote.list_sizes("runs"))
+    todo = []
     roots: list[Artifact] = []
-    for k in todo:
+    for k in local_keys(repo):
+        with contextlib.suppress(OSError):
+            if have.get(_rel(k)) != os.stat(repo.cache_dir / _rel(k)).st_size:
+                todo.append(k)
         try:
             outs = get(repo, k) or []
         except MetadataError:
             outs = []  # a damaged entry names no object to send
-        roots += outs
-    if not todo:
-        return 0
+        # outputs this cache holds (an entry pulled from the remote may name
+        # objects only the remote has: nothing to put back from here)
+        roots += [a for a in outs if repo.odb.exists(a.digest)]
     with refs.pushing(repo, remote, roots, remote.spec.jobs):  # a remote gc keeps them
         if roots:
             stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)

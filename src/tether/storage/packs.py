@@ -25,6 +25,11 @@ Invariants:
 * An index from a remote is untrusted input: a malformed one is refused as a
   whole, and every object read out of a pack is verified against its digest
   before it enters the cache, exactly like a loose download.
+* An index is a hint, not proof: a push counts its objects as on the remote
+  only when a listing of ``packs/`` shows its pack with (at least) the
+  size it implies, and the index with the size of the copy read. An object listed
+  by several indexes keeps every location (:class:`Packed`), and a reader
+  that finds one damaged tries the next, so no index can shadow good data.
 * Packs are immutable and content-named, so two machines pushing the same
   objects at once write different packs or the same bytes under the same
   name; either way every object stays readable.
@@ -112,6 +117,38 @@ def parse_index(data: bytes, name: str) -> dict[str, Location]:
     return out
 
 
+def pack_size(entries: dict[str, Location]) -> int:
+    """The size of the pack an index describes (its objects lie back to back)."""
+    return sum(loc.size for loc in entries.values())
+
+
+class Packed(dict[str, Location]):
+    """Every packed object on a remote -> its first location (indexes taken
+    in name order); :attr:`more` holds the others, where an object is in
+    several packs, for a reader to try when the first is damaged;
+    :attr:`broken` says, for the objects of an index whose pack is missing or
+    cut short, what is wrong with it (for the error when nothing else holds
+    them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more: dict[str, list[Location]] = {}
+        self.broken: dict[str, str] = {}
+
+    def add(self, entries: dict[str, Location]) -> None:
+        if self.keys().isdisjoint(entries):
+            self.update(entries)
+            return
+        for digest, loc in entries.items():
+            if digest in self:
+                self.more.setdefault(digest, []).append(loc)
+            else:
+                self[digest] = loc
+
+    def locations(self, digest: str) -> list[Location]:
+        return [self[digest], *self.more.get(digest, ())]
+
+
 def groups(items: list[tuple[str, int]]) -> Iterator[list[str]]:
     """Split ``(digest, size)`` pairs, in the given order, into packs."""
     group: list[str] = []
@@ -146,11 +183,15 @@ class IndexCache:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def get(self, name: str) -> dict[str, Location] | None:
+    def get(self, name: str, size: int | None = None) -> dict[str, Location] | None:
+        """The entries of a cached index; None when there is none, it is
+        damaged, or (``size``: the remote copy's) its size differs."""
         try:
             data = safeio.read(self.root / f"{name}.idx", f"pack index {name}", safeio.MAX_KEY)
         except (OSError, CorruptObjectError):
             return None
+        if size is not None and len(data) != size:
+            return None  # the remote's copy is another: read that one
         try:
             return parse_index(data, name)
         except CorruptObjectError:

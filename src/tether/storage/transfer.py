@@ -4,8 +4,10 @@ many at once, verified, retried, resumable.
 Invariants (see docs/design.md, "Remotes"):
 
 * A tree object is uploaded only after every object it lists is on the
-  remote. So a tree found on a remote proves its files are there, and a push
-  that finds a directory's tree skips the directory without listing it.
+  remote. Yet nothing found on a remote vouches for anything else (objects
+  get deleted or damaged there): a push looks up every object the roots use
+  (listings: one per two-hex prefix, one of ``packs/``), so it puts back
+  whatever went missing, and replaces a loose copy of the wrong size.
 * A download enters the cache only once its bytes hash to its name; a
   corrupt or truncated remote object is reported by name and never stored.
 * Nothing is published under a final name until it is whole (temp + rename
@@ -13,7 +15,8 @@ Invariants (see docs/design.md, "Remotes"):
   temporaries, and running it again moves only what is still missing.
 * Small objects go to remotes with packing on in packs (:mod:`packs`), each
   pack before its index; what a remote holds is its loose objects plus every
-  object its indexes list.
+  object its indexes list whose pack is listed whole. A reader tries an
+  object's other packs, then a loose copy, when one copy is damaged.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
@@ -145,50 +148,86 @@ def prepare(remote: Remote, write: bool) -> None:
         retrying(remote, lambda: remote.write_key(layout.MARKER, layout.TEXT))
 
 
+@dataclass
+class Survey:
+    """What a remote lacks of some objects: ``missing`` (no copy at all) and
+    ``damaged`` (a loose copy of another size than the object's)."""
+
+    missing: set[str] = field(default_factory=set)
+    damaged: set[str] = field(default_factory=set)
+
+    @property
+    def lacking(self) -> set[str]:
+        return self.missing | self.damaged
+
+
+def survey(
+    remote: Remote,
+    sizes: Mapping[str, int | None],
+    jobs: int,
+    packed: Mapping[str, packs.Location] | None = None,
+) -> Survey:
+    """Which of ``sizes`` (digest -> its size, None if not known) the remote
+    lacks, given its ``packed`` objects. Of the rest, a two-hex prefix holding
+    several candidates is listed once; a lone candidate gets one request for
+    its size. A loose copy of another size counts as damaged."""
+    by_prefix: dict[str, list[str]] = defaultdict(list)
+    for d in sizes:
+        if packed is None or d not in packed:
+            by_prefix[d[:2]].append(d)
+    listed = sorted(p for p, ds in by_prefix.items() if len(ds) > 1)
+    singles = [ds[0] for ds in by_prefix.values() if len(ds) == 1]
+    found: dict[str, int] = {}
+
+    def list_one(prefix: str) -> None:
+        keys = retrying(remote, lambda: remote.list_sizes(f"objects/{prefix}"))
+        start = len("objects/xx/")
+        got = {prefix + k[start:]: n for k, n in keys.items() if len(k) == start + 30}
+        with _COUNTING:
+            found.update(got)
+
+    def check_one(digest: str) -> None:
+        size = retrying(remote, lambda: remote.object_size(digest))
+        if size is not None:
+            with _COUNTING:
+                found[digest] = size
+
+    remote.run_all(list_one, listed, jobs)
+    remote.run_all(check_one, singles, jobs)
+    out = Survey()
+    for ds in by_prefix.values():
+        for d in ds:
+            if d not in found:
+                out.missing.add(d)
+            elif sizes[d] is not None and found[d] != sizes[d]:
+                out.damaged.add(d)
+    return out
+
+
 def missing(
     remote: Remote,
     digests: Iterable[str],
     jobs: int,
     packed: Mapping[str, packs.Location] | None = None,
 ) -> set[str]:
-    """Which of ``digests`` the remote lacks, given its ``packed`` objects. Of
-    the rest, a two-hex prefix holding several candidates is listed once; a lone
-    candidate gets one existence check."""
-    by_prefix: dict[str, list[str]] = defaultdict(list)
-    for d in set(digests):
-        if packed is None or d not in packed:
-            by_prefix[d[:2]].append(d)
-    listed = sorted(p for p, ds in by_prefix.items() if len(ds) > 1)
-    singles = [ds[0] for ds in by_prefix.values() if len(ds) == 1]
-    present: dict[str, set[str]] = {}
-
-    def list_one(prefix: str) -> None:
-        present[prefix] = retrying(remote, lambda: remote.list_prefix(prefix))
-
-    found: set[str] = set()
-
-    def check_one(digest: str) -> None:
-        if retrying(remote, lambda: remote.exists(digest)):
-            found.add(digest)
-
-    remote.run_all(list_one, listed, jobs)
-    remote.run_all(check_one, singles, jobs)
-    out = {d for p in listed for d in by_prefix[p] if d not in present[p]}
-    out.update(d for d in singles if d not in found)
-    return out
+    """Which of ``digests`` the remote lacks (see :func:`survey`)."""
+    return survey(remote, dict.fromkeys(digests), jobs, packed).missing
 
 
-def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> dict[str, packs.Location]:
-    """Every packed object on the remote. Its indexes are listed (one request
-    per 1,000 packs); those not read before are fetched once and kept in the
-    cache's ``packs/``. A damaged index is ignored: its objects count as
-    missing, so a push uploads them again."""
-    names = packs.names_in(retrying(remote, lambda: remote.list_keys("packs")))
+def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> packs.Packed:
+    """Every packed object on the remote. ``packs/`` is listed once (one
+    request per 1,000 keys); an index counts only when its pack is listed
+    with (at least) the size the index implies, and the index with the size of the copy
+    read. Those not read before are fetched once and kept in the cache's
+    ``packs/``. A damaged index is ignored: its objects count as missing, so
+    a push uploads them again."""
+    listing = retrying(remote, lambda: remote.list_sizes("packs"))
+    names = packs.names_in(listing)
     cache = packs.IndexCache(odb.root / "packs")
     found: dict[str, dict[str, packs.Location]] = {}
     unread = []
     for name in sorted(names):
-        entries = cache.get(name)
+        entries = cache.get(name, listing[packs.index_key(name)])
         if entries is None:
             unread.append(name)
         else:
@@ -205,21 +244,28 @@ def pack_index(odb: ObjectDB, remote: Remote, jobs: int) -> dict[str, packs.Loca
         cache.put(name, data)
 
     remote.run_all(read, unread, jobs)
-    out: dict[str, packs.Location] = {}
-    for name in sorted(found):
-        out.update(found[name])
+    out = packs.Packed()
+    sized = {name: listing.get(packs.pack_key(name)) for name in found}
+    # an index whose pack has exactly the size it implies first (as written),
+    # then those whose pack is longer (the bytes it names are still there)
+    for name in sorted(found, key=lambda n: (sized[n] != packs.pack_size(found[n]), n)):
+        size, expected = sized[name], packs.pack_size(found[name])
+        if size is not None and size >= expected:
+            out.add(found[name])
+            continue
+        # its pack is gone or cut short: the index proves nothing
+        why = (
+            f"pack {name} is missing on the remote"
+            if size is None
+            else f"pack {name} on remote {remote.name!r} is corrupt: {size:,} bytes, "
+            f"its index says {expected:,}"
+        )
+        out.broken.update(dict.fromkeys(found[name], why))
     return out
 
 
 def _tree_entries(odb: ObjectDB, root: Artifact) -> list[tree.Entry]:
     return list(tree.parse(odb.read(root.digest, root.path), root.path).entries)
-
-
-def _entry_digests(odb: ObjectDB, root: Artifact) -> set[str]:
-    try:
-        return {e.digest for e in _tree_entries(odb, root)}
-    except TetherError:
-        return set()
 
 
 class _Mover:
@@ -255,26 +301,6 @@ class _Mover:
 
             self.remote.run_all(move, sorted(items), self.jobs)
         return done
-
-
-def _known_on_remote(
-    odb: ObjectDB,
-    remote: Remote,
-    previous: dict[str, str],
-    r: Artifact,
-    jobs: int,
-    packed: Mapping[str, packs.Location],
-) -> set[str]:
-    """Objects of the tree this path had when last pushed to this remote, if that
-    tree is still there: by the tree invariant its files are too, so an
-    incremental push checks only what the new tree adds."""
-    old = previous.get(r.path)
-    if not old or old == r.digest or not odb.exists(old) or missing(remote, [old], jobs, packed):
-        return set()
-    try:
-        return {e.digest for e in _tree_entries(odb, replace(r, digest=old))}
-    except TetherError:
-        return set()
 
 
 def _push_packs(
@@ -336,67 +362,77 @@ def _take_small(
     return small
 
 
+def _uses(
+    odb: ObjectDB, roots: list[Artifact], stats: Stats
+) -> tuple[dict[str, tuple[int, str]], dict[str, Artifact], dict[str, set[str]]]:
+    """Every object ``roots`` use: files (digest -> (size, name)), the trees,
+    and each tree's files. A root the cache lacks, or whose tree it holds
+    damaged, goes to ``stats.failed``; the others still go."""
+    files: dict[str, tuple[int, str]] = {}
+    trees: dict[str, Artifact] = {}
+    kids: dict[str, set[str]] = {}
+    for r in roots:
+        if not odb.exists(r.digest):
+            stats.failed[r.path] = f"not in the cache ({r.digest}); `tether add` or pull it first"
+        elif r.kind is Kind.FILE:
+            files[r.digest] = (r.size, r.path)
+        else:
+            try:
+                entries = _tree_entries(odb, r)
+            except TetherError as exc:
+                stats.failed[r.path] = exc.message
+                continue
+            trees[r.digest] = r
+            kids[r.digest] = {e.digest for e in entries}
+            for e in entries:
+                files.setdefault(e.digest, (e.size, f"{r.path}/{e.path}"))
+    return files, trees, kids
+
+
 def push(
     odb: ObjectDB,
     remote: Remote,
     roots: list[Artifact],
     jobs: int,
-    previous: dict[str, str] | None = None,
     bars: Bars = no_bars,
 ) -> Stats:
-    """Upload what the remote lacks. ``previous``: path -> the tree digest last
-    pushed for it to this remote (a hint; verified on the remote before use);
-    ``bars``: how to show progress."""
+    """Upload what the remote lacks; ``bars``: how to show progress.
+
+    Nothing found on the remote is taken as proof of anything else: a
+    folder's tree there does not vouch for its files, nor an index for its
+    pack. Every object the roots use is looked up (listings: see
+    :func:`survey`), so whatever was deleted or cut short there goes up
+    again, files before the trees that list them."""
     stats = Stats(Direction.PUSH, remote.name)
     start = time.monotonic()
     prepare(remote, write=True)
     packed = pack_index(odb, remote, jobs)
-    blobs: dict[str, tuple[int, str]] = {}
-    trees: dict[str, Artifact] = {}
-    for r in roots:
-        if not odb.exists(r.digest):
-            stats.failed[r.path] = f"not in the cache ({r.digest}); `tether add` or pull it first"
-        elif r.kind is Kind.DIR:
-            trees[r.digest] = r
-        else:
-            blobs[r.digest] = (r.size, r.path)
-    lacking = missing(remote, [*blobs, *trees], jobs, packed)
-    needed = set(blobs) | set(trees)  # every object the roots use, to count what is there
-    blobs = {d: v for d, v in blobs.items() if d in lacking}
-    children: dict[str, dict[str, tuple[int, str]]] = {}
-    for digest, r in trees.items():
-        if digest in lacking:
-            children[digest] = {
-                e.digest: (e.size, f"{r.path}/{e.path}") for e in _tree_entries(odb, r)
-            }
-        else:  # on the remote, so are its files: read from the local tree to count them
-            needed.update(_entry_digests(odb, r))  # distinct objects, as the first push counts
-    wanted = {d: v for kids in children.values() for d, v in kids.items()}
-    needed.update(wanted)
-    known: set[str] = set()
-    for digest in children:
-        known |= _known_on_remote(odb, remote, previous or {}, trees[digest], jobs, packed)
-    to_check = set(wanted) - set(blobs) - known
-    wanted_missing = missing(remote, to_check, jobs, packed) if to_check else set()
-    todo = {**blobs, **{d: wanted[d] for d in wanted_missing}}
-    stats.present = len(needed - set(todo) - set(children))
+    files, trees, kids = _uses(odb, roots, stats)
+    sizes: dict[str, int | None] = {d: size for d, (size, _) in files.items()}
+    sizes.update((d, odb.size(d)) for d in trees)
+    found = survey(remote, sizes, jobs, packed)
+    todo = {d: files[d] for d in found.lacking if d in files}
+    stats.present = len(sizes) - len(found.lacking)
     small = _take_small(odb, remote, todo, stats)
     mover = _Mover(remote, stats, jobs, bars)
 
     def upload(digest: str, size: int) -> None:
-        remote.upload(digest, odb.file(digest), size)
+        if digest in found.damaged:
+            remote.replace(digest, odb.file(digest), size)
+        else:
+            remote.upload(digest, odb.file(digest), size)
 
     try:
         done = _push_packs(odb, remote, small, stats, jobs, bars) if small else set()
         done |= mover.run(todo, upload, f"push {remote.name}")
-        on_remote = done | (set(wanted) - wanted_missing)
-        ready = {
-            d: (odb.path(d).stat().st_size, trees[d].path)
-            for d, kids in children.items()
-            if all(k in on_remote for k in kids)
-        }
-        for d in set(children) - set(ready):
-            stats.failed.setdefault(trees[d].path, "some of its files failed; tree not uploaded")
+        on_remote = done | (set(files) - found.lacking)
+        ready: dict[str, tuple[int, str]] = {}
+        for d in found.lacking & set(trees):
+            if kids[d] <= on_remote:
+                ready[d] = (odb.path(d).stat().st_size, trees[d].path)
+            else:
+                why = "some of its files failed; tree not uploaded"
+                stats.failed.setdefault(trees[d].path, why)
         remote.close()  # publish the files before the trees that list them
         mover.run(ready, upload, f"push {remote.name} (trees)")
         remote.close()
@@ -407,44 +443,88 @@ def push(
     return stats
 
 
+def restore(
+    odb: ObjectDB,
+    remote: Remote,
+    files: dict[str, tuple[int, str]],
+    trees: dict[str, tuple[set[str], str]],
+    jobs: int,
+    bars: Bars = no_bars,
+) -> Stats:
+    """Upload ``files`` (digest -> (size, name)), then each of ``trees``
+    (digest -> (the files it lists, name)) whose files are all on the remote,
+    whatever the remote holds under their names: a damaged copy is replaced
+    atomically. Small files go in a fresh pack where packing is on (a damaged
+    pack of the same objects is rewritten under its own name)."""
+    stats = Stats(Direction.PUSH, remote.name)
+    start = time.monotonic()
+    todo = dict(files)
+    small = _take_small(odb, remote, todo, stats)
+    mover = _Mover(remote, stats, jobs, bars)
+
+    def replace(digest: str, size: int) -> None:
+        remote.replace(digest, odb.file(digest), size)
+
+    try:
+        failed = set(files) - (
+            _push_packs(odb, remote, small, stats, jobs, bars) if small else set()
+        )
+        failed -= mover.run(todo, replace, f"repair {remote.name}")
+        remote.close()  # the files before the trees that list them
+        ready = {}
+        for d, (kids, name) in trees.items():
+            size = odb.size(d)
+            if kids & failed or size is None:
+                stats.failed.setdefault(name, "not in the cache, or some of its files failed")
+            else:
+                ready[d] = (size, name)
+        mover.run(ready, replace, f"repair {remote.name} (trees)")
+    finally:
+        remote.close()
+    stats.seconds = time.monotonic() - start
+    return stats
+
+
 def _fetch_packs(
     remote: Remote,
     writer: Writer,
     items: dict[str, tuple[int, str]],
-    packed: Mapping[str, packs.Location],
+    where: Mapping[str, packs.Location],
     stats: Stats,
     jobs: int,
     bars: Bars,
-) -> None:
-    """Download packed objects: per pack, only the byte ranges holding them."""
+) -> dict[str, str]:
+    """Download packed objects: per pack, only the byte ranges holding them.
+    Returns digest -> why, for those that did not arrive."""
+    failed: dict[str, str] = {}
     by_pack: dict[str, list[str]] = defaultdict(list)
-    for digest, (expected, name) in items.items():
-        claimed = packed[digest].size
+    for digest, (expected, _) in items.items():
+        claimed = where[digest].size
         if expected and claimed > expected:  # never fetch more than the tree or pointer says
-            stats.failed[name] = (
-                f"object {digest} in pack {packed[digest].pack} on remote {remote.name!r} is "
+            failed[digest] = (
+                f"object {digest} in pack {where[digest].pack} on remote {remote.name!r} is "
                 f"corrupt: its index claims {claimed:,} bytes, more than the {expected:,} expected"
             )
             continue
-        by_pack[packed[digest].pack].append(digest)
-    items = {d: items[d] for ds in by_pack.values() for d in ds}
-    total = sum(packed[d].size for d in items)
-    with bars(f"fetch {remote.name} (packed)", len(items), total) as bar:
+        by_pack[where[digest].pack].append(digest)
+    total = sum(where[d].size for ds in by_pack.values() for d in ds)
+    count = sum(len(ds) for ds in by_pack.values())
+    with bars(f"fetch {remote.name} (packed)", count, total) as bar:
 
         def one(pname: str) -> None:
             digests = by_pack[pname]
-            spans = packs.ranges([packed[d] for d in digests])
+            spans = packs.ranges([where[d] for d in digests])
             key = packs.pack_key(pname)
             try:
                 blobs = retrying(remote, lambda: remote.read_ranges(key, spans))
             except FileNotFoundError:
                 for d in digests:
-                    stats.failed[items[d][1]] = f"pack {pname} ({d}) is missing on the remote"
-                bar.advance(len(digests), sum(packed[d].size for d in digests))
+                    failed[d] = f"pack {pname} ({d}) is missing on the remote"
+                bar.advance(len(digests), sum(where[d].size for d in digests))
                 return
             starts = [s for s, _ in spans]
             for d in digests:
-                loc = packed[d]
+                loc = where[d]
                 i = bisect_right(starts, loc.offset) - 1
                 at = loc.offset - starts[i]
                 data = blobs[i][at : at + loc.size]
@@ -452,12 +532,48 @@ def _fetch_packs(
                 try:
                     writer.put_verified(d, data, what)
                 except CorruptObjectError as exc:
-                    stats.failed[items[d][1]] = exc.message
+                    failed[d] = exc.message
                 else:
                     stats.moved_one(1, loc.size)
-            bar.advance(len(digests), sum(packed[d].size for d in digests))
+            bar.advance(len(digests), sum(where[d].size for d in digests))
 
         remote.run_all(one, sorted(by_pack), min(jobs, PACK_JOBS))
+    return failed
+
+
+def _fetch_packed(
+    remote: Remote,
+    writer: Writer,
+    items: dict[str, tuple[int, str]],
+    packed: packs.Packed,
+    stats: Stats,
+    jobs: int,
+    bars: Bars,
+) -> None:
+    """Download packed objects, trying each one's other packs, then a loose
+    copy, when a pack is missing or damaged: an index never makes good data
+    unreachable."""
+    tries = {d: packed.locations(d) for d in items}
+    todo, attempt = dict(items), 0
+    failed: dict[str, str] = {}
+    while todo:
+        where = {d: tries[d][attempt] for d in todo}
+        reasons = _fetch_packs(remote, writer, todo, where, stats, jobs, bars)
+        attempt += 1
+        todo = {d: items[d] for d in reasons if attempt < len(tries[d])}
+        failed.update((d, why) for d, why in reasons.items() if d not in todo)
+    if not failed:
+        return
+    loose = Stats(stats.direction, stats.remote)  # a loose copy, if there is one
+    arrived = _Mover(remote, loose, jobs, bars).run(
+        {d: items[d] for d in failed},
+        lambda d, size: remote.download(d, size, writer),
+        f"fetch {remote.name}",
+    )
+    stats.moved_one(loose.moved, loose.bytes)
+    for d, why in failed.items():
+        if d not in arrived:
+            stats.failed[items[d][1]] = why
 
 
 def fetch(
@@ -467,17 +583,13 @@ def fetch(
     stats = Stats(Direction.FETCH, remote.name)
     start = time.monotonic()
     prepare(remote, write=False)
-    mover = _Mover(remote, stats, jobs, bars)
     writer = odb.writer(TRANSFER).__enter__()  # publishes as it goes: a killed fetch keeps it
     try:
-
-        def download(digest: str, size: int) -> None:
-            remote.download(digest, size, writer)
-
         trees = {r.digest: (r.size, r.path) for r in roots if r.kind is Kind.DIR}
         lacking_trees = {d: (0, v[1]) for d, v in trees.items() if not odb.exists(d)}
         stats.present += len(trees) - len(lacking_trees)
-        mover.run(lacking_trees, download, f"fetch {remote.name} (trees)")
+        loose = packs.Packed()  # trees are never packed
+        download(remote, writer, lacking_trees, stats, jobs, bars, loose, "(trees)")
         writer.commit()
         wanted: dict[str, tuple[int, str]] = {}
         for r in roots:
@@ -488,17 +600,44 @@ def fetch(
                     wanted.setdefault(e.digest, (e.size, f"{r.path}/{e.path}"))
         todo = {d: v for d, v in wanted.items() if not odb.exists(d, v[0])}
         stats.present += len(wanted) - len(todo)
-        packed = pack_index(odb, remote, jobs) if todo else {}
-        in_packs = {d: v for d, v in todo.items() if d in packed}
-        if in_packs:
-            _fetch_packs(remote, writer, in_packs, packed, stats, jobs, bars)
-        loose = {d: v for d, v in todo.items() if d not in packed}
-        mover.run(loose, download, f"fetch {remote.name}")
+        download(remote, writer, todo, stats, jobs, bars)
     finally:
         writer.commit()  # whatever arrived whole and verified is kept, even on Ctrl-C
         writer.discard()
     stats.seconds = time.monotonic() - start
     return stats
+
+
+def download(
+    remote: Remote,
+    writer: Writer,
+    items: dict[str, tuple[int, str]],
+    stats: Stats,
+    jobs: int,
+    bars: Bars = no_bars,
+    packed: packs.Packed | None = None,
+    label: str = "",
+) -> None:
+    """Download ``items`` (digest -> (size or 0, name)) into ``writer``, each
+    verified: packed ones by byte ranges (``packed``: the remote's packs, read
+    here when None), the rest loose. Failures go to ``stats.failed``."""
+    if not items:
+        return
+    if packed is None:
+        packed = pack_index(writer.odb, remote, jobs)
+    in_packs = {d: v for d, v in items.items() if d in packed}
+    if in_packs:
+        _fetch_packed(remote, writer, in_packs, packed, stats, jobs, bars)
+    loose = {d: v for d, v in items.items() if d not in packed}
+    title = f"fetch {remote.name}" + (f" {label}" if label else "")
+    _Mover(remote, stats, jobs, bars).run(
+        loose, lambda d, size: remote.download(d, size, writer), title
+    )
+    for d in loose.keys() & packed.broken.keys():
+        name = items[d][1]
+        if name in stats.absent:  # not loose either: say what happened to its pack
+            stats.absent.discard(name)
+            stats.failed[name] = f"{packed.broken[d]} ({d})"
 
 
 def remote_status(

@@ -3,12 +3,10 @@ of the transfer engine (which objects the chosen pointers need)."""
 
 from __future__ import annotations
 
-import json
 from contextlib import AbstractContextManager
 from typing import Any
 
-from tether import atomicfile, ownfiles, progress
-from tether.artifact import Kind
+from tether import progress
 from tether.pointer import Pointer
 from tether.remotes_service import open_for, roots
 from tether.repo import Repo
@@ -58,17 +56,11 @@ def do_transfer(
             with _waiting(direction, remote):
                 stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         else:
-            previous = _pushed(repo, remote)
             with (
                 refs.pushing(repo, remote, chosen, _jobs(remote, jobs), outputs),
                 _waiting(direction, remote),
             ):
-                stats = push(
-                    repo.odb, remote, chosen, _jobs(remote, jobs), previous, progress.transfer
-                )
-            trees = {r.path: r.digest for r in chosen if r.kind is Kind.DIR}
-            failed = set(stats.failed)
-            _remember(repo, remote, {k: v for k, v in trees.items() if k not in failed})
+                stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         for b in broken:
             stats.failed[b.source] = f"pointer file does not parse: {b.error.message}"
         return stats
@@ -76,32 +68,6 @@ def do_transfer(
 
 def _waiting(direction: str, remote: Remote) -> AbstractContextManager[None]:
     return progress.waiting(f"{direction} {remote.name}: waiting for {remote.spec.url}")
-
-
-_PUSHED = "pushed-trees.json"
-
-
-def _pushed(repo: Repo, remote: Remote) -> dict[str, str]:
-    """Per remote URL: the tree digest each folder had when last pushed there."""
-    try:
-        data = json.loads(ownfiles.read_text(repo.tmp / _PUSHED) or "{}")
-        found = data.get(remote.spec.url, {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
-
-
-def _remember(repo: Repo, remote: Remote, trees: dict[str, str]) -> None:
-    if not trees:
-        return
-    path = repo.tmp / _PUSHED
-    try:
-        data = json.loads(ownfiles.read_text(path) or "{}")
-        data = data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        data = {}
-    data.setdefault(remote.spec.url, {}).update(trees)
-    atomicfile.write(path, json.dumps(data, sort_keys=True))
 
 
 def do_pull(

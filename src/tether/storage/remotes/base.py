@@ -50,9 +50,25 @@ class Remote(Protocol):
         """Whether the loose object ``digest`` is there."""
         ...
 
+    def object_size(self, digest: str) -> int | None:
+        """The size of the loose object ``digest``, None if it is not there
+        (one request, like :meth:`exists`)."""
+        ...
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        """Every key under the folder ``prefix`` with its size (a listing:
+        one request per 1,000 keys on S3)."""
+        ...
+
     def upload(self, digest: str, src: str, size: int) -> None:
         """Store the cache object file ``src`` (``size`` bytes) as ``digest``."""
         ...
+
+    def replace(self, digest: str, src: str, size: int) -> None:
+        """Like :meth:`upload`, over a damaged copy already there: atomically,
+        so a reader sees the old bytes or the new, never a part. (A put
+        replaces atomically on object stores; folders override this.)"""
+        self.upload(digest, src, size)
 
     def download(self, digest: str, size: int, writer: Writer) -> None:
         """Fetch one object into ``writer``, verified against ``digest``."""

@@ -157,6 +157,25 @@ class FsspecRemote(Remote):
     def exists(self, digest: str) -> bool:
         return bool(self._call("exists", self._key(object_key(digest))))
 
+    def object_size(self, digest: str) -> int | None:
+        try:
+            info = self._call("info", self._key(object_key(digest)))
+        except FileNotFoundError as exc:
+            if is_bucket_missing(exc):
+                raise
+            return None
+        return int(info.get("size") or 0)
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        try:
+            found = self._call("find", self._key(prefix), detail=True)
+        except FileNotFoundError as exc:
+            if is_bucket_missing(exc):
+                raise
+            return {}
+        start = len(self.root) + 1
+        return {str(f)[start:]: int(info.get("size") or 0) for f, info in found.items()}
+
     def upload(self, digest: str, src: str, size: int) -> None:
         final = self._key(object_key(digest))
         if size <= SMALL:

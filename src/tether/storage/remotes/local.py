@@ -4,6 +4,7 @@ name, one filesystem flush, rename)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from tether import atomicfile, ownfiles
-from tether.errors import DiskFullError, PathError, RemoteError
+from tether.errors import CorruptObjectError, DiskFullError, PathError, RemoteError
 from tether.storage import safeio
+from tether.storage.fileio import copy_hashing
 from tether.storage.odb import ObjectDB
 from tether.storage.remotes.base import MAX_KEY, Remote, T, threads
 from tether.storage.remotes.classify import remote_full
@@ -126,6 +128,53 @@ class LocalRemote(Remote):
 
     def exists(self, digest: str) -> bool:
         return self.odb.exists(digest)
+
+    def object_size(self, digest: str) -> int | None:
+        return self.odb.size(digest)
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for folder, dirs, files in os.walk(self.root / prefix):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            for name in files:
+                if name.startswith("."):
+                    continue
+                try:
+                    st = os.lstat(f"{folder}/{name}")
+                except FileNotFoundError:
+                    continue
+                out[f"{rel}/{name}"] = st.st_size
+        return out
+
+    def replace(self, digest: str, src: str, size: int) -> None:
+        """Over a damaged copy: copied (verified) to a temporary beside it,
+        flushed, renamed over it. Copied, never hard-linked: whatever damaged
+        the old copy in place would reach the cache's file through a link."""
+        self._check_layout()
+        final = self.odb.path(digest)
+        try:
+            folder = ownfiles.real_dir(final.parent, self.root)
+        except PathError as exc:
+            raise self._linked(exc) from None
+        tmp = folder / f".tmp-{os.getpid()}-{os.urandom(4).hex()}-0"
+        try:
+            with safeio.opened(src, f"cache object {digest}", size or None) as sfd:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                try:
+                    actual, _ = copy_hashing(sfd, fd)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            if actual != digest:
+                raise CorruptObjectError(f"cache object {digest} is corrupt; not uploaded")
+            os.replace(tmp, final)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                raise _local_error(self.spec, exc) from None
+            raise
 
     def upload(self, digest: str, src: str, size: int) -> None:
         writer = self._open_writer()

@@ -40,6 +40,16 @@ class MemoryRemote(Remote):
         self.requests.append(("exists", digest))
         return object_key(digest) in self.keys
 
+    def object_size(self, digest: str) -> int | None:
+        self.requests.append(("object_size", digest))
+        data = self.keys.get(object_key(digest))
+        return None if data is None else len(data)
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        self.requests.append(("list_sizes", prefix))
+        top = prefix.rstrip("/") + "/"
+        return {k: len(v) for k, v in sorted(self.keys.items()) if k.startswith(top)}
+
     def upload(self, digest: str, src: str, size: int) -> None:
         self.requests.append(("upload", digest))
         self.keys[object_key(digest)] = source.read(src, digest, size)

@@ -109,6 +109,23 @@ class S3Remote(Remote):
             return False
         return True
 
+    def object_size(self, digest: str) -> int | None:
+        import obstore
+
+        try:
+            meta = obstore.head(self.store, self._key(object_key(digest)))
+        except FileNotFoundError:
+            return None
+        return int(meta["size"])
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        import obstore
+
+        out: dict[str, int] = {}
+        for page in obstore.list(self.store, self._key(prefix.rstrip("/") + "/"), chunk_size=1000):
+            out.update((meta["path"][len(self.prefix) :], int(meta["size"])) for meta in page)
+        return out
+
     def upload(self, digest: str, src: str, size: int) -> None:
         import obstore
 

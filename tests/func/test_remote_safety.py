@@ -104,8 +104,9 @@ def test_a_damaged_large_cache_object_is_never_uploaded(repo, tether, tmp_path, 
     assert "model.bin" in r.err
     assert "corrupt" in r.err
     assert "0 uploaded" in r.out
-    if client == "fsspec":  # its temporary is gone too
-        assert fsspec.filesystem("memory").find("/big") == ["/big/.tether-cache"]
+    if client == "fsspec":  # its temporary is gone too (the manifests say what refs need)
+        left = fsspec.filesystem("memory").find("/big")
+        assert [k for k in left if "/manifests/" not in k] == ["/big/.tether-cache"]
     _restore(obj, good)  # the cache is repaired: the object must still be missing there
     r = tether("push")
     assert r.code == 0, r.err

@@ -57,8 +57,8 @@ def do_transfer(
                 stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         else:
             with (
+                _waiting(direction, remote),  # also while a gc of the remote holds the push
                 refs.pushing(repo, remote, chosen, _jobs(remote, jobs), outputs),
-                _waiting(direction, remote),
             ):
                 stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
         for b in broken:

@@ -67,9 +67,7 @@ def parse(root: Path | None, source: str, text: str) -> Pointer:
         raise MetadataError(f"{source}: unknown field(s) {', '.join(unknown)}")
     if data.get("schema") != 1:
         raise MetadataError(f"{source}: schema must be 1, got {data.get('schema')!r}")
-    problem = hashing.unsupported(data.get("hash"))
-    if problem is not None:
-        raise MetadataError(f"{source}: {problem[0]}", problem[1])
+    hashing.check(data.get("hash"), source)
     kind = data.get("kind")
     if kind not in ("file", "dir"):
         raise MetadataError(f"{source}: kind must be file or dir, got {kind!r}")

@@ -88,9 +88,7 @@ def _artifact(raw: Any, where: str) -> Artifact:
     _unknown(raw, _ARTIFACT_KEYS, where)
     path, kind, digest, size = (raw.get(k) for k in ("path", "kind", "digest", "size"))
     files = raw.get("files")
-    problem = hashing.unsupported(raw.get("hash", hashing.ALGORITHM))
-    if problem is not None:
-        raise LockFileError(f"{where}: {problem[0]}", problem[1])
+    hashing.check(raw.get("hash", hashing.ALGORITHM), where, LockFileError)
     if (
         not isinstance(path, str)
         or not isinstance(digest, str)

@@ -21,6 +21,8 @@ from typing import Protocol
 import xxhash
 from blake3 import blake3
 
+from tether.errors import MetadataError, OldHashError
+
 ALGORITHM = "blake3"
 HEX = 64  # characters in a digest
 LEGACY = "xxh3"  # objects named by XXH3-128 (32 hex) before; `tether migrate` converts them
@@ -42,18 +44,18 @@ def is_digest(value: object) -> bool:
     return isinstance(value, str) and _DIGEST.match(value) is not None
 
 
-MIGRATE_HINT = f"run `tether migrate` to rehash the workspace with {ALGORITHM}"
-
-
-def unsupported(algorithm: object) -> tuple[str, str | None] | None:
-    """None when a record naming ``algorithm`` can be read; else why not, and
-    the hint to show (None: the error's own)."""
+def check(algorithm: object, what: str, error: type[MetadataError] = MetadataError) -> None:
+    """Refuse a record of ``what`` that names an algorithm other than ours:
+    :class:`OldHashError` for the older XXH3, ``error`` for anything else."""
     if algorithm == ALGORITHM:
-        return None
+        return
     if algorithm == LEGACY:
-        return f"written with the older {LEGACY} hash", MIGRATE_HINT
+        raise OldHashError(
+            f"{what}: written with the older {LEGACY} hash",
+            f"run `tether migrate` to rehash the workspace with {ALGORITHM}",
+        )
     shown = repr(algorithm) if len(repr(algorithm)) <= 40 else repr(algorithm)[:37] + "..."
-    return f"unsupported hash {shown} (expected {ALGORITHM})", None
+    raise error(f"{what}: unsupported hash {shown} (expected {ALGORITHM})")
 
 
 def hash_bytes(data: bytes | memoryview) -> str:
@@ -61,9 +63,11 @@ def hash_bytes(data: bytes | memoryview) -> str:
 
 
 def hasher() -> Hasher:
-    """An incremental hasher for large inputs: BLAKE3 spreads each chunk of a
-    few MiB over threads where there are cores to spare."""
-    h: Hasher = blake3(max_threads=blake3.AUTO)
+    """An incremental hasher, on the calling thread: BLAKE3's own threads
+    (``max_threads``) would be lost across the ``fork`` of parallel ``add``
+    workers, leaving a child waiting for them forever, and at 3.7 GB/s on one
+    core the hash already outruns the disk a copy waits for."""
+    h: Hasher = blake3()
     return h
 
 

@@ -96,9 +96,7 @@ def parse(data: bytes, source: str) -> Tree:
         or not isinstance(doc.get("entries"), list)
     ):
         raise MetadataError(f"{source}: tree object has no schema 1 entry list")
-    problem = hashing.unsupported(doc.get("hash", hashing.LEGACY))
-    if problem is not None:
-        raise MetadataError(f"{source}: tree object {problem[0]}", problem[1])
+    hashing.check(doc.get("hash", hashing.LEGACY), f"{source}: tree object")
     entries = []
     is_digest = hashing.is_digest
     for row in doc["entries"]:

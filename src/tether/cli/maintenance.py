@@ -84,7 +84,7 @@ def migrate(
         typer.Option("--drop-old", help="Then delete the old objects and run-cache entries."),
     ] = False,
 ) -> None:
-    """Rehash pointer files, tether.lock and the run-cache from xxh3 to blake3."""
+    """Rehash pointer files, tether.lock and the run-cache written with the older hash."""
     from tether.migrate import migrate as core
     from tether.repo import Repo
 

@@ -26,12 +26,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tether import gitscm, ownfiles, pointer, progress, untrusted, yamlio
 from tether.errors import CorruptObjectError, MetadataError, MissingObjectError, PipelineError
 from tether.pipeline import lock, runcache, spec
+from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import hashing, safeio, tree
@@ -104,8 +106,11 @@ class _Rehash:
                 return found
         except (OSError, CorruptObjectError):
             pass  # not in the cache, or no regular file there: try the workspace
+        root = str(self.repo.root.resolve())
+        if not os.path.realpath(self.repo.root / rel).startswith(root + os.sep):
+            return None  # through a link to outside the workspace: never read
         try:
-            fd = os.open(self.repo.root / rel, os.O_RDONLY)
+            fd = os.open(self.repo.root / rel, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return None
         try:
@@ -118,8 +123,11 @@ class _Rehash:
 
     def _verified(self, fd: int, old: str, store: bool) -> _Content | None:
         """The content of ``fd`` in BLAKE3 (stored with ``store``) when its
-        XXH3 is ``old``; None otherwise."""
-        size = os.fstat(fd).st_size
+        XXH3 is ``old``; None otherwise (and for anything but a regular file)."""
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        size = st.st_size
         if size <= hashing.SMALL:
             data = os.read(fd, size + 1)
             if hashing.fast_bytes(data) != old:
@@ -265,12 +273,13 @@ class _Migration:
 
 
 def _rekey(repo: Repo, entries: dict[str, lock.Entry], report: Report) -> None:
-    """A run-cache entry for each stage the lock records whole."""
+    """A run-cache entry for each migrated stage the lock records whole."""
     try:
         pipeline = spec.load(repo.root)
     except (MetadataError, PipelineError):
         return  # a tether.yaml that does not load: nothing to key on
-    for name, e in entries.items():
+    for name in report.stages:
+        e = entries[name]
         stage = pipeline.stages.get(name) if pipeline else None
         if (
             stage is None
@@ -327,11 +336,13 @@ def migrate(repo: Repo, *, dry_run: bool = False, drop_old: bool = False) -> Rep
         if ownfiles.read_text(repo.odb.marker) != MARKER_TEXT:
             yamlio.write_atomic(repo.odb.marker, MARKER_TEXT)
         if repo.config.link[0] in ("hardlink", "symlink"):  # links to old objects
-            for p in new_pointers:
-                checkout_pointer(repo, p, force=True, relink=True)
+            outs = STAGE_OUTPUTS.cached(repo) if report.stages else []
+            for p in new_pointers + outs:
+                if (repo.root / p.path).exists():
+                    checkout_pointer(repo, p, force=True, relink=True)
         if drop_old:
             report.dropped = _drop_old(repo)
-        if new_pointers and repo.config.autostage:
+        if repo.config.autostage:
             changed = [p.source for p in new_pointers] + ([lock.FILE] if report.stages else [])
             gitscm.stage(repo.root, changed)
     if report.missing:

@@ -279,3 +279,15 @@ def test_lock_entry_of_an_old_or_unknown_algorithm_is_refused(
     )
     for cmd in ("status", "checkout", "repro"):
         one_line_error(tether(cmd), "tether.lock", message)
+
+
+def test_migrate_relinks_a_workspace_of_symlinks(repo, tether):
+    make_project(repo, tether)
+    assert tether("config", "cache.link", "symlink").code == 0
+    r = tether("migrate", "--drop-old")
+    assert r.code == 0, r.err
+    for path in ("notes.bin", "model.bin", "data/raw/a.txt"):
+        assert (repo / path).is_symlink(), path  # into the new objects, not the old
+    assert (repo / "notes.bin").read_text() == "n" * 3_000_000
+    assert (repo / "data/raw/a.txt").read_text() == "alpha\n"
+    assert tether("status", "--exit-code").code == 0

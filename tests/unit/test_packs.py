@@ -80,3 +80,11 @@ def test_index_cache_ignores_a_damaged_copy(tmp_path):
     (tmp_path / f"{name}.idx").write_bytes(data[:-3])
     assert cache.get(name) is None
     assert packs.names_in(["packs/" + name + ".idx", "packs/x.idx", f"packs/{name}.pack"]) == {name}
+
+
+def test_index_of_the_older_hash_is_refused():
+    """An index written before BLAKE3 (header `tether-pack 1`, XXH3 digests) is
+    refused as a whole, so its objects count as missing and are pushed again."""
+    old = b"tether-pack 1\n" + b"0" * 32 + b" 0 5\n"
+    with pytest.raises(CorruptObjectError, match="not a tether pack index of"):
+        packs.parse_index(old, hash_bytes(old))

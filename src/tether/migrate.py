@@ -247,7 +247,9 @@ class _Migration:
             self.bar.advance()
         return out
 
-    def artifacts(self, stage: str, items: tuple[lock.Artifact, ...], store: bool) -> list[Any]:
+    def artifacts(
+        self, stage: str, items: tuple[lock.Artifact, ...], store: bool
+    ) -> list[lock.Artifact]:
         out = []
         for a in items:
             if _is_old(a):

@@ -12,7 +12,7 @@ from typing import Any
 
 from tether import ownfiles
 from tether.errors import DiskFullError, PathError, RemoteError
-from tether.storage import safeio
+from tether.storage import hashing, safeio
 from tether.storage.odb import ObjectDB
 from tether.storage.remotes.base import MAX_KEY, Remote, T, threads
 from tether.storage.remotes.classify import remote_full
@@ -82,7 +82,7 @@ class LocalRemote(Remote):
             return set()
         except OSError as exc:
             raise _local_error(self.spec, exc) from None
-        return {prefix + n for n in names if len(n) == 30 and not n.startswith(".")}
+        return {prefix + n for n in names if hashing.is_digest(prefix + n)}
 
     def exists(self, digest: str) -> bool:
         return self.odb.exists(digest)

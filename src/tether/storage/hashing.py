@@ -5,7 +5,7 @@ files with the same name, so a remote anyone can push to cannot swap one
 object for another (see docs/design.md, "Threat model"). Digests are 64
 lower-case hex characters, and every file that records one also records
 ``hash: blake3``; a record naming another algorithm is refused
-(:func:`check_algorithm`).
+(:func:`check`).
 
 XXH3-128 (:func:`fast_bytes`) stays where speed matters and no trust is
 involved: fingerprints of stat fields in the state database, never a name.
@@ -29,7 +29,7 @@ LEGACY = "xxh3"  # objects named by XXH3-128 (32 hex) before; `tether migrate` c
 CHUNK = 4 << 20  # 4 MiB: large enough for full disk speed, small enough for memory
 SMALL = 1 << 20  # files up to this size are read in one call
 
-_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+_DIGEST = re.compile(rf"[0-9a-f]{{{HEX}}}\Z")
 
 
 class Hasher(Protocol):

@@ -10,7 +10,8 @@ Library code raises; only the CLI root (``tether.cli.app``) turns these into
     ├── PathError                 a path outside the workspace, escaping, or unsupported
     ├── TrackingError             already tracked by git / by tether / not tracked
     ├── MetadataError             a pointer or tree file that does not parse or validate
-    │   └── LockFileError         tether.lock that does not parse or validate
+    │   ├── LockFileError         tether.lock that does not parse or validate
+    │   └── OldHashError          a record written with the older xxh3 hash (`tether migrate`)
     ├── ObjectError               a cache object that is missing or corrupt
     │   ├── MissingObjectError
     │   └── CorruptObjectError
@@ -95,6 +96,13 @@ class LockFileError(MetadataError):
     default_hint = (
         "restore it from git (`git checkout -- tether.lock`), or delete it and run `tether repro`"
     )
+
+
+class OldHashError(MetadataError):
+    """A pointer, tree or lock entry naming its data by the older XXH3 hash: it
+    names only old objects (which gc never deletes), and `tether migrate` renames it."""
+
+    default_hint = "run `tether migrate` to rehash the workspace"
 
 
 class ObjectError(TetherError):

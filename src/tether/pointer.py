@@ -7,8 +7,8 @@ checks every field and confines the path to the workspace::
     schema: 1
     path: raw            # relative to this file's folder
     kind: dir            # file | dir
-    hash: xxh3
-    digest: 9b1f0c2e7d4a5b6c8e0f1a2b3c4d5e6f
+    hash: blake3
+    digest: 9b1f0c2e…                # 64 lower-case hex
     size: 81234567
     files: 20000         # dirs only
 """
@@ -71,15 +71,16 @@ def parse(root: Path | None, source: str, text: str) -> Pointer:
         raise MetadataError(f"{source}: unknown field(s) {', '.join(unknown)}")
     if data.get("schema") != 1:
         raise MetadataError(f"{source}: schema must be 1, got {data.get('schema')!r}")
-    if data.get("hash") != hashing.ALGORITHM:
-        raise MetadataError(f"{source}: unsupported hash {data.get('hash')!r} (expected xxh3)")
+    hashing.check(data.get("hash"), source)
     raw_kind = data.get("kind")
     if raw_kind not in ("file", "dir"):
         raise MetadataError(f"{source}: kind must be file or dir, got {raw_kind!r}")
     kind = Kind(raw_kind)
     digest = data.get("digest")
     if not hashing.is_digest(digest):
-        raise MetadataError(f"{source}: digest {digest!r} is not 32 lower-case hex characters")
+        raise MetadataError(
+            f"{source}: digest {digest!r} is not {hashing.HEX} lower-case hex characters"
+        )
     size = _count(data.get("size"), "size", source)
     files = data.get("files")
     if kind is Kind.DIR:

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import git, snapshot, write
+from tether.storage.hashing import ALGORITHM, HEX
 
 
 def one_line_error(r, code=1):
@@ -84,52 +85,70 @@ def test_symlink_escaping_workspace_refused(repo, tether, tmp_path):
         ("schema: 1\npath: [unclosed\n", "not valid YAML (line 3"),
         ("- a\n- b\n", "expected a mapping"),
         (
-            "schema: 2\npath: raw\nkind: dir\nhash: xxh3\ndigest: "
-            + "a" * 32
+            "schema: 2\npath: raw\nkind: dir\nhash: "
+            + ALGORITHM
+            + "\ndigest: "
+            + "a" * 64
             + "\nsize: 1\nfiles: 1\n",
             "schema must be 1",
         ),
         (
-            "schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: XYZ\nsize: 1\nfiles: 1\n",
-            "is not 32 lower-case hex",
+            "schema: 1\npath: raw\nkind: dir\nhash: "
+            + ALGORITHM
+            + "\ndigest: XYZ\nsize: 1\nfiles: 1\n",
+            f"is not {HEX} lower-case hex",
         ),
         (
             "schema: 1\npath: raw\nkind: dir\nhash: md5\ndigest: "
-            + "a" * 32
+            + "a" * 64
             + "\nsize: 1\nfiles: 1\n",
             "unsupported hash",
         ),
         (
-            "schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: "
-            + "a" * 32
+            "schema: 1\npath: raw\nkind: dir\nhash: "
+            + ALGORITHM
+            + "\ndigest: "
+            + "a" * 64
             + "\nsize: -1\nfiles: 1\n",
             "size must be",
         ),
         (
-            "schema: 1\npath: raw\nkind: blob\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\n",
+            "schema: 1\npath: raw\nkind: blob\nhash: "
+            + ALGORITHM
+            + "\ndigest: "
+            + "a" * 64
+            + "\nsize: 1\n",
             "kind must be file or dir",
         ),
         (
-            "schema: 1\npath: raw\nkind: dir\nhash: xxh3\ndigest: "
-            + "a" * 32
+            "schema: 1\npath: raw\nkind: dir\nhash: "
+            + ALGORITHM
+            + "\ndigest: "
+            + "a" * 64
             + "\nsize: 1\nfiles: 1\nextra: 1\n",
             "unknown field(s) extra",
         ),
         (
-            "schema: 1\npath: ../../etc\nkind: dir\nhash: xxh3\ndigest: "
-            + "a" * 32
+            "schema: 1\npath: ../../etc\nkind: dir\nhash: "
+            + ALGORITHM
+            + "\ndigest: "
+            + "a" * 64
             + "\nsize: 1\nfiles: 1\n",
             "escapes the workspace",
         ),
         (
-            "schema: 1\npath: /etc/passwd\nkind: file\nhash: xxh3\ndigest: "
-            + "a" * 32
+            "schema: 1\npath: /etc/passwd\nkind: file\nhash: "
+            + ALGORITHM
+            + "\ndigest: "
+            + "a" * 64
             + "\nsize: 1\n",
             "is absolute",
         ),
         (
-            "schema: 1\npath: ../.git/config\nkind: file\nhash: xxh3\ndigest: "
-            + "a" * 32
+            "schema: 1\npath: ../.git/config\nkind: file\nhash: "
+            + ALGORITHM
+            + "\ndigest: "
+            + "a" * 64
             + "\nsize: 1\n",
             "inside .git/",
         ),
@@ -151,7 +170,11 @@ def test_pointer_through_symlink_escape(repo, tether, tmp_path):
     os.symlink(outside, repo / "link")
     write(
         repo / "x.tether",
-        "schema: 1\npath: link/victim\nkind: file\nhash: xxh3\ndigest: " + "a" * 32 + "\nsize: 1\n",
+        "schema: 1\npath: link/victim\nkind: file\nhash: "
+        + ALGORITHM
+        + "\ndigest: "
+        + "a" * 64
+        + "\nsize: 1\n",
     )
     r = tether("checkout")
     one_line_error(r)

@@ -123,7 +123,7 @@ def test_gc_leaves_what_it_did_not_write_in_cache_tmp(repo, tether):
 def test_gc_deletes_only_in_a_cache_with_the_layout_marker(repo, tether, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     write(elsewhere / "tmp/results.csv", "precious")
-    write(elsewhere / "objects/ab" / ("c" * 30), "looks like an object")
+    write(elsewhere / "objects/ab" / ("c" * 62), "looks like an object")
     for p in elsewhere.rglob("*"):
         os.utime(p, (time.time() - 2 * DAY,) * 2)
     before = snapshot(elsewhere)
@@ -135,7 +135,7 @@ def test_gc_deletes_only_in_a_cache_with_the_layout_marker(repo, tether, tmp_pat
     _commit(repo, tether, "a.txt", "x", "x")  # a write marks the folder as a tether cache
     assert tether("gc", "-f").code == 0
     assert (elsewhere / "tmp/results.csv").read_text() == "precious"  # not a name gc writes
-    assert not (elsewhere / "objects/ab" / ("c" * 30)).exists()
+    assert not (elsewhere / "objects/ab" / ("c" * 62)).exists()
 
 
 def test_gc_operation_takes_the_repository_lock_itself(repo, tether):

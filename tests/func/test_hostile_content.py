@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import git, snapshot, write
 from tether.storage import hashing
 
-DIGEST = "a" * 32
+DIGEST = "a" * 64
 
 
 def one_line_error(r, *needles: str) -> None:
@@ -70,7 +70,9 @@ def hostile_tree(names: list[str], *stores: Path) -> tuple[str, int]:
     data = b"[core]\n\tfsmonitor = touch pwned\n"
     for name in sorted(names):
         rows.append([name, hashing.hash_bytes(data), len(data), False])
-    raw = json.dumps({"schema": 1, "entries": rows}, separators=(",", ":")).encode()
+    raw = json.dumps(
+        {"schema": 1, "hash": hashing.ALGORITHM, "entries": rows}, separators=(",", ":")
+    ).encode()
     for store in stores:
         put(store, data)
         put(store, raw)
@@ -78,7 +80,7 @@ def hostile_tree(names: list[str], *stores: Path) -> tuple[str, int]:
 
 
 def pointer_text(path: str, kind: str = "dir", digest: str = DIGEST, size: int = 1, files=1):
-    text = f"schema: 1\npath: {path}\nkind: {kind}\nhash: xxh3\ndigest: {digest}\nsize: {size}\n"
+    text = f"schema: 1\npath: {path}\nkind: {kind}\nhash: {hashing.ALGORITHM}\ndigest: {digest}\nsize: {size}\n"
     return text + (f"files: {files}\n" if kind == "dir" else "")
 
 

@@ -75,7 +75,7 @@ def outside(tmp_path):
 def pointer_text(path: str, digest: str, size: int, kind: str = "file") -> str:
     files = "files: 1\n" if kind == "dir" else ""
     return (
-        f"schema: 1\npath: {path}\nkind: {kind}\nhash: xxh3\n"
+        f"schema: 1\npath: {path}\nkind: {kind}\nhash: {hashing.ALGORITHM}\n"
         f"digest: {digest}\nsize: {size}\n{files}"
     )
 
@@ -198,7 +198,7 @@ def test_stage_output_through_a_link_into_git_is_refused(tmp_path, tether, prist
         write(
             origin / "tether.lock",
             "schema: 1\nstages:\n  make:\n    cmd: x\n    deps: []\n    outs:\n"
-            "    - {path: lnk/info2, kind: file, hash: xxh3, "
+            f"    - {{path: lnk/info2, kind: file, hash: {hashing.ALGORITHM}, "
             f"digest: {digest}, size: {len(PAYLOAD)}}}\n",
         )
 

@@ -294,13 +294,15 @@ def test_a_tree_entry_with_a_size_out_of_range_is_refused(repo, tether, remote):
 
     data = b"x\n"
     rows = [["a", hashing.hash_bytes(data), 1 << 64, False]]
-    raw = json.dumps({"schema": 1, "entries": rows}, separators=(",", ":")).encode()
+    raw = json.dumps(
+        {"schema": 1, "hash": hashing.ALGORITHM, "entries": rows}, separators=(",", ":")
+    ).encode()
     for blob in (data, raw):
         digest = hashing.hash_bytes(blob)
         write(remote / "objects" / digest[:2] / digest[2:], blob)
     write(
         repo / "d.tether",
-        f"schema: 1\npath: d\nkind: dir\nhash: xxh3\ndigest: {hashing.hash_bytes(raw)}\n"
+        f"schema: 1\npath: d\nkind: dir\nhash: {hashing.ALGORITHM}\ndigest: {hashing.hash_bytes(raw)}\n"
         "size: 2\nfiles: 1\n",
     )
     r = tether("pull")

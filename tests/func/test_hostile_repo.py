@@ -378,8 +378,8 @@ def test_a_linked_fan_out_folder_is_never_written_or_swept(repo, tether, tmp_pat
     from tether.storage.hashing import hash_bytes
 
     outside = tmp_path / "outside"
-    write(outside / ("e" * 30), "a file named like an object")
-    os.utime(outside / ("e" * 30), (time.time() - 3 * DAY,) * 2)
+    write(outside / ("e" * 62), "a file named like an object")
+    os.utime(outside / ("e" * 62), (time.time() - 3 * DAY,) * 2)
     write(repo / "a.txt", "a")
     digest = hash_bytes(b"a")
     objects = repo / ".tether/cache/objects"
@@ -393,4 +393,4 @@ def test_a_linked_fan_out_folder_is_never_written_or_swept(repo, tether, tmp_pat
     assert tether("add", "a.txt").code == 0
     assert tether("gc", "-f", "-w").code == 0
     assert tether("fsck").code == 0
-    assert sorted(p.name for p in outside.iterdir()) == ["e" * 30]
+    assert sorted(p.name for p in outside.iterdir()) == ["e" * 62]

@@ -16,11 +16,12 @@ import pytest
 
 from tests.conftest import git, write
 from tests.func.test_pipeline import PY, STEP, runs
+from tether.storage.hashing import ALGORITHM
 
 # -- tether.lock is validated like any clone input ------------------------------
 
-LOCK_OUT = "{path: %s, kind: file, hash: xxh3, digest: %s, size: 2}"
-DIGEST = "a" * 32
+LOCK_OUT = "{path: %s, kind: file, hash: " + ALGORITHM + ", digest: %s, size: 2}"
+DIGEST = "a" * 64
 
 
 @pytest.mark.parametrize(
@@ -40,13 +41,13 @@ DIGEST = "a" * 32
         (
             "schema: 1\nstages:\n"
             f"  a: {{cmd: x, outs: [{LOCK_OUT % ('o.txt', DIGEST)}]}}\n"
-            f"  b: {{cmd: y, outs: [{LOCK_OUT % ('o.txt', 'b' * 32)}]}}\n",
+            f"  b: {{cmd: y, outs: [{LOCK_OUT % ('o.txt', 'b' * 64)}]}}\n",
             "tether.lock: output o.txt is recorded by both a and b",
         ),
         (
             "schema: 1\nstages:\n"
             f"  a: {{cmd: x, outs: [{LOCK_OUT % ('d', DIGEST)}]}}\n"
-            f"  b: {{cmd: y, outs: [{LOCK_OUT % ('d/o.txt', 'b' * 32)}]}}\n",
+            f"  b: {{cmd: y, outs: [{LOCK_OUT % ('d/o.txt', 'b' * 64)}]}}\n",
             "tether.lock: output d/o.txt (overlapping d) is recorded by both a and b",
         ),
     ],

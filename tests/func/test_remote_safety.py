@@ -162,7 +162,7 @@ def test_a_folder_remote_holds_its_own_copy_unless_hard_links_are_asked_for(
 # -- 6. a layout marker on every remote ---------------------------------------------
 
 
-MARKER_TEXT = b"tether-cache 1\nhash: xxh3\n"
+MARKER_TEXT = b"tether-cache 1\nhash: blake3\n"
 
 
 def _s3_key(s3_server, s3_remote, key: str) -> bytes | None:
@@ -203,8 +203,8 @@ def test_a_first_push_marks_a_folder_and_any_fsspec_remote(repo, tether, remote)
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        (b"tether-cache 2\nhash: xxh3\n", "has layout version 2, newer than the version 1"),
-        (b"tether-cache 1\nhash: blake3\n", "names its objects by blake3 digests"),
+        (b"tether-cache 2\nhash: blake3\n", "has layout version 2, newer than the version 1"),
+        (b"tether-cache 1\nhash: sha256\n", "names its objects by sha256 digests"),
         (b"not tether\n", "is not one tether wrote"),
     ],
 )
@@ -231,6 +231,31 @@ def test_a_folder_remote_of_another_format_is_neither_read_nor_written(
     assert snapshot(repo / ".tether" / "cache" / "objects") == cache
 
 
+def test_a_remote_marked_by_the_older_hash_is_used_and_its_marker_brought_up_to_date(
+    repo, tether, remote, tmp_path
+):
+    """Every folder remote written before BLAKE3 names carries `hash: xxh3`: its
+    old objects (32 hex) never meet new names (64 hex), so it stays usable."""
+    (remote / ".tether-cache").write_bytes(b"tether-cache 1\nhash: xxh3\n")
+    old = remote / "objects" / "ab" / ("c" * 30)  # an old object: left alone
+    write(old, b"old data")
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+    r = tether("status", "--remote")  # read as it is: the file is missing there
+    assert r.code == 0, r.err
+    assert "1 of 1 object(s) missing on origin" in r.out
+    assert (remote / ".tether-cache").read_bytes() == b"tether-cache 1\nhash: xxh3\n"
+
+    r = tether("push")
+
+    assert r.code == 0, r.err
+    assert (remote / ".tether-cache").read_bytes() == MARKER_TEXT
+    assert old.read_bytes() == b"old data"
+    shutil.rmtree(repo / ".tether" / "cache")
+    assert tether("pull", "-f").code == 0
+    assert (repo / "w.bin").read_bytes() == b"weights"
+
+
 @pytest.mark.s3
 def test_an_s3_remote_of_a_newer_format_is_neither_read_nor_written(
     repo, tether, tmp_path, monkeypatch, s3_remote, s3_server
@@ -241,7 +266,7 @@ def test_an_s3_remote_of_a_newer_format_is_neither_read_nor_written(
     assert tether("push").code == 0
     bucket_path = s3_remote[0][len("s3://") :]
     fs = s3_server.filesystem()
-    fs.pipe(f"{bucket_path}/.tether-cache", b"tether-cache 2\nhash: xxh3\n")
+    fs.pipe(f"{bucket_path}/.tether-cache", b"tether-cache 2\nhash: blake3\n")
     write(repo / "w.bin", b"new weights")
     _commit(repo, tether, "w.bin")
     before = sorted(fs.find(bucket_path))

@@ -7,6 +7,7 @@ import os
 import stat
 
 from tests.conftest import git, snapshot, write
+from tether.storage.hashing import ALGORITHM
 
 
 def make_v1(root):
@@ -22,7 +23,7 @@ def test_add_writes_pointer_gitignore_and_stages(repo, tether):
     assert r.code == 0, r.err
     assert "added: data/raw (3 files" in r.out
     pointer = (repo / "data/raw.tether").read_text()
-    assert pointer.startswith("schema: 1\npath: raw\nkind: dir\nhash: xxh3\n")
+    assert pointer.startswith(f"schema: 1\npath: raw\nkind: dir\nhash: {ALGORITHM}\n")
     assert "files: 3" in pointer
     assert "/raw" in (repo / "data/.gitignore").read_text().splitlines()
     staged = git(repo, "diff", "--cached", "--name-only").split()
@@ -154,7 +155,7 @@ def test_unchanged_files_are_not_reread(repo, tether):
 
     def vouch_wrongly() -> None:  # a row for the current stat naming other content
         db = StateDB(repo / ".tether/tmp/state.db")
-        db.put(os.stat(f), "0" * 32)
+        db.put(os.stat(f), "0" * 64)
         db.flush()
 
     vouch_wrongly()

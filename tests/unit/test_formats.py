@@ -11,6 +11,10 @@ from tether.artifact import Kind
 from tether.errors import MetadataError, PathError
 from tether.paths import from_metadata, is_git_name
 from tether.storage import tree
+from tether.storage.hashing import ALGORITHM
+
+HEAD = b'{"schema":1,"hash":"' + ALGORITHM.encode() + b'","entries":'
+DIGEST = "9f4c1d0e6b2a83f7c5e1d9a0b4f6e2c89f4c1d0e6b2a83f7c5e1d9a0b4f6e2c8"  # a digest as a pointer holds one
 
 name = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/\\\x00"),
@@ -18,7 +22,7 @@ name = st.text(
     max_size=12,
 ).filter(lambda s: s not in (".", "..") and not is_git_name(s))
 relpath = st.lists(name, min_size=1, max_size=4).map("/".join)
-digest = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
+digest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 
 
 def _no_clash(paths):
@@ -46,24 +50,21 @@ def test_tree_round_trip(files):
     [
         b"not json",
         b'{"schema":2,"entries":[]}',
-        b'{"schema":1,"entries":[["../x","' + b"a" * 32 + b'",1,false]]}',
-        b'{"schema":1,"entries":[["/abs","' + b"a" * 32 + b'",1,false]]}',
-        b'{"schema":1,"entries":[["a/./b","' + b"a" * 32 + b'",1,false]]}',
-        b'{"schema":1,"entries":[["b","'
-        + b"a" * 32
-        + b'",1,false],["a","'
-        + b"a" * 32
-        + b'",1,false]]}',
-        b'{"schema":1,"entries":[["a","'
-        + b"a" * 32
+        HEAD + b'[["../x","' + b"a" * 64 + b'",1,false]]}',
+        HEAD + b'[["/abs","' + b"a" * 64 + b'",1,false]]}',
+        HEAD + b'[["a/./b","' + b"a" * 64 + b'",1,false]]}',
+        HEAD + b'[["b","' + b"a" * 64 + b'",1,false],["a","' + b"a" * 64 + b'",1,false]]}',
+        HEAD
+        + b'[["a","'
+        + b"a" * 64
         + b'",1,false],["a.x","'
-        + b"a" * 32
+        + b"a" * 64
         + b'",1,false],["a/b","'
-        + b"a" * 32
+        + b"a" * 64
         + b'",1,false]]}',
-        b'{"schema":1,"entries":[["a","zz",1,false]]}',
-        b'{"schema":1,"entries":[["a","' + b"a" * 32 + b'",-1,false]]}',
-        b'{"schema":1,"entries":[["a","' + b"a" * 32 + b'",1,"yes"]]}',
+        HEAD + b'[["a","zz",1,false]]}',
+        HEAD + b'[["a","' + b"a" * 64 + b'",-1,false]]}',
+        HEAD + b'[["a","' + b"a" * 64 + b'",1,"yes"]]}',
     ],
 )
 def test_tree_rejects_malformed(bad):
@@ -168,13 +169,13 @@ def test_flat_yaml_fast_path_reads_exactly_what_pyyaml_reads(pairs, end):
 def test_flat_yaml_fast_path_takes_pointer_files():
     from tether.yamlio import _flat
 
-    text = "schema: 1\npath: data/raw\nkind: dir\nhash: xxh3\ndigest: ba1c768148cacf738e3eedd2ae3a4446\nsize: 45790382\nfiles: 20000\n"
+    text = f"schema: 1\npath: data/raw\nkind: dir\nhash: {ALGORITHM}\ndigest: {DIGEST}\nsize: 45790382\nfiles: 20000\n"
     assert _flat(text) == {
         "schema": 1,
         "path": "data/raw",
         "kind": "dir",
-        "hash": "xxh3",
-        "digest": "ba1c768148cacf738e3eedd2ae3a4446",
+        "hash": ALGORITHM,
+        "digest": DIGEST,
         "size": 45790382,
         "files": 20000,
     }

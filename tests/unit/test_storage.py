@@ -145,10 +145,10 @@ def test_state_trusts_only_identical_stat(tmp_path):
     f.write_bytes(b"abc")
     db = StateDB(tmp_path / "state.db")
     st = os.stat(f)
-    db.put(st, "d" * 32)
+    db.put(st, "d" * 64)
     db.flush()
     again = StateDB(tmp_path / "state.db")
-    assert again.get(os.stat(f)) == "d" * 32
+    assert again.get(os.stat(f)) == "d" * 64
     f.write_bytes(b"abcd")  # size changes
     assert again.get(os.stat(f)) is None
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
@@ -167,13 +167,13 @@ def test_state_db_leaves_no_connection_open(tmp_path):
     f.write_bytes(b"abc")
     path = (tmp_path / "state.db").resolve()
     db = StateDB(path)
-    db.put(os.stat(f), "d" * 32)
-    db.put_tree("data", "fp", "t" * 32)
+    db.put(os.stat(f), "d" * 64)
+    db.put_tree("data", "fp", "t" * 64)
     db.flush()
     assert _open_files(path) == []
     again = StateDB(path)
-    assert again.get(os.stat(f)) == "d" * 32  # a single-row lookup
-    assert again.get_tree("data", "fp") == "t" * 32
+    assert again.get(os.stat(f)) == "d" * 64  # a single-row lookup
+    assert again.get_tree("data", "fp") == "t" * 64
     assert _open_files(path) == []
     again.preload()
     assert _open_files(path) == []
@@ -193,9 +193,9 @@ def test_state_db_without_change_times_is_replaced(tmp_path):
     con.close()
     db = StateDB(tmp_path / "state.db")
     assert db.get(st) is None
-    db.put(st, "d" * 32)
+    db.put(st, "d" * 64)
     db.flush()
-    assert StateDB(tmp_path / "state.db").get(st) == "d" * 32
+    assert StateDB(tmp_path / "state.db").get(st) == "d" * 64
 
 
 def test_corrupt_state_db_is_rebuilt(tmp_path):

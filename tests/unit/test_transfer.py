@@ -83,7 +83,7 @@ def test_missing_lists_a_shared_prefix_once_and_checks_a_lone_digest() -> None:
     remote = MemoryRemote(LOOSE)
     a1, a2, lone, in_pack = "ab" + "1" * 30, "ab" + "2" * 30, "cd" + "3" * 30, "ef" + "4" * 30
     remote.keys[object_key(a1)] = b"x"
-    packed = {in_pack: packs.Location("0" * 32, 0, 1)}
+    packed = {in_pack: packs.Location("0" * 64, 0, 1)}
 
     lacking = missing(remote, [a1, a2, lone, in_pack], 1, packed)
 

@@ -74,7 +74,7 @@ _MODULES = {
     **dict.fromkeys(("stage", "repro", "dag"), "pipeline"),
     **dict.fromkeys(("metrics", "params", "diff"), "metrics_cmd"),
     **dict.fromkeys(("remote", "push", "fetch", "pull", "install-hooks"), "remote"),
-    **dict.fromkeys(("gc", "fsck", "cache"), "maintenance"),
+    **dict.fromkeys(("gc", "fsck", "migrate", "cache"), "maintenance"),
     "config": "config_cmd",
 }
 _ORDER = ("data", "pipeline", "metrics_cmd", "remote", "maintenance", "config_cmd")

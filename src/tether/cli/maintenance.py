@@ -1,4 +1,4 @@
-"""Cache upkeep: gc, fsck, cache dir."""
+"""Cache upkeep: gc, fsck, migrate, cache dir."""
 
 from __future__ import annotations
 
@@ -184,6 +184,32 @@ def fsck() -> None:
         raise typer.Exit(1)
 
 
+def migrate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Read and check everything, write nothing.")
+    ] = False,
+    drop_old: Annotated[
+        bool,
+        typer.Option("--drop-old", help="Then delete the old objects and run-cache entries."),
+    ] = False,
+) -> None:
+    """Rehash pointer files, tether.lock and the run-cache written with the older hash."""
+    from tether.migrate import migrate as core
+    from tether.repo import Repo
+
+    report = core(Repo.find(), dry_run=dry_run, drop_old=drop_old)
+    verb = "would rehash" if dry_run else "rehashed"
+    render.info(
+        f"{verb} {len(report.pointers)} pointer file(s) and {len(report.stages)} stage(s) "
+        f"of tether.lock; {report.objects} object(s) written, "
+        f"{report.run_cache} run-cache entr{'y' if report.run_cache == 1 else 'ies'}"
+    )
+    for what in report.stale:
+        render.info(f"stage {what}: its data is gone or changed, the stage runs again")
+    if report.dropped:
+        render.info(f"removed {report.dropped} old object(s) and run-cache entries")
+
+
 @cache_app.command("dir")
 def cache_dir(
     path: Annotated[str | None, typer.Argument(help="New cache folder (omit to print).")] = None,
@@ -204,4 +230,5 @@ def cache_dir(
 def register(app: typer.Typer) -> None:
     app.command("gc")(gc)
     app.command("fsck")(fsck)
+    app.command("migrate")(migrate)
     app.add_typer(cache_app, name="cache")

@@ -8,11 +8,11 @@ and key, so the same inputs give a byte-identical file::
       train:
         cmd: python src/train.py
         deps:
-        - {path: src/train.py, hash: xxh3, digest: …, size: 1234}
+        - {path: src/train.py, hash: blake3, digest: …, size: 1234}
         params:
           params.yaml: {train.lr: 0.01}
         outs:
-        - {path: models/model.safetensors, kind: file, hash: xxh3, digest: …, size: …}
+        - {path: models/model.safetensors, kind: file, hash: blake3, digest: …, size: …}
 
 Untrusted input like every file from a clone: validated on load.
 """
@@ -82,6 +82,7 @@ def parse_artifact(raw: Any, where: str) -> Artifact:
     _unknown(raw, _ARTIFACT_KEYS, where)
     path, kind, digest, size = (raw.get(k) for k in ("path", "kind", "digest", "size"))
     files = raw.get("files")
+    hashing.check(raw.get("hash", hashing.ALGORITHM), where, LockFileError)
     if (
         not isinstance(path, str)
         or not isinstance(digest, str)
@@ -89,7 +90,6 @@ def parse_artifact(raw: Any, where: str) -> Artifact:
         or not hashing.is_digest(digest)
         or type(size) is not int
         or size < 0
-        or raw.get("hash", hashing.ALGORITHM) != hashing.ALGORITHM
         or (files is not None and type(files) is not int)
     ):
         raise LockFileError(f"{where}: malformed entry {raw!r}")

@@ -1,7 +1,7 @@
 """The run-cache: (command, dependency digests, param values, output paths) ->
 the outputs that run produced. Entries live in the cache beside the objects::
 
-    <cache>/runs/<first 2 hex>/<remaining 30 hex>     (canonical JSON)
+    <cache>/runs/<first 2 hex>/<remaining 62 hex>     (canonical JSON)
 
 and on a remote under ``runs/`` with the same names. An entry is written
 only after its outputs are in the cache, so an entry never names an object

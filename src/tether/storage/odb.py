@@ -2,7 +2,7 @@
 
 Layout (identical in the cache and on every remote)::
 
-    objects/<first 2 hex>/<remaining 30 hex>
+    objects/<first 2 hex>/<remaining 62 hex>
 
 Invariants:
 

@@ -11,9 +11,9 @@ objects for the same reason. Large objects and trees stay loose, under
 Layout on a remote, beside ``objects/``::
 
     packs/<name>.pack   the objects' bytes, one after another
-    packs/<name>.idx    "tether-pack 1" and one "<digest> <offset> <size>" line per object
+    packs/<name>.idx    "tether-pack 2 blake3" and one "<digest> <offset> <size>" line per object
 
-``<name>`` is the XXH3-128 of the index bytes. The index names every object
+``<name>`` is the BLAKE3-256 of the index bytes. The index names every object
 by its digest, so it fixes the pack's content; a cached index is checked
 against its name when it is read back.
 
@@ -54,10 +54,12 @@ MAX_ENTRIES = 8192
 # a hostile index claiming gigabytes would make a reader fetch them
 MAX_ENTRY_SIZE = 16 << 20
 PREFIX = "packs/"
-_HEADER = b"tether-pack 1\n"
-_ROW = re.compile(rb"([0-9a-f]{32}) ([0-9]{1,15}) ([0-9]{1,15})\n")
-_BODY = re.compile(rb"(?:[0-9a-f]{32} [0-9]{1,15} [0-9]{1,15}\n)*")
-_NAME = re.compile(r"[0-9a-f]{32}\Z")
+# the version, then the hash that names the index and the objects it lists
+_HEADER = f"tether-pack 2 {hashing.ALGORITHM}\n".encode()
+_HEX = hashing.HEX
+_ROW = re.compile(rb"([0-9a-f]{%d}) ([0-9]{1,15}) ([0-9]{1,15})\n" % _HEX)
+_BODY = re.compile(rb"(?:[0-9a-f]{%d} [0-9]{1,15} [0-9]{1,15}\n)*" % _HEX)
+_NAME = re.compile(rf"[0-9a-f]{{{_HEX}}}\Z")
 
 
 class Location(NamedTuple):  # a tuple: 20,000 of them are built per index read
@@ -95,7 +97,10 @@ def parse_index(data: bytes, name: str) -> dict[str, Location]:
     if hashing.hash_bytes(data) != name:
         raise CorruptObjectError(f"{what} is corrupt (digest mismatch)")
     if not data.startswith(_HEADER):
-        raise CorruptObjectError(f"{what}: not a tether pack index")
+        first = data.split(b"\n", 1)[0][:40].decode("utf-8", "replace")
+        raise CorruptObjectError(
+            f"{what}: not a tether pack index of {hashing.ALGORITHM} ({first!r})"
+        )
     body = data[len(_HEADER) :]
     if _BODY.fullmatch(body) is None:
         for number, line in enumerate(body.split(b"\n"), start=2):

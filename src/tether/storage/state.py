@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tether import ownfiles
 
-_VERSION = 2  # 1: no ctime_ns; its rows are dropped, not trusted
+_VERSION = 3  # 1: no ctime_ns; 2: XXH3 digests. Older rows are dropped, not trusted
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (

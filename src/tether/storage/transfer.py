@@ -142,9 +142,8 @@ def prepare(remote: Remote, write: bool) -> None:
     format this tether honours. ``write``: a remote without a marker gets one."""
     retrying(remote, remote.probe)
     marker = retrying(remote, lambda: remote.read_key(layout.MARKER))
-    if marker is not None:
-        layout.check(remote.spec, marker)
-    elif write:
+    legacy = marker is not None and layout.check(remote.spec, marker)
+    if write and (marker is None or legacy):
         retrying(remote, lambda: remote.write_key(layout.MARKER, layout.TEXT))
 
 

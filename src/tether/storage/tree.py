@@ -2,9 +2,11 @@
 
 A tree is itself an object in the store. Its bytes are canonical JSON::
 
-    {"schema":1,"entries":[["a/x.bin","<digest>",123,false],...]}
+    {"schema":1,"hash":"blake3","entries":[["a/x.bin","<digest>",123,false],...]}
 
-one entry per file (relative POSIX path, digest, size, executable bit),
+``hash`` names the algorithm of every digest in it (a tree without it was
+written with XXH3-128 and is refused, pointing to ``tether migrate``); one
+entry per file (relative POSIX path, digest, size, executable bit),
 sorted by path, no duplicates, no file that is also a folder of another.
 Equal directories give byte-identical trees and so equal digests.
 """
@@ -53,7 +55,8 @@ class Tree:
 
 def serialize(rows: list[list[object]]) -> bytes:
     """Canonical bytes of rows ``[path, digest, size, executable]`` sorted by path."""
-    text = json.dumps({"schema": 1, "entries": rows}, ensure_ascii=False, separators=(",", ":"))
+    doc = {"schema": 1, "hash": hashing.ALGORITHM, "entries": rows}
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return text.encode("utf-8")
 
 
@@ -97,6 +100,7 @@ def parse(data: bytes, source: str) -> Tree:
         or not isinstance(doc.get("entries"), list)
     ):
         raise MetadataError(f"{source}: tree object has no schema 1 entry list")
+    hashing.check(doc.get("hash", hashing.LEGACY), f"{source}: tree object")
     entries = []
     is_digest = hashing.is_digest
     for row in doc["entries"]:

@@ -128,12 +128,12 @@ def _stat_line(name: str, st: os.stat_result) -> str:
 
 def _folder_line(rel: str, lines: list[str]) -> str:
     lines.sort()
-    return f"{rel}\0{hashing.hash_bytes(chr(0).join(lines).encode('utf-8'))}"
+    return f"{rel}\0{hashing.fast_bytes(chr(0).join(lines).encode('utf-8'))}"
 
 
 def _combine(folder_lines: list[str]) -> str:
     folder_lines.sort()  # "REL\0DIGEST" each: joined with NUL, still unambiguous
-    return hashing.hash_bytes("\0".join(folder_lines).encode("utf-8"))
+    return hashing.fast_bytes("\0".join(folder_lines).encode("utf-8"))
 
 
 def fingerprint(files: list[FileStat]) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from tether import gitignore, gitscm, paths, pointer
-from tether.errors import MetadataError, TetherError, TrackingError
+from tether.errors import MetadataError, OldHashError, TetherError, TrackingError
 from tether.paths import overlaps
 from tether.pointer import Pointer
 from tether.repo import Repo
@@ -205,6 +205,8 @@ def at_commit(repo: Repo, rev: str, outputs: StageOutputs, strict: bool = False)
             continue
         try:
             found.append(pointer.parse(None, src, data.decode("utf-8")))
+        except OldHashError:
+            continue  # it names an old object, which gc never deletes
         except (TetherError, UnicodeDecodeError) as exc:
             if strict:
                 raise _unreadable(src, rev, exc) from None
@@ -212,6 +214,8 @@ def at_commit(repo: Repo, rev: str, outputs: StageOutputs, strict: bool = False)
     if lock_text is not None:
         try:
             found += outputs.recorded(lock_text.decode("utf-8"))
+        except OldHashError:
+            pass  # like an old pointer
         except (TetherError, UnicodeDecodeError) as exc:
             if strict:
                 raise _unreadable(LOCK, rev, exc) from None

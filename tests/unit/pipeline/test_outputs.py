@@ -21,7 +21,7 @@ stages:
     outs: [model, {log.txt: {cache: false}}]
     metrics: [model/m.json]
 """
-DIGEST = "0" * 32
+DIGEST = "0" * 64
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def test_corrupt_and_missing_objects_never_reach_the_workspace(
             linker(odb, tmp_path, [kind]).link(d, tmp_path / "ws" / "f.txt", False, "f.txt")
     assert not (tmp_path / "ws" / "f.txt").exists()
     with pytest.raises(MissingObjectError, match=re.escape("g.txt: object")):
-        linker(odb, tmp_path, ["copy"]).link("0" * 32, tmp_path / "ws" / "g.txt", False, "g.txt")
+        linker(odb, tmp_path, ["copy"]).link("0" * 64, tmp_path / "ws" / "g.txt", False, "g.txt")
     assert sorted(p.name for p in (tmp_path / "ws").iterdir()) == []
 
 

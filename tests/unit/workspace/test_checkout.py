@@ -83,7 +83,7 @@ def test_an_unchanged_file_needs_nothing(repo: Repo) -> None:
 
 
 def test_a_missing_object_stops_before_any_change(repo: Repo) -> None:
-    p = Pointer("model.bin", Kind.FILE, "0" * 32, 5, source="model.bin.tether")
+    p = Pointer("model.bin", Kind.FILE, "0" * 64, 5, source="model.bin.tether")
     with pytest.raises(
         MissingObjectError, match=re.escape("model.bin not in the cache; nothing was changed")
     ):

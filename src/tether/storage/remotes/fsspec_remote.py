@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from tether.errors import RemoteError
-from tether.storage import safeio
+from tether.storage import hashing, safeio
 from tether.storage.remotes import source
 from tether.storage.remotes.base import (
     MAX_KEY,
@@ -150,7 +150,7 @@ class FsspecRemote(Remote):
         out = set()
         for name in names:
             base = str(name).rstrip("/").rsplit("/", 1)[-1]
-            if len(base) == 30:
+            if hashing.is_digest(prefix + base):
                 out.add(prefix + base)
         return out
 

@@ -20,8 +20,12 @@ VERSION = 1
 _UPGRADE = "use a tether that reads it (`pip install -U tether`), or another remote"
 
 
-def check(spec: RemoteSpec, data: bytes) -> None:
-    """Refuse a remote whose marker (``data``) this tether cannot honour."""
+def check(spec: RemoteSpec, data: bytes) -> bool:
+    """Refuse a remote whose marker (``data``) this tether cannot honour. True:
+    the marker says XXH3, as every marker written before BLAKE3 names did.
+    Such a remote is used as it is (old names are 32 hex, new ones 64: the two
+    never meet, and nothing is looked up by an old name) and its marker is
+    brought up to date by the first push."""
     where = f"remote {spec.name!r} ({spec.url})"
     lines = data.decode("utf-8", "replace").splitlines()
     head = lines[0].split() if lines else []
@@ -39,9 +43,12 @@ def check(spec: RemoteSpec, data: bytes) -> None:
             _UPGRADE,
         )
     algorithm = next((ln[5:].strip() for ln in lines[1:] if ln.startswith("hash:")), None)
+    if algorithm == hashing.LEGACY:
+        return True
     if algorithm != hashing.ALGORITHM:
         raise RemoteError(
             f"{where} names its objects by {algorithm or 'an unnamed'} digests, this tether "
             f"by {hashing.ALGORITHM}; nothing was read or written",
             _UPGRADE,
         )
+    return False

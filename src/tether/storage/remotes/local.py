@@ -14,7 +14,7 @@ from typing import Any
 
 from tether import atomicfile, ownfiles
 from tether.errors import CorruptObjectError, DiskFullError, PathError, RemoteError
-from tether.storage import safeio
+from tether.storage import hashing, safeio
 from tether.storage.fileio import copy_hashing
 from tether.storage.odb import ObjectDB
 from tether.storage.remotes.base import MAX_KEY, Remote, T, threads
@@ -124,7 +124,7 @@ class LocalRemote(Remote):
             return set()
         except OSError as exc:
             raise _local_error(self.spec, exc) from None
-        return {prefix + n for n in names if len(n) == 30 and not n.startswith(".")}
+        return {prefix + n for n in names if hashing.is_digest(prefix + n)}
 
     def exists(self, digest: str) -> bool:
         return self.odb.exists(digest)

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tether.errors import RemoteError
-from tether.storage import safeio
+from tether.storage import hashing, safeio
 from tether.storage.remotes import source
 from tether.storage.remotes.base import (
     MAX_KEY,
@@ -96,7 +96,7 @@ class S3Remote(Remote):
         for page in obstore.list(self.store, self._key(f"objects/{prefix}/"), chunk_size=1000):
             for meta in page:
                 name = meta["path"].rsplit("/", 1)[-1]
-                if len(name) == 30:
+                if hashing.is_digest(prefix + name):
                     found.add(prefix + name)
         return found
 

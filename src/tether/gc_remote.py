@@ -228,8 +228,11 @@ def _references(
     found = manifests.read_all(remote)
     marks = _Marks(repo, remote, walked)
     mine = refs.ref_manifests(repo, STAGE_OUTPUTS, strict=True)
+    me = refs.clone_id(repo)
     clones = {m.clone for m in found.refs} | {m.clone for m in mine}
-    for m in [*found.refs, *mine]:
+    # this clone's refs as they are now, not as its last push recorded them (a
+    # branch deleted since frees its data); its pushes in progress still count
+    for m in [*(m for m in found.refs if m.clone != me), *mine]:
         for c in narrowing.commits(m):
             marks.add(c.files, c.trees)
     dead = []

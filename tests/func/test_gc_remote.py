@@ -459,3 +459,23 @@ def test_gc_deletes_nothing_on_a_remote_whose_format_it_cannot_tell(tmp_path, te
         assert said in r.err, r.err
         assert "Traceback" not in r.err
     assert snapshot(store) == before
+
+
+def test_a_branch_deleted_since_the_last_push_frees_its_data_at_once(tmp_path, tether):
+    """gc reads this clone's refs as they are now, not as its last push recorded them."""
+    store = tmp_path / "store"
+    store.mkdir()
+    root = _project(tmp_path / "a", tether, str(store))
+    _version(root, tether, "kept", {"kept/k.txt": "kept\n"})
+    git(root, "checkout", "-qb", "junk")
+    _version(root, tether, "junk", {"junk/x.txt": "only on junk\n"})
+    git(root, "checkout", "-q", "main")
+    assert tether("-C", str(root), "checkout", "-f").code == 0
+    git(root, "branch", "-qD", "junk")  # no push after this
+
+    doc = _gc(tether, root, "--force", "--grace", "0")
+
+    assert doc["removed"] is True
+    assert doc["objects"]["count"] == 2  # junk/x.txt and the tree of junk/
+    _fresh_pull(tether, root)
+    assert (root / "kept" / "k.txt").read_text() == "kept\n"

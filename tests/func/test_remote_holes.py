@@ -323,3 +323,21 @@ def test_verify_all_commits_checks_history_too(repo, tether, tmp_path):
     assert code == 0
     assert found["w.bin"]["repaired"] is True
     assert tether("remote", "verify", "-A", "--deep").code == 0
+
+
+def test_objects_that_share_a_prefix_are_found_there_push_after_push(repo, tether, remote):
+    """Listings of a two-hex prefix holding several objects: each name is the
+    digest's last 62 hex characters, and every one of them counts as there."""
+    for i in range(60):  # far more than 256 prefixes' worth of chance: many share one
+        write(repo / "d" / f"f{i}", os.urandom(100 + i))
+    assert tether("add", "d").code == 0
+    first = tether("push")
+    assert first.code == 0, first.err
+    assert "61 uploaded" in first.out
+
+    again = tether("push")
+
+    assert again.code == 0, again.err
+    assert "0 uploaded, 61 already there" in again.out
+    r = tether("remote", "verify")
+    assert r.code == 0, r.out + r.err

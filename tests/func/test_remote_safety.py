@@ -410,7 +410,7 @@ def _objects(top: Path) -> tuple[int, int]:
     """(objects under their final names, temporaries) in a store's fan-out folders."""
     final = temporary = 0
     for p in top.glob("objects/*/*"):
-        if re.fullmatch(r"[0-9a-f]{30}", p.name):
+        if re.fullmatch(r"[0-9a-f]{62}", p.name):
             final += 1
         else:
             assert re.fullmatch(r"\.tmp-\d+-[0-9a-f]+-\d+", p.name), p.name  # as documented
@@ -472,3 +472,19 @@ def test_a_killed_push_and_a_killed_pull_keep_what_they_finished(repo, tether, r
     assert r.returncode == 0, r.stderr
     assert _summary(r.stdout) == (MANY + 1 - kept, kept)
     assert _objects(cache)[0] == MANY + 1
+
+
+def test_a_push_to_a_remote_of_another_format_writes_nothing_there_at_all(repo, tether, tmp_path):
+    """Not even the record of what the push relies on (for a gc of the remote)."""
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / ".tether-cache").write_bytes(b"tether-cache 2\nhash: blake3\n")
+    assert tether("remote", "add", "other", str(folder), "--default").code == 0
+    write(repo / "w.bin", b"weights")
+    _commit(repo, tether, "w.bin")
+
+    r = tether("push")
+
+    assert r.code == 1
+    assert "newer than the version 1" in r.err
+    assert sorted(p.name for p in folder.iterdir()) == [".tether-cache"]

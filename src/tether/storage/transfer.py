@@ -41,7 +41,7 @@ from tether.errors import (
     TetherError,
     TransientRemoteError,
 )
-from tether.storage import packs, tree
+from tether.storage import hashing, packs, tree
 from tether.storage.odb import ObjectDB
 from tether.storage.remotes import Remote, classify, is_bucket_missing, layout
 from tether.storage.writer import TRANSFER, Writer
@@ -181,7 +181,7 @@ def survey(
     def list_one(prefix: str) -> None:
         keys = retrying(remote, lambda: remote.list_sizes(f"objects/{prefix}"))
         start = len("objects/xx/")
-        got = {prefix + k[start:]: n for k, n in keys.items() if len(k) == start + 30}
+        got = {prefix + k[start:]: n for k, n in keys.items() if len(k) == start + hashing.HEX - 2}
         with _COUNTING:
             found.update(got)
 

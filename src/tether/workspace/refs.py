@@ -18,6 +18,7 @@ from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage import manifests, tree
 from tether.storage.remotes import Remote
+from tether.storage.transfer import prepare
 from tether.workspace import tracked
 
 CLONE_FILE = "clone-id"  # in .tether/, never committed
@@ -145,6 +146,7 @@ def pushing(
     """Around a push of ``roots``: first record on the remote what it relies on
     (so a gc keeps it, whenever it runs), and after it the clone's ref manifests
     (with ``outputs``; a run-cache push leaves them), then drop that record."""
+    prepare(remote, write=True)  # the marker first: nothing written to a remote of another format
     files = {r.digest for r in roots if r.kind is Kind.FILE}
     trees = {r.digest for r in roots if r.kind is Kind.DIR and repo.odb.exists(r.digest)}
 

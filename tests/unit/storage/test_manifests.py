@@ -12,8 +12,8 @@ from tether.storage.remotes import MemoryRemote
 from tether.storage.remotes.temporaries import is_stale_temporary, is_temporary
 
 CLONE = "0" * 32
-TREE = "a" * 32
-FILES = {"b" * 32, "c" * 32}
+TREE = "a" * 64
+FILES = {"b" * 64, "c" * 64}
 
 
 class GcStartsMeanwhile(MemoryRemote):

@@ -134,8 +134,11 @@ def main() -> None:
         for name, tool in tools.items():
             repo = setup(name, tool, work, data)
             res: dict[str, tuple[float, int]] = {}
-            remote_add(tool, repo, "local", str(work / f"remote-{name}"), None)
             shutil.rmtree(work / f"remote-{name}", ignore_errors=True)
+            (
+                work / f"remote-{name}"
+            ).mkdir()  # empty: tether refuses a remote folder that is not there
+            remote_add(tool, repo, "local", str(work / f"remote-{name}"), None)
             res.update(round_trip(tool, repo, work, "local folder", None))
             res["incremental push, 10 files (local folder)"] = incremental(tool, repo)
             if server is not None:

@@ -72,7 +72,7 @@ def remote_verify(report: VerifyReport) -> Doc:
             {
                 "path": h.path,
                 "digest": h.digest,
-                "object": "tree" if h.tree else "file",
+                "object": h.kind,
                 "problem": str(h.problem),
                 "reason": h.reason,
                 "repaired": h.repaired,

@@ -4,13 +4,13 @@ pipeline, so neither needs the other to reach a remote."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from tether import config, progress
 from tether.artifact import Artifact
 from tether.config import check_committed, check_endpoint, check_url
 from tether.errors import ConfigError, MissingObjectError, TransferError
-from tether.pointer import Pointer
 from tether.repo import Repo
 from tether.storage.remotes import Remote, RemoteSpec, open_remote
 from tether.storage.remotes.local import folder, make_folder
@@ -58,10 +58,11 @@ def open_for(repo: Repo, name: str | None) -> Remote:
     return open_remote(spec_for(repo, name))
 
 
-def roots(pointers: list[Pointer]) -> list[Artifact]:
-    """One artifact per digest, in path order: what a transfer of ``pointers`` moves."""
+def roots(artifacts: Iterable[Artifact]) -> list[Artifact]:
+    """One artifact per digest, in path order: what a transfer of ``artifacts``
+    (pointers, stage outputs) moves."""
     seen: dict[str, Artifact] = {}
-    for p in pointers:
+    for p in artifacts:
         seen.setdefault(p.digest, p)
     return sorted(seen.values(), key=lambda r: r.path)
 

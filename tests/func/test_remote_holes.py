@@ -341,3 +341,39 @@ def test_objects_that_share_a_prefix_are_found_there_push_after_push(repo, tethe
     assert "0 uploaded, 61 already there" in again.out
     r = tether("remote", "verify")
     assert r.code == 0, r.out + r.err
+
+
+@pytest.mark.parametrize("damage", ["deleted", "cut short", "garbled"])
+def test_verify_run_cache_finds_a_damaged_entry_and_repair_puts_back_this_caches_copy(
+    repo, tether, tmp_path, damage
+):
+    """Run-cache entries are named by what ran, not by their bytes: the cache's
+    copy is the reference, and same-size damage shows only with --deep."""
+    store = _setup(repo, tether, "folder", tmp_path, None)
+    write(repo / "in.txt", "input\n")
+    write(
+        repo / "tether.yaml",
+        "schema: 1\nstages:\n  s:\n    cmd: cp in.txt out.txt\n"
+        "    deps: [in.txt]\n    outs: [out.txt]\n",
+    )
+    assert tether("repro").code == 0
+    assert tether("push", "--run-cache").code == 0
+    assert tether("remote", "verify", "--run-cache", "--deep").code == 0
+    (entry,) = [k for k in store.names() if k.startswith("runs/")]
+    key = entry.removeprefix("runs/").replace("/", "")
+    mine = (repo / ".tether" / "cache" / entry).read_bytes()
+    {"deleted": store.rm, "cut short": store.cut, "garbled": store.garble}[damage](entry)
+
+    code, holes = _holes(tether, "--run-cache", "--deep")
+
+    assert code == 1
+    assert holes["run-cache"]["digest"] == key
+    assert holes["run-cache"]["object"] == "run-cache"
+    assert holes["run-cache"]["problem"] == ("missing" if damage == "deleted" else "damaged")
+    if damage == "garbled":  # the same size: listings cannot tell
+        assert tether("remote", "verify", "--run-cache").code == 0
+    code, holes = _holes(tether, "--run-cache", "--deep", "--repair")
+    assert code == 0
+    assert holes["run-cache"]["repaired"] is True
+    assert store.read(entry) == mine
+    assert tether("remote", "verify", "--run-cache", "--deep").code == 0

@@ -81,7 +81,7 @@ def test_a_tree_whose_files_did_not_all_arrive_is_not_uploaded(tmp_path: Path) -
 
 def test_missing_lists_a_shared_prefix_once_and_checks_a_lone_digest() -> None:
     remote = MemoryRemote(LOOSE)
-    a1, a2, lone, in_pack = "ab" + "1" * 30, "ab" + "2" * 30, "cd" + "3" * 30, "ef" + "4" * 30
+    a1, a2, lone, in_pack = "ab" + "1" * 62, "ab" + "2" * 62, "cd" + "3" * 62, "ef" + "4" * 62
     remote.keys[object_key(a1)] = b"x"
     packed = {in_pack: packs.Location("0" * 64, 0, 1)}
 

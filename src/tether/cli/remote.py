@@ -171,6 +171,14 @@ def remote_verify(
         bool,
         typer.Option("--repair", help="Upload what is missing or damaged from the local cache."),
     ] = False,
+    run_cache: Annotated[
+        bool,
+        typer.Option(
+            "--run-cache",
+            help="Also this cache's run-cache entries (compared with this cache's copies)"
+            " and the outputs they name.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Check that the remote holds, whole, everything the workspace references
@@ -179,7 +187,7 @@ def remote_verify(
     from tether import verify
     from tether.repo import Repo
 
-    report = verify.verify(Repo.find(), name, all_commits, deep, repair)
+    report = verify.verify(Repo.find(), name, all_commits, deep, repair, run_cache)
     if as_json:
         render.emit_json("remote-verify", jsonout.remote_verify(report))
     else:
@@ -192,7 +200,8 @@ def _verify_text(report: Any) -> None:
     for line in report.unreadable:
         render.warn(f"pointer file does not parse, not checked: {line}")
     for h in report.holes:
-        what = f"{h.path}{' (tree)' if h.tree else ''}: {h.problem} on {report.remote} ({h.reason})"
+        name = {"tree": f"{h.path} (tree)", "run-cache": f"run-cache entry {h.digest}"}
+        what = f"{name.get(h.kind, h.path)}: {h.problem} on {report.remote} ({h.reason})"
         if h.repaired:
             what += ", repaired"
         elif h.repaired is False:
@@ -207,9 +216,13 @@ def _verify_text(report: Any) -> None:
 
 
 def _run_cache(repo: Any, remote: str | None, direction: str) -> None:
-    from tether.pipeline import runcache
+    from tether.pipeline import runcache_remote
 
-    n = runcache.push(repo, remote) if direction == "push" else runcache.pull(repo, remote)
+    n = (
+        runcache_remote.push(repo, remote)
+        if direction == "push"
+        else runcache_remote.pull(repo, remote)
+    )
     verb = "uploaded" if direction == "push" else "downloaded"
     render.info(f"run-cache: {n} entr{'y' if n == 1 else 'ies'} {verb}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tether import progress, remotes_service
-from tether.pipeline import lock, runcache
+from tether.pipeline import lock, runcache_remote
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
 from tether.storage.transfer import fetch
@@ -17,7 +17,7 @@ from tether.workspace import checkout, tracked
 
 
 def prefetch(repo: Repo, warn: Callable[[str], None]) -> str:
-    entries = runcache.pull(repo, None)
+    entries = runcache_remote.pull(repo, None)
     remote = remotes_service.open_for(repo, None)
     roots = remotes_service.roots(tracked.all_pointers(repo))
     for entry in lock.load(repo.root).values():

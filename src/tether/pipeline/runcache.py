@@ -10,22 +10,16 @@ that was not stored. Entries read back are validated like any clone input.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from typing import Any
 
-from tether import atomicfile, ownfiles, progress
+from tether import atomicfile, ownfiles
 from tether.artifact import Artifact
 from tether.errors import CorruptObjectError, MetadataError
 from tether.pipeline.lock import artifact_dict, parse_artifact
 from tether.pipeline.spec import Stage
-from tether.remotes_service import open_for, raise_failures
 from tether.repo import Repo
 from tether.storage import hashing, safeio
-from tether.storage.transfer import prepare, retrying
-from tether.storage.transfer import push as push_objects
-from tether.workspace import refs
 
 
 def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -> str:
@@ -40,7 +34,8 @@ def key(stage: Stage, deps: list[Artifact], params: dict[str, dict[str, Any]]) -
     return hashing.hash_bytes(text.encode("utf-8"))
 
 
-def _rel(k: str) -> str:
+def rel(k: str) -> str:
+    """Where entry ``k`` lies, in the cache and on a remote."""
     return f"runs/{k[:2]}/{k[2:]}"
 
 
@@ -60,7 +55,7 @@ def _decode(data: bytes, where: str) -> list[Artifact]:
 
 
 def save(repo: Repo, k: str, outs: list[Artifact]) -> None:
-    path = repo.cache_dir / _rel(k)
+    path = repo.cache_dir / rel(k)
     atomicfile.write(
         ownfiles.real_dir(path.parent, repo.cache_dir) / path.name, _encode(outs), 0o444
     )
@@ -75,7 +70,7 @@ def get(repo: Repo, k: str) -> list[Artifact] | None:
     """The outputs recorded under ``k``; None when there is no entry. A damaged
     entry raises MetadataError (the caller treats it as a miss and says so: it is
     never a wrong restore)."""
-    path = repo.cache_dir / _rel(k)
+    path = repo.cache_dir / rel(k)
     try:
         data = safeio.read(path, f"run-cache {k}", safeio.MAX_KEY)
     except FileNotFoundError:
@@ -97,55 +92,12 @@ def local_keys(repo: Repo) -> list[str]:
     return out
 
 
-def push(repo: Repo, remote_name: str | None) -> int:
-    """Upload entries the remote lacks (or holds with another size: damaged),
-    after the objects they name. The objects of every entry are looked up
-    (those this cache holds), not only of the new ones: an entry on the
-    remote does not prove its outputs are still there."""
-    remote = open_for(repo, remote_name)
-    prepare(remote, write=True)
-    have = retrying(remote, lambda: remote.list_sizes("runs"))
-    todo = []
-    roots: list[Artifact] = []
+def outputs_of_local(repo: Repo) -> list[Artifact]:
+    """The outputs every readable entry of this cache names."""
+    out: list[Artifact] = []
     for k in local_keys(repo):
-        with contextlib.suppress(OSError):
-            if have.get(_rel(k)) != os.stat(repo.cache_dir / _rel(k)).st_size:
-                todo.append(k)
         try:
-            outs = get(repo, k) or []
+            out += get(repo, k) or []
         except MetadataError:
-            outs = []  # a damaged entry names no object to send
-        # outputs this cache holds (an entry pulled from the remote may name
-        # objects only the remote has: nothing to put back from here)
-        roots += [a for a in outs if repo.odb.exists(a.digest)]
-    with refs.pushing(repo, remote, roots, remote.spec.jobs):  # a remote gc keeps them
-        if roots:
-            stats = push_objects(repo.odb, remote, roots, remote.spec.jobs, bars=progress.transfer)
-            raise_failures(stats)
-        for k in todo:
-            data = safeio.read(repo.cache_dir / _rel(k), f"run-cache {k}", safeio.MAX_KEY)
-            retrying(remote, lambda: remote.write_key(_rel(k), data))  # noqa: B023 - called at once
-        remote.close()
-    return len(todo)
-
-
-def pull(repo: Repo, remote_name: str | None) -> int:
-    """Download entries this cache lacks (objects come when an entry is used)."""
-    remote = open_for(repo, remote_name)
-    prepare(remote, write=False)
-    mine = set(local_keys(repo))
-    count = 0
-    for rel in retrying(remote, lambda: remote.list_keys("runs")):
-        k = rel.removeprefix("runs/").replace("/", "")
-        if not hashing.is_digest(k) or k in mine:
             continue
-        data = retrying(remote, lambda: remote.read_key(rel))  # noqa: B023 - called at once
-        if data is None:
-            continue
-        try:
-            outs = _decode(data, f"remote run-cache {k}")
-        except MetadataError:
-            continue  # a damaged remote entry is not copied here
-        save(repo, k, outs)
-        count += 1
-    return count
+    return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -198,7 +197,7 @@ def begin_gc(remote: Remote) -> str:
     """Write this gc's running marker; another gc running is an error. Returns
     the marker's stem (``gc/<start>-<nonce>``)."""
     stem = f"{GC_PREFIX}/{int(time.time())}-{os.urandom(8).hex()}"
-    info = {"host": socket.gethostname(), "pid": os.getpid()}
+    info = {"host": os.uname().nodename, "pid": os.getpid()}
     retrying(remote, lambda: remote.write_key(f"{stem}.running", json.dumps(info).encode()))
     remote.close()
     others = [m for m in _live(markers(remote), time.time()) if not m.key.startswith(stem)]

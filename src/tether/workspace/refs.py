@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,7 +28,7 @@ def clone_id(repo: Repo) -> str:
     """This clone's id, made once. A copy of the clone in another folder or on
     another machine makes its own: two copies must never write one manifest."""
     path = repo.dir / CLONE_FILE
-    here = {"path": str(repo.dir), "host": socket.gethostname()}
+    here = {"path": str(repo.dir), "host": os.uname().nodename}
     try:
         doc = json.loads(ownfiles.read_text(path) or "{}")
     except (OSError, ValueError):

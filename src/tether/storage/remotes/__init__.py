@@ -23,13 +23,18 @@ transient ones are retried with backoff by the transfer engine.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tether.storage.remotes.base import SMALL, Remote, object_key
 from tether.storage.remotes.classify import classify, is_bucket_missing, remote_full
-from tether.storage.remotes.fsspec_remote import FsspecRemote, storage_options
-from tether.storage.remotes.local import LocalRemote
-from tether.storage.remotes.memory import MemoryRemote
-from tether.storage.remotes.s3 import S3Remote
 from tether.storage.remotes.spec import RemoteSpec
+
+if TYPE_CHECKING:
+    from tether.storage.remotes.fsspec_remote import FsspecRemote, storage_options
+    from tether.storage.remotes.local import LocalRemote
+    from tether.storage.remotes.memory import MemoryRemote
+    from tether.storage.remotes.s3 import S3Remote
 
 __all__ = [
     "SMALL",
@@ -47,10 +52,35 @@ __all__ = [
     "storage_options",
 ]
 
+# The backends are imported when first used, not with this package: every
+# command that may reach a remote (repro, for its run-cache) imports it, and the
+# backends' own imports (sqlite3 for a folder's object database, threads, ...)
+# cost a no-op `repro` ~10 ms.
+_BACKENDS = {
+    "FsspecRemote": "fsspec_remote",
+    "storage_options": "fsspec_remote",
+    "LocalRemote": "local",
+    "MemoryRemote": "memory",
+    "S3Remote": "s3",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _BACKENDS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 def open_remote(spec: RemoteSpec) -> Remote:
     if spec.protocol == "file":
+        from tether.storage.remotes.local import LocalRemote  # see _BACKENDS
+
         return LocalRemote(spec)
     if spec.protocol in ("s3", "s3a") and not spec.options.get("profile"):
+        from tether.storage.remotes.s3 import S3Remote
+
         return S3Remote(spec)
+    from tether.storage.remotes.fsspec_remote import FsspecRemote
+
     return FsspecRemote(spec)

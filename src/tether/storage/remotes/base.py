@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from tether.storage import safeio
@@ -106,6 +105,8 @@ def threads(fn: Callable[[T], Any], items: Iterable[T], jobs: int) -> None:
         for item in items:
             fn(item)
         return
+    from concurrent.futures import ThreadPoolExecutor  # start-up: threads only when used
+
     pool = ThreadPoolExecutor(max_workers=min(jobs, len(items)))
     try:
         for future in [pool.submit(fn, item) for item in items]:

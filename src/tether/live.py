@@ -24,7 +24,7 @@ Files in ``dir``:
   under a stage's ``metrics:``; ``steps.tsv`` under its ``plots:``.
 - ``params.json``: what ``params()`` was given, only when it was called.
 
-Values are ints or floats (numpy scalars too); ``None`` means "no value" (an
+Values are ints or floats (numpy scalars and one-element tensors too); ``None`` means "no value" (an
 empty cell, no summary key); NaN and infinities are kept in the steps file
 (``nan``, ``inf``, ``-inf``) and written as ``null`` in the summary, which
 JSON has no other way to hold. Booleans, strings and other objects are refused
@@ -36,6 +36,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -70,14 +71,24 @@ def _number(key: str, value: object) -> int | float | None:
     """``value`` as an int or float, None for no value; LiveError otherwise."""
     if value is None:
         return None
+    item = getattr(value, "item", None)  # a one-element tensor or array
+    if not isinstance(value, numbers.Real) and callable(item):
+        with contextlib.suppress(TypeError, ValueError, RuntimeError):
+            value = item()  # more than one element raises: refused below
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise LiveError(
-            f"metric {key!r}: {value!r} is not a number (ints and floats only;"
+            f"metric {key!r}: {_short(value)} is not a number (ints and floats only;"
             " log a bool as 0 or 1)"
         )
     if isinstance(value, numbers.Integral):
         return int(value)
     return float(value)
+
+
+def _short(value: object) -> str:
+    """``repr(value)`` when it is one short line, else its type (a big tensor spans lines)."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__}"
 
 
 def _cell(value: int | float | None) -> str:
@@ -293,4 +304,4 @@ def _plain(value: object, where: str) -> Any:
         return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v, f"{where}.{i}") for i, v in enumerate(value)]
-    raise LiveError(f"{where}: {value!r} is not a string, number, boolean, list or mapping")
+    raise LiveError(f"{where}: {_short(value)} is not a string, number, boolean, list or mapping")

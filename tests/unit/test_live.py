@@ -100,11 +100,27 @@ def test_summary_none_drops_the_logged_value(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == {"acc": 0.1}
 
 
+class OneElement:
+    """Like a one-element tensor or array: a number through item()."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def item(self) -> object:
+        if isinstance(self.value, list):
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.value
+
+
 def test_ints_stay_ints_and_numeric_types_are_accepted(tmp_path):
     with live.Run(dir=tmp_path) as run:
-        run.log({"n": 3, "f": Fraction(1, 4)})
-    assert rows(tmp_path / "steps.tsv")[1] == ["0", "3", "0.25"]
-    assert json.loads((tmp_path / "summary.json").read_text()) == {"n": 3, "f": 0.25}
+        run.log({"n": 3, "f": Fraction(1, 4), "t": OneElement(0.5)})
+        with pytest.raises(live.LiveError, match="is not a number"):
+            run.log({"t": OneElement([1, 2])})
+        with pytest.raises(live.LiveError, match="is not a number"):
+            run.log({"t": OneElement(True)})
+    assert rows(tmp_path / "steps.tsv")[1] == ["0", "3", "0.25", "0.5"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"n": 3, "f": 0.25, "t": 0.5}
 
 
 @pytest.mark.parametrize(
@@ -120,6 +136,7 @@ def test_ints_stay_ints_and_numeric_types_are_accepted(tmp_path):
         (lambda r: r.log({"ok": True}), "metric 'ok': True is not a number"),
         (lambda r: r.log({"ok": "0.5"}), "metric 'ok': '0.5' is not a number"),
         (lambda r: r.log({"ok": [1]}), "metric 'ok': [1] is not a number"),
+        (lambda r: r.log({"ok": [[0.0] * 9] * 9}), "metric 'ok': a list is not a number"),
         (lambda r: r.log([("ok", 1)]), "log() takes a mapping"),
         (lambda r: r.log({"ok": 1}, step=-1), "step -1: must be an integer >= 0"),
         (lambda r: r.log({"ok": 1}, step=1.5), "step 1.5: must be an integer >= 0"),

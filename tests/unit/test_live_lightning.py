@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytest.importorskip("lightning")
-pytest.importorskip("torch")
+# Found, not imported: collecting this file (also for `-m "not slow"`) stays fast.
+_MISSING = [m for m in ("lightning", "torch") if importlib.util.find_spec(m) is None]
+if _MISSING:
+    if os.environ.get("TETHER_REQUIRE_EXAMPLES"):
+        raise ImportError(f"the examples extra is not installed: {_MISSING}")
+    pytest.skip(f"needs the examples extra: {_MISSING}", allow_module_level=True)
 
 pytestmark = [
     pytest.mark.slow,  # importing torch and Lightning takes seconds
-    # Lightning's advice about data-loader workers and logging intervals
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),  # inside Lightning
 ]
 

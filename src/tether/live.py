@@ -108,8 +108,8 @@ class Run:
 
     ``steps`` and ``summary`` name the files inside ``dir`` (``summary=None``:
     no summary file); ``step_column`` names the header of the step column
-    (e.g. ``"epoch"`` for a per-epoch table). A new Run starts a fresh steps
-    file: rerunning a stage replaces its curves.
+    (e.g. ``"epoch"`` for a per-epoch table). A new Run starts afresh: an
+    empty steps file, an earlier run's summary and params files deleted.
     """
 
     def __init__(
@@ -134,6 +134,9 @@ class Run:
         self._params: dict[str, Any] = {}
         self._closed = False
         self.dir.mkdir(parents=True, exist_ok=True)
+        for stale in (self.summary_path, self.params_path):  # an earlier run's
+            if stale is not None:
+                stale.unlink(missing_ok=True)
         self._rewrite()
 
     # -- the public API ---------------------------------------------------
@@ -154,7 +157,8 @@ class Run:
         new_columns = [k for k in values if k not in self._columns]
         same_step = bool(self._rows) and self._rows[-1][0] == step
         if same_step:
-            self._rows[-1][1].update(values)
+            row = self._rows[-1][1]
+            row.update({k: v for k, v in values.items() if v is not None or k not in row})
         else:
             self._rows.append((step, dict(values)))
         for k, v in values.items():

@@ -29,7 +29,7 @@ def test_steps_and_summary(tmp_path):
         run.log({"loss": 0.5, "acc": 0.7})
         run.log({"loss": 0.25})
         run.log({"acc": 0.8, "lr": 1e-05}, step=4)  # a new column: earlier rows get empty cells
-        run.log({"loss": 0.125}, step=4)  # the same step: the same row
+        run.log({"loss": 0.125, "lr": None}, step=4)  # the same step: the same row
         run.summary({"best": {"acc": 0.8}, "epochs": 3})
     assert rows(tmp_path / "m" / "steps.tsv") == [
         ["step", "loss", "acc", "lr"],
@@ -68,8 +68,10 @@ def test_same_values_same_bytes(tmp_path):
 def test_a_new_run_replaces_the_old_curves(tmp_path):
     with live.Run(dir=tmp_path) as run:
         run.log({"loss": 0.5})
-    with live.Run(dir=tmp_path) as run:
-        pass
+        run.params({"lr": 0.1})
+    run = live.Run(dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.tsv"]  # nothing stale
+    run.close()
     assert (tmp_path / "steps.tsv").read_text() == "step\n"
     assert json.loads((tmp_path / "summary.json").read_text()) == {}
 

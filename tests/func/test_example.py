@@ -58,6 +58,12 @@ def _set(root: Path, old: str, new: str) -> None:
     (root / "params.yaml").write_text(text.replace(old, new))
 
 
+def _column(path: Path, name: str) -> list[str]:
+    """The non-empty cells of one column of a TSV file."""
+    header, *rows = (line.split("\t") for line in path.read_text().splitlines())
+    return [r[header.index(name)] for r in rows if r[header.index(name)]]
+
+
 def test_example_pipeline_end_to_end(example, tether):
     r = run_cli(example, "repro")  # output to pipes, as in CI: no terminal
     assert r.returncode == 0, r.stderr
@@ -87,7 +93,19 @@ def test_example_pipeline_end_to_end(example, tether):
 
     weights = load_file(str(example / "models" / "model.safetensors"))
     assert any(k.startswith("head.") for k in weights)
-    assert (example / "plots" / "epochs.csv").read_text().splitlines()[0] == "epoch,train_loss"
+    assert (example / "plots" / "epochs.csv").read_text().splitlines()[:3] == [
+        "epoch,train_loss",
+        f"1,{_column(example / 'train' / 'steps.tsv', 'train_loss')[0]}",
+        f"2,{_column(example / 'train' / 'steps.tsv', 'train_loss')[1]}",
+    ]
+    # tether's Lightning logger: one row per step, the summary declared as metrics
+    assert _column(example / "train" / "steps.tsv", "step") == [str(i) for i in range(14)]
+    assert all(_column(example / "train" / "steps.tsv", "step_loss"))
+    train = json.loads((example / "train" / "summary.json").read_text())
+    assert set(train) == {"step_loss", "train_loss", "epochs", "steps"}
+    assert (train["epochs"], train["steps"]) == (2, 14)
+    shown = json.loads(tether("metrics", "show", "--json").out)["tether.metrics-show/v1"]
+    assert shown["workspace"]["train/summary.json"]["steps"] == 14
     git(example, "add", "-A")
     git(example, "commit", "-qm", "run 1")
     assert tether("push").code == 0

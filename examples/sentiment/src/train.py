@@ -1,13 +1,14 @@
 """train: fine-tune the classifier with PyTorch Lightning (CUDA when present,
-the CPU otherwise); write models/model.safetensors, models/model.json and the
-per-epoch training loss to plots/epochs.csv."""
+the CPU otherwise); write models/model.safetensors, models/model.json, the
+per-epoch training loss to plots/epochs.csv and, through tether's Lightning
+logger, the per-step loss to train/steps.tsv and a summary to
+train/summary.json (no timings: equal inputs give identical files)."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from typing import Any
 
 import common
 
@@ -23,6 +24,9 @@ def main() -> None:
     import torch
     from safetensors.torch import save_file
     from torch.utils.data import DataLoader
+
+    from tether import live
+    from tether.live_lightning import TetherLogger
 
     if p["mode"] not in ("head", "last", "all"):
         sys.exit(f"params.yaml: train.mode must be head, last or all, not {p['mode']!r}")
@@ -44,12 +48,12 @@ def main() -> None:
             super().__init__()
             self.model = model
             self.losses: list[float] = []
-            self.history: list[dict[str, Any]] = []
 
         def training_step(self, batch: dict[str, torch.Tensor], _: int) -> torch.Tensor:
             logits = self.model(batch["input_ids"], batch["attention_mask"])
             loss = torch.nn.functional.cross_entropy(logits, batch["label"])
             self.losses.append(float(loss.detach()))
+            self.log("step_loss", loss.detach(), on_step=True, on_epoch=False)
             step = self.global_step + 1
             if not on_terminal and step % PROGRESS_EVERY == 0:
                 print(
@@ -60,10 +64,15 @@ def main() -> None:
             return loss
 
         def on_train_epoch_end(self) -> None:
-            mean = sum(self.losses) / max(len(self.losses), 1)
-            self.history.append({"epoch": self.current_epoch + 1, "train_loss": round(mean, 6)})
+            mean = round(sum(self.losses) / max(len(self.losses), 1), 6)
+            epochs.log({"train_loss": mean}, step=self.current_epoch + 1)
+            # in train/steps.tsv at the epoch's last step (self.log would round it to float32)
+            logger.log_metrics({"train_loss": mean}, step=self.global_step - 1)
             print(f"train: epoch {self.current_epoch + 1}: loss {mean:.4f}", flush=True)
             self.losses = []
+
+        def on_train_end(self) -> None:  # before Lightning closes the logger
+            logger.run.summary({"epoch": None, "epochs": p["epochs"], "steps": self.global_step})
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
             groups = [{"params": self.model.head.parameters(), "lr": p["lr_head"]}]
@@ -80,16 +89,19 @@ def main() -> None:
         shuffle=True,
         generator=torch.Generator().manual_seed(p["seed"]),
     )
+    plots = common.ROOT / "plots"
+    epochs = live.Run(plots, steps="epochs.csv", step_column="epoch", summary=None)
+    logger = TetherLogger(common.ROOT / "train")  # steps.tsv, summary.json
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
         max_epochs=p["epochs"],
         deterministic=True,
-        logger=False,
+        logger=logger,
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=on_terminal and sys.stderr.isatty(),
-        log_every_n_steps=10,
+        log_every_n_steps=1,
     )
     start = time.monotonic()
     trainer.fit(module, loader)
@@ -101,10 +113,7 @@ def main() -> None:
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     spec = {"model": p["model"], "vocab_size": tok.vocab_size, "mode": p["mode"]}
     (out / "model.json").write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
-    plots = common.ROOT / "plots"
-    plots.mkdir(exist_ok=True)
-    lines = ["epoch,train_loss"] + [f"{h['epoch']},{h['train_loss']}" for h in module.history]
-    (plots / "epochs.csv").write_text("\n".join(lines) + "\n")
+    epochs.close()
 
 
 if __name__ == "__main__":

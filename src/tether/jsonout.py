@@ -215,7 +215,7 @@ def exp_show(table: Table) -> Doc:
                 "params": {k: r.params.get(k) for k in table.params},
                 "metrics": {k: r.metrics.get(k) for k in table.metrics},
                 "state": r.state,
-                "created": r.created,
+                "created": r.created or None,
             }
             for r in table.rows
         ],

@@ -339,8 +339,13 @@ def commit_all(root: Path, parent: str, message: str) -> str:
 
 
 def worktree_add(root: Path, path: Path, commit: str) -> None:
-    """A detached work tree of ``commit`` at ``path`` (no branch is made)."""
-    _git(root, "worktree", "add", "--quiet", "--detach", str(path), commit)
+    """A detached work tree of ``commit`` at ``path`` (no branch is made). No hook
+    runs: a post-checkout hook (``tether install-hooks``) would check data out
+    there before it is set up to share this cache."""
+    _git(
+        root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--quiet", "--detach",
+        str(path), commit,
+    )  # fmt: skip
 
 
 def worktree_remove(root: Path, path: Path) -> None:

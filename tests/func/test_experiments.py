@@ -234,3 +234,11 @@ def test_experiments_survive_a_rebase_of_their_baseline(proj: Path, tether) -> N
     assert [r["name"] for r in rows] == ["HEAD", "before"]
     assert rows[1]["baseline"] == old_head
     assert rows[1]["metrics"]["metrics.json:acc"] == 3.0
+
+
+def test_no_git_hook_runs_in_the_experiment_work_tree(proj: Path, tether) -> None:
+    hook = write(proj / ".git/hooks/post-checkout", f"#!/bin/sh\ntouch {proj}/hook-ran\nexit 1\n")
+    hook.chmod(0o755)
+    [exp] = _exp_run(tether, "-S", "train.lr=0.2")
+    assert exp["state"] == "done"
+    assert not (proj / "hook-ran").exists()

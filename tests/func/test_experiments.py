@@ -154,6 +154,15 @@ def test_bad_set_param_is_one_line_and_runs_nothing(proj: Path, tether, arg, exp
     assert not (proj / ".tether/exps").exists()
 
 
+def test_set_param_in_an_untracked_file_is_refused(proj: Path, tether) -> None:
+    write(proj / "extra.yaml", "a: 1\n")
+    r = tether("exp", "run", "-S", "extra.yaml:a=2")
+    assert r.code == 2 and "extra.yaml is not tracked by git" in r.err
+    git(proj, "add", "extra.yaml")  # staged is enough: it is part of the starting point
+    [exp] = _exp_run(tether, "-S", "extra.yaml:a=2")
+    assert git(proj, "show", f"{exp['commit']}:extra.yaml") == "a: 2\n"
+
+
 def test_failed_experiment_is_recorded_with_its_log(proj: Path, tether) -> None:
     r = tether("exp", "run", "-S", "train.fail=true", "--name", "boom")
     assert r.code == 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether import valuefiles, yamlio
+from tether import gitscm, valuefiles, yamlio
 from tether.errors import MetadataError, TetherError, UsageError
 from tether.pipeline import spec
 
@@ -68,6 +68,14 @@ def check(root: Path, settings: list[Setting]) -> None:
                     "check the name, or add the key to the file first",
                 )
             node = node[part]
+    untracked = sorted(
+        {s.file for s in settings} - set(gitscm.tracked(root, {s.file for s in settings}))
+    )
+    if untracked:
+        raise UsageError(
+            f"-S: {untracked[0]} is not tracked by git, so an experiment would not have it",
+            f"`git add {untracked[0]}`: experiments start from HEAD and changes to tracked files",
+        )
 
 
 def grid(settings: list[Setting]) -> list[list[Override]]:

@@ -32,7 +32,8 @@ if p.get("fail"):
 text = open("data/prep.txt").read()
 pathlib.Path("model.bin").write_text(f"{p['lr']}:{p['mode']}:{text}")
 acc = round(len(text) * float(p["lr"]), 4)
-json.dump({"acc": acc, "lr_type": type(p["lr"]).__name__}, open("metrics.json", "w"))
+links = pathlib.Path("data/prep.txt").stat().st_nlink  # 2+: a hardlink to the cache
+json.dump({"acc": acc, "lr_type": type(p["lr"]).__name__, "links": links}, open("metrics.json", "w"))
 open("runs.log", "a").write("train\\n")
 """
 
@@ -243,6 +244,12 @@ def test_experiments_survive_a_rebase_of_their_baseline(proj: Path, tether) -> N
     assert [r["name"] for r in rows] == ["HEAD", "before"]
     assert rows[1]["baseline"] == old_head
     assert rows[1]["metrics"]["metrics.json:acc"] == 3.0
+
+
+def test_data_comes_from_the_cache_by_the_configured_link(proj: Path, tether) -> None:
+    assert tether("config", "--local", "cache.link", "hardlink").code == 0
+    [exp] = _exp_run(tether, "-S", "train.lr=0.2")  # prepare is restored, train runs
+    assert exp["metrics"]["metrics.json"]["links"] >= 2
 
 
 def test_no_git_hook_runs_in_the_experiment_work_tree(proj: Path, tether) -> None:

@@ -365,8 +365,15 @@ def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
     return sorted({entry[3:] for entry in _split_z(out) if len(entry) > 3})
 
 
+def valid_branch_name(root: Path, name: str) -> bool:
+    try:
+        _git(root, "check-ref-format", "--branch", name)
+    except GitError:
+        return False
+    return not name.startswith("-")
+
+
 def create_branch(root: Path, name: str, commit: str) -> None:
-    _git(root, "check-ref-format", "--branch", name)
     _git(root, "branch", "--end-of-options", name, commit)
 
 

@@ -196,8 +196,10 @@ def test_show_remove_branch_and_metrics_diff(proj: Path, tether) -> None:
     assert tether("exp", "branch", "big", "try-big").code == 0
     assert "lr: 0.9" in git(proj, "show", "try-big:params.yaml")
     assert tether("exp", "branch", "big", "try-big").code == 2
+    bad = tether("exp", "branch", "big", "no..good")
+    assert bad.code == 2 and "not a valid branch name" in bad.err
     # remove
-    assert tether("exp", "remove", "small").code == 0
+    assert tether("exp", "remove", "small", "small").code == 0
     assert [r["name"] for r in _show(tether)["rows"]] == ["HEAD", "big"]
     assert tether("exp", "remove", "small").code == 2
     assert tether("exp", "remove", "--all").code == 0

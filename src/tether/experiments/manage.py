@@ -24,6 +24,7 @@ def remove(repo: Repo, names: list[str], everything: bool) -> list[str]:
         names = sorted(refs)
     elif not names:
         raise UsageError("name the experiments to remove", "or pass --all")
+    names = sorted(set(names))
     for n in names:
         if n not in refs:
             _find(repo, n)  # the error
@@ -66,5 +67,7 @@ def branch(repo: Repo, name: str, new_branch: str) -> str:
     _, commit = _find(repo, name)
     if new_branch in gitscm.ref_names(repo.root):
         raise UsageError(f"a branch or tag named {new_branch} exists", "pick another name")
+    if not gitscm.valid_branch_name(repo.root, new_branch):
+        raise UsageError(f"{new_branch!r} is not a valid branch name", "see `git check-ref-format`")
     gitscm.create_branch(repo.root, new_branch, commit)
     return commit

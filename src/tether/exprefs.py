@@ -26,8 +26,15 @@ def split(ref: str) -> tuple[str, str]:
 
 
 def all_refs(root: Path) -> dict[str, tuple[str, str]]:
-    """Every experiment: name -> (ref, commit), from one ``git for-each-ref``."""
-    return {split(ref)[1]: (ref, sha) for ref, sha in gitscm.refs_under(root, PREFIX)}
+    """Every experiment: name -> (ref, commit), from one ``git for-each-ref``. A ref
+    whose name tether would not have given (made by hand, or fetched) is left out:
+    names become file names under ``.tether/``."""
+    found = {}
+    for ref, sha in gitscm.refs_under(root, PREFIX):
+        name = split(ref)[1]
+        if NAME.fullmatch(name):
+            found[name] = (ref, sha)
+    return found
 
 
 def resolve(root: Path, rev: str) -> str:

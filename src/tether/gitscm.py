@@ -54,8 +54,10 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
+def _git(root: Path, *args: str, stdin: bytes | None = None, index: Path | None = None) -> bytes:
     env = git_env()
+    if index is not None:  # a private index: the user's stays untouched
+        env["GIT_INDEX_FILE"] = str(index)
     try:
         proc = subprocess.run(
             ["git", *args], cwd=root, input=stdin, capture_output=True, env=env, check=False
@@ -282,3 +284,100 @@ def first_commit(root: Path) -> str:
     out = _git(root, "rev-list", "--max-parents=0", "--ignore-missing", "HEAD", "--")
     found = _lines(out)
     return found[-1] if found else ""
+
+
+def refs_under(root: Path, prefix: str) -> list[tuple[str, str]]:
+    """Every ref below ``prefix`` (``refs/…/``) with the object it names, in one call."""
+    out = _git(root, "for-each-ref", "--format=%(objectname) %(refname)", prefix)
+    return [(name, sha) for sha, name in (line.split(" ", 1) for line in _lines(out))]
+
+
+def set_ref(root: Path, ref: str, commit: str) -> None:
+    _git(root, "update-ref", "--end-of-options", ref, commit)
+
+
+def delete_refs(root: Path, refs: Iterable[str]) -> None:
+    """Delete refs in one transaction."""
+    lines = "".join(f"delete {r}\n" for r in refs)
+    if lines:
+        _git(root, "update-ref", "--stdin", stdin=lines.encode("utf-8", "surrogateescape"))
+
+
+def current_branch(root: Path) -> str:
+    """The branch HEAD is on; "" on a detached HEAD."""
+    try:
+        return _git(root, "symbolic-ref", "--quiet", "--short", "HEAD").decode().strip()
+    except GitError:
+        return ""
+
+
+def snapshot_tree(root: Path, index_copy: Path) -> str:
+    """The tree of HEAD plus every uncommitted change to tracked files (staged or
+    not), written through a copy of the index at ``index_copy``: the user's index,
+    work tree and stash are left as they were (like ``git stash create``)."""
+    index = Path(_git(root, "rev-parse", "--git-path", "index").decode().strip())
+    index = index if index.is_absolute() else root / index
+    index_copy.write_bytes(index.read_bytes() if index.exists() else b"")
+    if not index.exists():
+        index_copy.unlink()
+        _git(root, "read-tree", "HEAD", index=index_copy)
+    _git(root, "add", "--update", "--", ".", index=index_copy)
+    return _git(root, "write-tree", index=index_copy).decode().strip()
+
+
+def commit_tree(root: Path, tree: str, parent: str, message: str) -> str:
+    out = _git(root, "commit-tree", tree, "-p", parent, "-F", "-", stdin=message.encode())
+    return out.decode().strip()
+
+
+def commit_all(root: Path, parent: str, message: str) -> str:
+    """Stage everything in ``root``'s work tree (what .gitignore allows) and commit
+    it on ``parent`` without moving any branch; the new commit's name."""
+    _git(root, "add", "--all")
+    tree = _git(root, "write-tree").decode().strip()
+    return commit_tree(root, tree, parent, message)
+
+
+def worktree_add(root: Path, path: Path, commit: str) -> None:
+    """A detached work tree of ``commit`` at ``path`` (no branch is made). No hook
+    runs: a post-checkout hook (``tether install-hooks``) would check data out
+    there before it is set up to share this cache."""
+    _git(
+        root, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--quiet", "--detach",
+        str(path), commit,
+    )  # fmt: skip
+
+
+def worktree_remove(root: Path, path: Path) -> None:
+    """Forget a work tree made by :func:`worktree_add`; its folder is the caller's."""
+    try:
+        _git(root, "worktree", "remove", "--force", "--force", str(path))
+    except GitError:
+        _git(root, "worktree", "prune")
+
+
+def changed_paths(root: Path, paths: Iterable[str]) -> list[str]:
+    """Those of ``paths`` with uncommitted changes (staged, unstaged or untracked)."""
+    args = sorted(set(paths))
+    if not args:
+        return []
+    out = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *args)
+    return sorted({entry[3:] for entry in _split_z(out) if len(entry) > 3})
+
+
+def valid_branch_name(root: Path, name: str) -> bool:
+    try:
+        _git(root, "check-ref-format", "--branch", name)
+    except GitError:
+        return False
+    return not name.startswith("-")
+
+
+def create_branch(root: Path, name: str, commit: str) -> None:
+    _git(root, "branch", "--end-of-options", name, commit)
+
+
+def changed_between(root: Path, old: str, new: str) -> list[str]:
+    """Paths whose content differs between two commits (added, changed or deleted)."""
+    out = _git(root, "diff", "--name-only", "-z", "--no-renames", old, new, "--")
+    return sorted(_split_z(out))

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tether.diff import DataDiff
+    from tether.experiments.record import Note
+    from tether.experiments.show import Table
     from tether.gc_remote import RemoteOutcome
     from tether.metrics import Files, Row, Verdict
     from tether.pipeline.run import Outcome
@@ -178,4 +180,43 @@ def gc_remote(done: RemoteOutcome, dry_run: bool) -> Doc:
         "temporaries": count(p.leftovers, sum(p.leftovers.values())),
         "bytes": p.bytes,
         "freed": done.freed,
+    }
+
+
+def exp_run(notes: Iterable[Note]) -> list[Doc]:
+    """``tether exp run --json``: each experiment run, in order."""
+    return [
+        {
+            "name": n.name,
+            "commit": n.commit,
+            "baseline": n.baseline,
+            "changed": dict(n.changed),
+            "metrics": {f: dict(keys) for f, keys in n.metrics.items()},
+            "state": n.state,
+            "exit_code": n.exit_code,
+            "started": n.started,
+            "finished": n.finished,
+            "log": n.log,
+        }
+        for n in notes
+    ]
+
+
+def exp_show(table: Table) -> Doc:
+    """``tether exp show --json``: the baseline, then its experiments."""
+    return {
+        "params": list(table.params),
+        "metrics": list(table.metrics),
+        "rows": [
+            {
+                "name": r.name,
+                "baseline": r.baseline,
+                "commit": r.commit,
+                "params": {k: r.params.get(k) for k in table.params},
+                "metrics": {k: r.metrics.get(k) for k in table.metrics},
+                "state": r.state,
+                "created": r.created or None,
+            }
+            for r in table.rows
+        ],
     }

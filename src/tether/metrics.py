@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tether import gitscm, untrusted, valuefiles
+from tether import exprefs, gitscm, untrusted, valuefiles
 from tether.artifact import object_named
 from tether.errors import (
     FETCH_FAILURES,
@@ -70,7 +70,8 @@ class Source:
         if rev is not None:
             if rev.startswith("-") or any(c.isspace() for c in rev):
                 gitscm.rev_parse(repo.root, rev)  # raises: not a revision
-            self.commit = f"{rev}^{{commit}}"  # resolved by git in the first batch
+            # resolved by git in the first batch; an experiment's name, to its commit
+            self.commit = f"{exprefs.resolve(repo.root, rev)}^{{commit}}"
 
     def read(self, paths: list[str]) -> dict[str, bytes | None]:
         """Files at this revision; the first call also proves the revision exists."""

@@ -160,3 +160,31 @@ def test_every_format_is_documented_with_its_example() -> None:
     for example in sorted(EXAMPLES.glob("*.json")):
         tag = f"tether.{example.stem}/v1"
         assert tag in doc, f"{tag} is not described in docs/json.md"
+
+
+def _stable_exp(out: str) -> str:
+    """Commits and times differ between runs: replaced by what they are."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: f"<{k}>" if k in ("commit", "baseline", "started", "finished", "created") and v
+                else fix(v)
+                for k, v in value.items()
+            }  # fmt: skip
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return json.dumps(fix(json.loads(out)))
+
+
+def test_exp_run_and_show(project: Path, tether: Any, tmp_path: Path) -> None:
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "v2")
+    r = tether("exp", "run", "-S", "train.lr=0.3", "--name", "bright-lark", "--json")
+    assert r.code == 0, r.err
+    check(_stable_exp(r.out), "exp-run", tmp_path)
+    r = tether("exp", "show", "--json")
+    assert r.code == 0, r.err
+    check(_stable_exp(r.out), "exp-show", tmp_path)

@@ -76,8 +76,9 @@ _MODULES = {
     **dict.fromkeys(("remote", "push", "fetch", "pull", "install-hooks"), "remote"),
     **dict.fromkeys(("gc", "fsck", "migrate", "cache"), "maintenance"),
     "config": "config_cmd",
+    "exp": "exp_cmd",
 }
-_ORDER = ("data", "pipeline", "metrics_cmd", "remote", "maintenance", "config_cmd")
+_ORDER = ("data", "pipeline", "metrics_cmd", "remote", "maintenance", "config_cmd", "exp_cmd")
 _registered: set[str] = set()
 
 

@@ -1,0 +1,73 @@
+"""``exp remove``, ``exp apply``, ``exp branch``: what to do with a recorded experiment."""
+
+from __future__ import annotations
+
+from tether import exprefs, gitscm
+from tether.errors import UsageError, WorkspaceError
+from tether.experiments.run import LOGS
+from tether.pipeline.outputs import STAGE_OUTPUTS
+from tether.repo import Repo
+from tether.workspace.checkout import checkout
+
+
+def _find(repo: Repo, name: str) -> tuple[str, str]:
+    found = exprefs.all_refs(repo.root).get(name)
+    if found is None:
+        raise UsageError(f"no experiment named {name!r}", "see `tether exp show --all`")
+    return found
+
+
+def remove(repo: Repo, names: list[str], everything: bool) -> list[str]:
+    """Delete experiments' refs and logs; their outputs stay in the cache until gc."""
+    refs = exprefs.all_refs(repo.root)
+    if everything:
+        names = sorted(refs)
+    elif not names:
+        raise UsageError("name the experiments to remove", "or pass --all")
+    names = sorted(set(names))
+    for n in names:
+        if n not in refs:
+            _find(repo, n)  # the error
+    gitscm.delete_refs(repo.root, [refs[n][0] for n in names])
+    for n in names:
+        (repo.dir / LOGS / f"{n}.log").unlink(missing_ok=True)
+    return names
+
+
+def apply(repo: Repo, name: str, force: bool) -> list[str]:
+    """Write the experiment's files (params, code, tether.lock, pointers) into the
+    workspace and check out its outputs. Files with uncommitted changes are
+    refused unless ``force``. The index is left alone: the changes show as
+    unstaged, for the user to commit or drop."""
+    _, commit = _find(repo, name)
+    head = gitscm.rev_parse(repo.root, "HEAD")
+    paths = gitscm.changed_between(repo.root, head, commit)
+    dirty = gitscm.changed_paths(repo.root, paths)
+    if dirty and not force:
+        raise WorkspaceError(
+            f"exp apply {name} would overwrite uncommitted changes to {', '.join(dirty[:3])}"
+            + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else ""),
+            "commit them, or pass --force to overwrite them",
+        )
+    with repo.lock("exp apply"):
+        content = gitscm.read_at(repo.root, commit, paths)
+        for path, data in content.items():
+            target = repo.root / path
+            if data is None:
+                target.unlink(missing_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    checkout(repo, None, force, outputs=STAGE_OUTPUTS)
+    return paths
+
+
+def branch(repo: Repo, name: str, new_branch: str) -> str:
+    """A git branch at the experiment's commit (its parent is the baseline)."""
+    _, commit = _find(repo, name)
+    if new_branch in gitscm.ref_names(repo.root):
+        raise UsageError(f"a branch or tag named {new_branch} exists", "pick another name")
+    if not gitscm.valid_branch_name(repo.root, new_branch):
+        raise UsageError(f"{new_branch!r} is not a valid branch name", "see `git check-ref-format`")
+    gitscm.create_branch(repo.root, new_branch, commit)
+    return commit

@@ -129,6 +129,11 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def local_settings(tether_dir: Path) -> dict[str, Any]:
+    """This machine's config (``.tether/config.local.yaml``), validated, as written."""
+    return _read(tether_dir / LOCAL)
+
+
 def _merged(tether_dir: Path) -> dict[str, Any]:
     return _merged_with_origin(tether_dir)[0]
 

@@ -264,3 +264,31 @@ def test_no_git_hook_runs_in_the_experiment_work_tree(proj: Path, tether) -> Non
     [exp] = _exp_run(tether, "-S", "train.lr=0.2")
     assert exp["state"] == "done"
     assert not (proj / "hook-ran").exists()
+
+
+def test_an_experiment_sees_this_machines_settings(repo: Path, tether, tmp_path: Path) -> None:
+    """Remotes and credentials set for this clone only (config.local.yaml) reach
+    the experiment's work tree, so a run-cache restore from the remote works there."""
+    store = tmp_path / "store"
+    store.mkdir()
+    assert tether("remote", "add", "--local", "mine", str(store), "--default").code == 0
+    write(
+        repo / "probe.py",
+        "import json, subprocess, sys\n"
+        "out = subprocess.run([sys.executable, '-m', 'tether', 'remote', 'list'],"
+        " capture_output=True, text=True).stdout\n"
+        "json.dump({'seen': int('mine' in out)}, open('m.json', 'w'))\n",
+    )
+    write(
+        repo / "tether.yaml",
+        f"schema: 1\nstages:\n  probe:\n    cmd: {PY} probe.py\n    deps: [probe.py]\n"
+        "    metrics:\n      - m.json: {cache: false}\n",
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "probe")
+
+    (run,) = _exp_run(tether)
+
+    assert run["state"] == "done", run
+    assert run["metrics"]["m.json"]["seen"] == 1
+    assert not (repo / "m.json").exists()  # ran in the experiment's work tree only

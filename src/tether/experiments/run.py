@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tether import exprefs, gitscm, metrics, yamlio
+from tether import config, exprefs, gitscm, metrics, yamlio
 from tether.config import LOCAL
 from tether.errors import TetherError, UsageError
 from tether.experiments import names, record, setparams
@@ -36,9 +36,16 @@ def _now() -> str:
 def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Override]) -> Repo:
     """The experiment's work tree at ``path``, a tether project sharing this cache."""
     gitscm.worktree_add(repo.root, path, start)
-    local = {"cache": {"dir": str(repo.cache_dir), "link": list(repo.config.link)}}
+    # this machine's settings (remote credentials, ...), with the project's cache
+    local = config.local_settings(repo.dir)
+    local["cache"] = {
+        **local.get("cache", {}),
+        "dir": str(repo.cache_dir),
+        "link": list(repo.config.link),
+    }
     (path / ".tether").mkdir(exist_ok=True)
     yamlio.dump_file(path / ".tether" / LOCAL, local)
+    (path / ".tether" / LOCAL).chmod(0o600)  # it may hold secrets
     setparams.apply(path, overrides)
     return Repo(path)
 

@@ -121,9 +121,13 @@ class SeaweedFS:
         raise RuntimeError(f"SeaweedFS did not answer on {self.endpoint} within {timeout} s")
 
     def _bucket_ready(self) -> bool:
+        """The bucket lists, and takes a write: after a restart on a busy
+        machine, listings answer a while before the volume server does."""
         try:
             fs = self.filesystem()
             fs.ls(BUCKET, refresh=True)
+            fs.pipe(f"{BUCKET}/.ready-probe", b"x")
+            fs.rm(f"{BUCKET}/.ready-probe")
         except Exception:
             return False
         return True

@@ -292,3 +292,27 @@ def test_an_experiment_sees_this_machines_settings(repo: Path, tether, tmp_path:
     assert run["state"] == "done", run
     assert run["metrics"]["m.json"]["seen"] == 1
     assert not (repo / "m.json").exists()  # ran in the experiment's work tree only
+
+
+def test_gc_of_a_remote_keeps_what_an_experiment_pushed(proj: Path, tether, tmp_path: Path) -> None:
+    """Experiments are references: their outputs on a shared remote outlive a gc."""
+    import yaml
+
+    store = tmp_path / "store"
+    store.mkdir()
+    assert tether("remote", "add", "store", str(store), "--default").code == 0
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "remote")
+    (run,) = _exp_run(tether, "-S", "train.lr=0.3")
+    assert run["state"] == "done", run
+    ref = git(proj, "for-each-ref", "--format=%(refname)", "refs/tether/exps").strip()
+    lock = yaml.safe_load(git(proj, "show", f"{ref}:tether.lock"))
+    (model,) = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "model.bin"]
+    obj = store / "objects" / model["digest"][:2] / model["digest"][2:]
+    assert tether("push", "-A").code == 0
+    assert obj.exists()
+
+    r = tether("gc", "--remote", "store", "--grace", "0", "--force")
+
+    assert r.code == 0, r.err
+    assert obj.exists()

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tether import atomicfile, gitscm, ownfiles
+from tether import atomicfile, exprefs, gitscm, ownfiles
 from tether.artifact import Artifact, Kind
 from tether.errors import MetadataError, TetherError
 from tether.pointer import Pointer
@@ -94,13 +94,14 @@ class _Memo:
 def ref_manifests(
     repo: Repo, outputs: tracked.StageOutputs, strict: bool = False
 ) -> list[manifests.RefManifest]:
-    """One manifest per branch, tag and detached HEAD of this clone, every commit
+    """One manifest per branch, tag, experiment and detached HEAD of this clone, every commit
     each reaches with its roots, and one for the workspace. ``strict`` (gc): a
     pointer or lock in history that does not parse is an error naming it."""
     clone, project = clone_id(repo), gitscm.first_commit(repo.root)
     memo = _Memo(repo)
     out = []
     heads = gitscm.ref_heads(repo.root)
+    heads.update(exprefs.all_refs(repo.root).values())  # experiments are references too
     for ref, sha in sorted(heads.items()):
         if ref == "HEAD" and sha in {v for k, v in heads.items() if k != "HEAD"}:
             continue  # HEAD is a branch's tip: that branch's manifest keeps it

@@ -92,15 +92,9 @@ def gc(
         on_plan=lambda plan: render.info(f"keeping objects used by {plan.scope}"),
     )
     plan = done.plan
-    if plan.empty:
-        render.out("nothing to remove")
-    elif dry_run:
-        render.out(f"would remove {plan.summary}")
-    elif not done.removed:
-        render.info("nothing removed")
-    else:
-        stale = f" and {len(plan.stale)} temporary file(s)" if plan.stale else ""
-        render.info(f"removed {len(plan.drop)} object(s){stale}, {render.size(done.freed)} freed")
+    stale = f" and {len(plan.stale)} temporary file(s)" if plan.stale else ""
+    removed = f"removed {len(plan.drop)} object(s){stale}, {render.size(done.freed)} freed"
+    _say_gc(plan.empty, dry_run, done.removed, plan.summary, removed)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -161,14 +155,20 @@ def _gc_remote(
         render.emit_json("gc-remote", jsonout.gc_remote(done, dry_run))
         return
     render.info(f"{plan.remote}: keeping what {plan.clones} clone(s) need of {plan.scope}")
-    if plan.empty:
+    removed = f"removed {plan.summary}; {render.size(done.freed)} freed"
+    _say_gc(plan.empty, dry_run, done.removed, plan.summary, removed)
+
+
+def _say_gc(empty: bool, dry_run: bool, removed: bool, summary: str, done_line: str) -> None:
+    """How a gc of the cache or of a remote ended, in the same words."""
+    if empty:
         render.out("nothing to remove")
     elif dry_run:
-        render.out(f"would remove {plan.summary}")
-    elif not done.removed:
+        render.out(f"would remove {summary}")
+    elif not removed:
         render.info("nothing removed")
     else:
-        render.info(f"removed {plan.summary}; {render.size(done.freed)} freed")
+        render.info(done_line)
 
 
 def fsck() -> None:

@@ -83,16 +83,21 @@ class Transfer:
 
 _streaming: tuple[int, Transfer] | None = None  # (process, bar) fed by :func:`copied`
 _waiting: Any = None  # the line of :func:`waiting` while it is shown
+_timer: Any = None  # off a terminal: the notice :func:`waiting` prints if it lasts
 
 
 @contextmanager
 def waiting(description: str) -> Iterator[None]:
     """On a terminal, a line saying what the command waits for and for how
     long (a remote that does not answer), until the first transfer bar takes
-    its place or the block ends."""
+    its place or the block ends. Off a terminal (a CI log) nothing is shown
+    unless the wait passes :data:`QUIET_WAIT` seconds before the first
+    transfer starts: then one plain line says what the command waits for, so
+    a job is not silent for minutes."""
     global _waiting  # noqa: PLW0603 - one line at a time per process
     if not wanted():
-        yield
+        with _said_after(description if _enabled else None):
+            yield
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -113,8 +118,36 @@ def waiting(description: str) -> Iterator[None]:
         _stop_waiting()
 
 
+QUIET_WAIT = float(os.environ.get("TETHER_WAIT_NOTICE", "15"))  # seconds
+
+
+@contextmanager
+def _said_after(description: str | None) -> Iterator[None]:
+    """Print ``description`` once on stderr if the block lasts QUIET_WAIT s."""
+    if description is None:
+        yield
+        return
+    import threading
+
+    def say() -> None:
+        sys.stderr.write(f"{description} (for over {QUIET_WAIT:g} s)\n")
+        sys.stderr.flush()
+
+    global _timer  # noqa: PLW0603 - one line at a time per process
+    _timer = threading.Timer(QUIET_WAIT, say)
+    _timer.daemon = True
+    _timer.start()
+    try:
+        yield
+    finally:
+        _stop_waiting()
+
+
 def _stop_waiting() -> None:
-    global _waiting
+    global _waiting, _timer  # noqa: PLW0603
+    if _timer is not None:
+        _timer.cancel()
+        _timer = None
     if _waiting is not None:
         line, _waiting = _waiting, None
         line.stop()
@@ -143,10 +176,11 @@ def transfer(description: str, files: int, nbytes: int, stream: bool = False) ->
     """One bar for a transfer: files done/total, bytes, rate and ETA. With
     ``stream`` the bar also moves while a large file is copied into the store."""
     global _streaming  # noqa: PLW0603 - one bar at a time per process
+    if files > 0:
+        _stop_waiting()  # the bar (or, off a terminal, the work) shows from here on
     if not wanted() or files == 0:
         yield Transfer()
         return
-    _stop_waiting()  # the bar shows the work from here on
     from rich.console import Console
     from rich.progress import (
         BarColumn,

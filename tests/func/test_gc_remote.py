@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git, snapshot, write
+from tests.conftest import git, run_cli, snapshot, write
 
 
 @pytest.fixture(autouse=True)
@@ -281,6 +281,23 @@ def test_a_push_waits_for_a_running_gc(tmp_path, tether, monkeypatch):
     assert r.code == 1
     assert "a gc has been running since" in r.err
     assert not (store / "objects").exists()  # nothing uploaded while gc may delete
+
+
+def test_a_push_held_by_a_gc_says_so_in_a_log(tmp_path, tether):
+    """Off a terminal a push that waits for a gc prints one line after a while
+    (a CI job is not silent for minutes); -q keeps it silent."""
+    store = tmp_path / "store"
+    a = _project(tmp_path / "a", tether, str(store))
+    write(store / "gc" / f"{int(time.time())}-0123456789abcdef.running", "{}")
+    write(a / "x.txt", "x\n")
+    assert tether("-C", str(a), "add", "x.txt").code == 0
+    env = {"TETHER_GC_WAIT": "1.5", "TETHER_WAIT_NOTICE": "0.2"}
+    r = run_cli(a, "push", env=env)
+    assert r.returncode == 1
+    [said] = [line for line in r.stderr.splitlines() if "waiting for" in line]
+    assert said == f"push store: waiting for {store} (for over 0.2 s)"
+    r = run_cli(a, "-q", "push", env=env)
+    assert r.returncode == 1 and "waiting for" not in r.stderr
 
 
 def _s3_projects(tmp_path: Path, tether: Any, s3_remote: Any) -> list[Path]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import git, write
+from tests.func.test_json_output import check
 
 PY = sys.executable
 TRAIN = """
@@ -233,6 +234,21 @@ def test_pull_ignores_refs_tether_would_not_make(clones: tuple[Path, Path], teth
     assert sorted(r.rsplit("/", 1)[1] for r in refs) == ["fast", "forged"]
     r = tether("-C", str(b), "exp", "logs", "forged")
     assert r.code == 2 and "has no log here" in r.err
+
+
+def test_json_outputs_match_their_examples(
+    clones: tuple[Path, Path], tether: Any, tmp_path: Path
+) -> None:
+    a, b = clones
+    _run(tether, a, "-S", "train.lr=0.3", "-n", "bright-lark")
+    for root, verb in ((a, "push"), (b, "pull")):
+        r = tether("-C", str(root), "exp", verb, "origin", "--json")
+        assert r.code == 0, r.err
+        doc = json.loads(r.out)
+        shared = doc[f"tether.exp-{verb}/v1"]
+        assert shared["bytes"] > 0
+        shared["bytes"] = "<bytes>"  # the log's size varies
+        check(json.dumps(doc), f"exp-{verb}", tmp_path)
 
 
 def test_gc_of_the_data_remote_keeps_what_an_experiment_pushed(

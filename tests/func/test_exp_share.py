@@ -233,7 +233,7 @@ def test_pull_ignores_refs_tether_would_not_make(clones: tuple[Path, Path], teth
     refs = git(b, "for-each-ref", "--format=%(refname)", "refs/tether/exps").split()
     assert sorted(r.rsplit("/", 1)[1] for r in refs) == ["fast", "forged"]
     r = tether("-C", str(b), "exp", "logs", "forged")
-    assert r.code == 2 and "has no log here" in r.err
+    assert r.code == 1 and "has no log here" in r.err
 
 
 def test_json_outputs_match_their_examples(

@@ -270,10 +270,10 @@ def logs(name: Annotated[str, typer.Argument(help="The experiment.")]) -> None:
     """Print an experiment's log (this clone's file, else the copy pulled with it)."""
     import sys
 
-    from tether.experiments import logs as explogs
+    from tether.experiments import manage
     from tether.repo import Repo
 
-    data = explogs.read_by_name(Repo.find(), name)
+    data = manage.log(Repo.find(), name)
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
 

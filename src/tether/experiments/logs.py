@@ -7,16 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tether.errors import MissingObjectError, UsageError
+from tether.errors import MissingObjectError
 from tether.experiments import record
 from tether.repo import Repo
-
-
-def path(repo: Repo, name: str) -> Path:
-    """Where this clone writes the log of experiment ``name`` (a valid name)."""
-    from tether.experiments.run import LOGS  # run stores logs through this module
-
-    return repo.dir / LOGS / f"{name}.log"
 
 
 def store(repo: Repo, log: Path) -> str:
@@ -25,25 +18,17 @@ def store(repo: Repo, log: Path) -> str:
         return writer.put_file(str(log), log.stat().st_size)
 
 
-def read_by_name(repo: Repo, name: str) -> bytes:
-    """``exp logs NAME``: the log of the experiment so named."""
-    for note in record.read_all(repo.root):
-        if note.name == name:
-            return read(repo, note)
-    raise UsageError(f"no experiment named {name!r}", "see `tether exp show --all`")
-
-
-def read(repo: Repo, note: record.Note) -> bytes:
-    """The experiment's log: this clone's file when it has one, else the cache
-    object its note names (pulled with it). The note's ``log`` path is never
-    opened: it may come from another clone."""
-    local = path(repo, note.name)
+def read(repo: Repo, note: record.Note, local: Path) -> bytes:
+    """The experiment's log: this clone's file ``local`` when it has one, else
+    the cache object its note names (pulled with it). The note's ``log`` path
+    is never opened: it may come from another clone."""
     if local.is_file():
         return local.read_bytes()
     if not note.log_digest:
-        raise UsageError(
+        raise MissingObjectError(
             f"experiment {note.name} has no log here",
-            "it was run by an older tether on another machine: only that clone has it",
+            "its record names no stored log (an older tether ran it): "
+            "only the clone that ran it has the log file",
         )
     try:
         return repo.odb.read(note.log_digest, f"log of experiment {note.name}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from tether import exprefs, gitscm
 from tether.artifact import Artifact, Kind
 from tether.errors import UsageError
-from tether.experiments import logs, record, show
+from tether.experiments import manage, record, show
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.remotes_service import open_for, raise_failures, roots
 from tether.repo import Repo
@@ -180,7 +180,7 @@ def pull(
     stale = [mine[n][0] for n in replaced if mine[n][0] != theirs[n][0][0]]
     gitscm.delete_refs(repo.root, stale)
     for n in replaced:  # its log was of the experiment replaced
-        logs.path(repo, n).unlink(missing_ok=True)
+        manage.log_file(repo, n).unlink(missing_ok=True)
     notes = [n for n in record.read_all(repo.root) if n.name in set(wanted)]
     done = _data(repo, [n for n in notes if n.state == "done"], sized=False)
     partial = _data(repo, [n for n in notes if n.state != "done"], sized=False)

@@ -419,15 +419,20 @@ def remote_refs(root: Path, remote: str, prefix: str) -> list[tuple[str, str]]:
 
 
 def push_refs(root: Path, remote: str, refspecs: list[str]) -> None:
-    """``git push REMOTE REFSPEC…`` in one call (all or nothing with --atomic)."""
+    """``git push REMOTE REFSPEC…`` in one call, all or nothing (``--atomic``).
+    No pre-push hook runs: ``tether install-hooks``' would push the workspace's
+    data, and these refs are no branch a hook checks."""
     if refspecs:
-        _on_remote(root, remote, "push", "--atomic", "--quiet", _remote_arg(remote), *refspecs)
+        _on_remote(
+            root, remote, "push", "--atomic", "--no-verify", "--quiet",
+            _remote_arg(remote), *refspecs,
+        )  # fmt: skip
 
 
 def fetch_refs(root: Path, remote: str, refspecs: list[str]) -> None:
-    """``git fetch REMOTE REFSPEC…`` in one call, no tags and no hook-driven work."""
+    """``git fetch REMOTE REFSPEC…`` in one call, without tags."""
     if refspecs:
         _on_remote(
-            root, remote, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+            root, remote, "fetch", "--no-tags", "--quiet",
             _remote_arg(remote), *refspecs,
         )  # fmt: skip

@@ -130,8 +130,10 @@ def test_push_then_pull_in_another_clone(clones: tuple[Path, Path], tether: Any)
 
 def test_a_second_push_moves_only_what_is_missing(clones: tuple[Path, Path], tether: Any) -> None:
     a, _ = clones
+    hook = write(a / ".git/hooks/pre-push", "#!/bin/sh\nexit 1\n")  # e.g. `tether push`
+    hook.chmod(0o755)
     _run(tether, a, "-S", "train.lr=0.3", "-n", "one")
-    first = _share(tether, a, "push")
+    first = _share(tether, a, "push")  # the data went up already: no hook runs
     _run(tether, a, "-S", "train.lr=0.4", "-n", "two")
 
     second = _share(tether, a, "push")

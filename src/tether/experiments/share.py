@@ -101,7 +101,7 @@ def push(
         if others and not force:
             raise UsageError(
                 f"git remote {git_remote!r} has another experiment named {n.name}",
-                "pass --force to replace it there, or `tether exp pull` it first",
+                "pass --force to replace it there with yours",
             )
         if not others and theirs.get(n.name):
             current.append(n.name)

@@ -54,7 +54,13 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def _git(root: Path, *args: str, stdin: bytes | None = None, index: Path | None = None) -> bytes:
+def _git(
+    root: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    index: Path | None = None,
+    first_error: bool = False,
+) -> bytes:
     env = git_env()
     if index is not None:  # a private index: the user's stays untouched
         env["GIT_INDEX_FILE"] = str(index)
@@ -66,6 +72,8 @@ def _git(root: Path, *args: str, stdin: bytes | None = None, index: Path | None 
         raise GitError("git is not installed or not on PATH", "install git") from None
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        if first_error:  # git's own "fatal: …" line, before any advice
+            msg = [line for line in msg if line.startswith(("fatal:", "error:"))][:1] or msg
         raise GitError(f"git {args[0]} failed: {msg[-1] if msg else proc.returncode}")
     return proc.stdout
 
@@ -381,3 +389,50 @@ def changed_between(root: Path, old: str, new: str) -> list[str]:
     """Paths whose content differs between two commits (added, changed or deleted)."""
     out = _git(root, "diff", "--name-only", "-z", "--no-renames", old, new, "--")
     return sorted(_split_z(out))
+
+
+def _remote_arg(remote: str) -> str:
+    if not remote or remote.startswith("-"):
+        raise GitError(f"{remote!r} is not a git remote", "name one of `git remote -v`, or a URL")
+    return remote
+
+
+def _on_remote(root: Path, remote: str, *args: str) -> bytes:
+    """A git command that reaches ``remote``; a failure is one line naming it."""
+    try:
+        return _git(root, *args, first_error=True)
+    except GitError as exc:
+        why = exc.message.split(": ", 1)[-1].removeprefix("fatal: ").removeprefix("error: ")
+        raise GitError(
+            f"git remote {remote!r}: {why}", "check its name (`git remote -v`) or URL, and access"
+        ) from None
+
+
+def remote_refs(root: Path, remote: str, prefix: str) -> list[tuple[str, str]]:
+    """Every ref below ``prefix`` on a git remote (name or URL), with its commit."""
+    out = _on_remote(root, remote, "ls-remote", "--refs", _remote_arg(remote), f"{prefix}*")
+    found = []
+    for line in _lines(out):
+        sha, _, ref = line.partition("\t")
+        found.append((ref, sha))
+    return found
+
+
+def push_refs(root: Path, remote: str, refspecs: list[str]) -> None:
+    """``git push REMOTE REFSPEC…`` in one call, all or nothing (``--atomic``).
+    No pre-push hook runs: ``tether install-hooks``' would push the workspace's
+    data, and these refs are no branch a hook checks."""
+    if refspecs:
+        _on_remote(
+            root, remote, "push", "--atomic", "--no-verify", "--quiet",
+            _remote_arg(remote), *refspecs,
+        )  # fmt: skip
+
+
+def fetch_refs(root: Path, remote: str, refspecs: list[str]) -> None:
+    """``git fetch REMOTE REFSPEC…`` in one call, without tags."""
+    if refspecs:
+        _on_remote(
+            root, remote, "fetch", "--no-tags", "--quiet",
+            _remote_arg(remote), *refspecs,
+        )  # fmt: skip

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tether.diff import DataDiff
     from tether.experiments.record import Note
+    from tether.experiments.share import Shared
     from tether.experiments.show import Table
     from tether.gc_remote import RemoteOutcome
     from tether.metrics import Files, Row, Verdict
@@ -219,4 +220,16 @@ def exp_show(table: Table) -> Doc:
             }
             for r in table.rows
         ],
+    }
+
+
+def exp_share(shared: Shared) -> Doc:
+    """``tether exp push --json`` and ``exp pull --json``: refs and data moved."""
+    return {
+        "git_remote": shared.git_remote,
+        "experiments": list(shared.moved),
+        "up_to_date": list(shared.current),
+        "remote": shared.stats.remote or None,
+        "objects": {"moved": shared.stats.moved, "present": shared.stats.present},
+        "bytes": shared.stats.bytes,
     }

@@ -10,6 +10,7 @@ from tether import jsonout, render
 
 if TYPE_CHECKING:
     from tether.experiments.record import Note
+    from tether.experiments.share import Shared
     from tether.experiments.show import Table
 
 exp_app = typer.Typer(
@@ -169,6 +170,112 @@ def branch(
 
     commit = manage.branch(Repo.find(), name, new_branch)
     render.info(f"created branch {new_branch} at {commit[:7]} (experiment {name})")
+
+
+GitRemote = Annotated[
+    str, typer.Argument(help="The git remote (a name from `git remote -v`, or a URL).")
+]
+Names = Annotated[list[str] | None, typer.Argument(help="Experiments (default: see below).")]
+DataRemote = Annotated[
+    str | None,
+    typer.Option("--remote", "-r", help="Data remote for the outputs (default: core.remote)."),
+]
+ShareJobs = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Parallel transfers (default: the remote's jobs)."),
+]
+
+
+def _shared(kind: str, shared: Shared, as_json: bool) -> None:
+    if as_json:
+        render.emit_json(kind, jsonout.exp_share(shared))
+        return
+    push = kind == "exp-push"
+    if not shared.moved and not shared.current:
+        render.info(
+            "no experiments of HEAD to push (`--all`: every baseline's)"
+            if push
+            else f"git remote {shared.git_remote} has no experiments"
+        )
+        return
+    verb = "pushed to" if push else "fetched from"
+    if shared.stats.remote:
+        render.info(shared.stats.summary())
+    if shared.moved:
+        render.info(f"{verb} {shared.git_remote}: {', '.join(shared.moved)}")
+    if shared.current:
+        render.info(f"already up to date: {', '.join(shared.current)}")
+
+
+@exp_app.command("push")
+def push(
+    git_remote: GitRemote,
+    names: Names = None,
+    remote: DataRemote = None,
+    jobs: ShareJobs = None,
+    all_baselines: Annotated[
+        bool, typer.Option("--all", "-a", help="Experiments of every baseline, not only HEAD's.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Replace an experiment of the same name there.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Share experiments: upload their data, then push their refs to GIT_REMOTE.
+
+    Default: the experiments `exp show` lists (HEAD's). Their outputs, pointed-to
+    data and logs go to the data remote first (only what it lacks); the refs
+    (refs/tether/exps/...) go to the git remote only once all of it is there.
+    """
+    from tether.experiments import share
+    from tether.repo import Repo
+
+    shared = share.push(
+        Repo.find(), git_remote, names or [],
+        all_baselines=all_baselines, data_remote=remote, jobs=jobs, force=force,
+    )  # fmt: skip
+    _shared("exp-push", shared, as_json)
+
+
+@exp_app.command("pull")
+def pull(
+    git_remote: GitRemote,
+    names: Names = None,
+    remote: DataRemote = None,
+    jobs: ShareJobs = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", "-f", help="Replace an experiment of the same name here."),
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Fetch experiments from GIT_REMOTE (default: all it has), and their data
+    into the cache.
+
+    Then `exp show`, `exp apply`, `exp logs` and `metrics diff NAME` work here.
+    The workspace is not touched. An experiment here with the same name and
+    another commit is refused unless --force.
+    """
+    from tether.experiments import share
+    from tether.repo import Repo
+
+    shared = share.pull(
+        Repo.find(), git_remote, names or [], data_remote=remote, jobs=jobs, force=force
+    )
+    _shared("exp-pull", shared, as_json)
+
+
+@exp_app.command("logs")
+def logs(name: Annotated[str, typer.Argument(help="The experiment.")]) -> None:
+    """Print an experiment's log (this clone's file, else the copy pulled with it)."""
+    import sys
+
+    from tether.experiments import manage
+    from tether.repo import Repo
+
+    data = manage.log(Repo.find(), name)
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tether import exprefs, gitscm
 from tether.errors import UsageError, WorkspaceError
+from tether.experiments import logs, record
 from tether.experiments.run import LOGS
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
@@ -71,3 +74,16 @@ def branch(repo: Repo, name: str, new_branch: str) -> str:
         raise UsageError(f"{new_branch!r} is not a valid branch name", "see `git check-ref-format`")
     gitscm.create_branch(repo.root, new_branch, commit)
     return commit
+
+
+def log_file(repo: Repo, name: str) -> Path:
+    """Where this clone keeps the log of experiment ``name`` (a valid name)."""
+    return repo.dir / LOGS / f"{name}.log"
+
+
+def log(repo: Repo, name: str) -> bytes:
+    """``exp logs NAME``: the experiment's log, from this clone's file or the cache."""
+    for note in record.read_all(repo.root):
+        if note.name == name:
+            return logs.read(repo, note, log_file(repo, name))
+    raise UsageError(f"no experiment named {name!r}", "see `tether exp show --all`")

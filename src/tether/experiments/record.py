@@ -32,6 +32,7 @@ class Note:
     started: str  # ISO 8601, UTC
     finished: str
     log: str  # relative to the repository root
+    log_digest: str = ""  # the log as a cache object ("" in notes written before)
     commit: str = field(default="", compare=False)  # filled in when read
 
     def message(self) -> str:
@@ -49,6 +50,8 @@ class Note:
             "finished": self.finished,
             "log": self.log,
         }
+        if self.log_digest:
+            doc[exprefs.LOG_KEY] = self.log_digest
         return f"{TITLE} {self.name}\n\n{json.dumps(doc, sort_keys=True)}\n"
 
 
@@ -72,6 +75,7 @@ def parse(commit: str, body: bytes) -> Note | None:
             started=str(doc.get("started", "")),
             finished=str(doc.get("finished", "")),
             log=str(doc.get("log", "")),
+            log_digest=exprefs.log_digest(doc),
             commit=commit,
         )
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -22,7 +22,7 @@ from pathlib import Path
 from tether import config, exprefs, gitscm, metrics, yamlio
 from tether.config import LOCAL
 from tether.errors import TetherError, UsageError
-from tether.experiments import names, record, setparams
+from tether.experiments import logs, names, record, setparams
 from tether.repo import Repo
 
 WORK = "exps/work"  # below .tether/: the work trees of running experiments
@@ -95,6 +95,7 @@ def run_one(
             started=started,
             finished=_now(),
             log=str(log.relative_to(repo.root)),
+            log_digest=logs.store(repo, log),
         )
         commit = gitscm.commit_all(path, baseline, note.message())
         gitscm.set_ref(repo.root, exprefs.ref_of(baseline, name), commit)

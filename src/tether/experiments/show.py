@@ -63,16 +63,17 @@ def _resolve_metric(names: list[str], wanted: str) -> str:
     return found[0]
 
 
+def of_head(note: record.Note, head: str, branch: str) -> bool:
+    """Whether ``exp show`` lists the experiment under HEAD (commit ``head``, on ``branch``)."""
+    return note.baseline == head or bool(branch and note.branch == branch)
+
+
 def show(
     repo: Repo, *, all_baselines: bool = False, sort_by: str | None = None, only_changed: bool
 ) -> Table:
     head = gitscm.rev_parse(repo.root, "HEAD")
     branch = gitscm.current_branch(repo.root)
-    notes = [
-        n
-        for n in record.read_all(repo.root)
-        if all_baselines or n.baseline == head or (branch and n.branch == branch)
-    ]
+    notes = [n for n in record.read_all(repo.root) if all_baselines or of_head(n, head, branch)]
     base = _baseline(repo, head)
     rows = [base] + [
         Row(n.name, n.baseline, n.commit, _flat(n.params), _flat(n.metrics), n.state, n.started)

@@ -101,14 +101,19 @@ def ref_manifests(
     memo = _Memo(repo)
     out = []
     heads = gitscm.ref_heads(repo.root)
-    heads.update(exprefs.all_refs(repo.root).values())  # experiments are references too
+    exps = dict(exprefs.all_refs(repo.root).values())  # experiments are references too
+    heads.update(exps)
+    logs = exprefs.log_objects(repo.root, exps.values())  # and each one's log
     for ref, sha in sorted(heads.items()):
         if ref == "HEAD" and sha in {v for k, v in heads.items() if k != "HEAD"}:
             continue  # HEAD is a branch's tip: that branch's manifest keeps it
         commits = []
         for commit, when in gitscm.history(repo.root, sha):
             c = memo.get(repo, commit, outputs, strict)
-            commits.append(manifests.Commit(commit, when, c.files, c.trees))
+            files = c.files
+            if ref in exps and commit in logs:
+                files = tuple(sorted({*files, logs[commit]}))
+            commits.append(manifests.Commit(commit, when, files, c.trees))
         out.append(manifests.RefManifest(clone, project, ref, tuple(commits)))
     memo.save()
     files, trees = _roots(tracked.select(repo, None, outputs, broken=[]))

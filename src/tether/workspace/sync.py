@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from tether import progress
+from tether.artifact import Artifact
 from tether.pointer import Pointer
 from tether.remotes_service import open_for, roots
 from tether.repo import Repo
@@ -52,18 +53,32 @@ def do_transfer(
     with repo.lock(direction):
         broken: list[tracked.Broken] = []  # the others move; these are failures
         chosen = roots(_pointers(repo, targets, all_commits, broken, outputs))
-        if direction is not Direction.PUSH:
-            with _waiting(direction, remote):
-                stats = fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
-        else:
-            with (
-                _waiting(direction, remote),  # also while a gc of the remote holds the push
-                refs.pushing(repo, remote, chosen, _jobs(remote, jobs), outputs),
-            ):
-                stats = push(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
+        stats = move(repo, direction, remote, chosen, jobs, outputs=outputs)
         for b in broken:
             stats.failed[b.source] = f"pointer file does not parse: {b.error.message}"
         return stats
+
+
+def move(
+    repo: Repo,
+    direction: Direction,
+    remote: Remote,
+    chosen: list[Artifact],
+    jobs: int | None,
+    *,
+    outputs: tracked.StageOutputs,
+) -> Stats:
+    """``push`` or ``fetch`` the objects of ``chosen`` with progress; a push
+    records on the remote what it relies on (for its gc). The caller holds the
+    repo lock."""
+    if direction is not Direction.PUSH:
+        with _waiting(direction, remote):
+            return fetch(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
+    with (
+        _waiting(direction, remote),  # also while a gc of the remote holds the push
+        refs.pushing(repo, remote, chosen, _jobs(remote, jobs), outputs),
+    ):
+        return push(repo.odb, remote, chosen, _jobs(remote, jobs), progress.transfer)
 
 
 def _waiting(direction: str, remote: Remote) -> AbstractContextManager[None]:

@@ -3,7 +3,8 @@
 Referenced means: named by a pointer file or a stage output in tether.lock in
 the workspace, or (unless ``workspace_only``) in the commit of any branch, tag
 or HEAD, the last :data:`HISTORY` commits of HEAD, any commit a reflog or
-``git stash`` still names, or by a run-cache entry, directly or as an entry of
+``git stash`` still names, any experiment's commit (and the log its note
+names), or by a run-cache entry, directly or as an entry of
 a referenced tree. If a referenced tree is itself missing, or a pointer or lock
 in one of those commits does not parse, gc cannot know what it needs and stops
 without deleting anything. It deletes only in a folder carrying the cache's
@@ -17,7 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tether import gitscm, units
+from tether import exprefs, gitscm, units
 from tether.artifact import Kind
 from tether.errors import ConfirmationError, MetadataError, MissingObjectError, PathError
 from tether.pipeline import runcache
@@ -93,13 +94,17 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
     scope = (
         "the workspace"
         if workspace_only
-        else "every commit, the reflogs and stash, and the workspace"
+        else "every commit, the reflogs and stash, experiments, and the workspace"
         if all_commits
         else f"the tips of all branches and tags, the last {HISTORY} commits of HEAD, "
-        "the reflogs and stash, and the workspace"
+        "the reflogs and stash, experiments, and the workspace"
     )
     result = Plan(scope)
     extra = [] if workspace_only else _recent(repo)
+    if not workspace_only:  # experiments are references too, with their logs
+        experiments = [sha for _, sha in exprefs.all_refs(repo.root).values()]
+        extra += experiments
+        result.keep.update(exprefs.log_objects(repo.root, experiments).values())
     # read every reference first, even with nothing to delete: a reference gc
     # cannot read is reported the same way whatever the cache holds
     referenced = tracked.referenced(

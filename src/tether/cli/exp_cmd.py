@@ -1,4 +1,4 @@
-"""Experiments: exp run/show/remove/apply/branch."""
+"""Experiments: exp run/show/diff/remove/apply/branch."""
 
 from __future__ import annotations
 
@@ -169,6 +169,45 @@ def branch(
 
     commit = manage.branch(Repo.find(), name, new_branch)
     render.info(f"created branch {new_branch} at {commit[:7]} (experiment {name})")
+
+
+@exp_app.command("diff")
+def diff(
+    a: Annotated[str, typer.Argument(help="An experiment or any git revision (the old side).")],
+    b: Annotated[
+        str | None,
+        typer.Argument(help="The new side (default: A is new, the commit A started from old)."),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", "-a", help="Include unchanged rows.")] = False,
+    as_json: Json = False,
+    md: Annotated[bool, typer.Option("--md", help="Markdown tables.")] = False,
+    precision: Annotated[
+        int, typer.Option("--precision", min=0, max=15, help="Digits after the point.")
+    ] = 5,
+) -> None:
+    """Params and metrics of two experiments or revisions side by side: old, new, change.
+
+    With only A, an experiment is compared with its baseline (the commit it
+    started from; for a revision, its parent): what the experiment changed.
+    """
+    from tether.experiments import compare
+    from tether.repo import Repo
+
+    result = compare.diff(Repo.find(), a, b, show_all)
+    if as_json:
+        render.emit_json("exp-diff", jsonout.exp_diff(result))
+        return
+    for note in result.notes:
+        render.warn(note)
+    if not result.params and not result.metrics:
+        render.info(f"no params or metrics differ between {result.old} and {result.new}")
+        return
+    sides = (result.old, result.new)
+    for rows, key in ((result.params, "Param"), (result.metrics, "Metric")):
+        if rows:
+            render.value_diff(rows, sides, key, md, precision)
+            if key == "Param" and result.metrics:
+                render.out("")
 
 
 def register(app: typer.Typer) -> None:

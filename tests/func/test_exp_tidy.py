@@ -5,16 +5,30 @@ repository with a pipeline of Python scripts."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import git
-from tests.func.conftest import exp_run
+from tests.func.conftest import exp_run, exp_show
 
 
 def _ref(repo: Path, name: str) -> str:
     refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/tether/exps/").split()
     [ref] = [r for r in refs if r.rsplit("/", 1)[1] == name]
     return ref
+
+
+def _started_ago(repo: Path, name: str, days: float) -> None:
+    """Rewrite the experiment's record as if it had started ``days`` ago."""
+    ref = _ref(repo, name)
+    title, _, body = git(repo, "log", "-1", "--format=%B", ref).partition("\n\n")
+    doc = json.loads(body)
+    doc["started"] = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+    tree = git(repo, "rev-parse", f"{ref}^{{tree}}").strip()
+    parent = git(repo, "rev-parse", f"{ref}^").strip()
+    msg = json.dumps(doc, sort_keys=True)
+    commit = git(repo, "commit-tree", tree, "-p", parent, "-m", title, "-m", msg).strip()
+    git(repo, "update-ref", ref, commit)
 
 
 def _one_error_line(r, code: int, text: str) -> None:
@@ -66,3 +80,34 @@ def test_exp_diff_of_an_unknown_name_is_one_line(proj: Path, tether) -> None:
     _one_error_line(tether("exp", "diff", "small", "HEAD~9"), 2, "'HEAD~9'")
     first = git(proj, "rev-list", "--max-parents=0", "HEAD").strip()
     _one_error_line(tether("exp", "diff", first), 2, "has no parent commit")
+
+
+def test_show_filters_columns_and_rows(proj: Path, tether) -> None:
+    exp_run(tether, "-S", "train.lr=0.3,0.2", "--name", "g")
+    exp_run(tether, "-S", "train.fail=true", "--name", "boom")
+    _started_ago(proj, "g-1", days=3)
+    _started_ago(proj, "g-2", days=2)
+    _started_ago(proj, "boom", days=1)
+
+    kept = exp_show(tether, "--keep", "acc")
+    assert kept["params"] == [] and kept["metrics"] == ["metrics.json:acc"]
+    kept = exp_show(tether, "--keep", "train.*", "--keep", "params.yaml:prepare.n")
+    assert kept["params"] == [f"params.yaml:{k}" for k in ("prepare.n", "train.fail", "train.lr",
+                                                           "train.mode")]  # fmt: skip
+    assert kept["metrics"] == []
+    dropped = exp_show(tether, "--drop", "metrics.json:l*")
+    assert dropped["metrics"] == ["metrics.json:acc"]
+    assert dropped["params"] == ["params.yaml:train.fail", "params.yaml:train.lr"]
+    both = exp_show(tether, "--drop", "*", "--keep", "acc")
+    assert both["params"] == [] and both["metrics"] == ["metrics.json:acc"]
+
+    failed = exp_show(tether, "--state", "failed")
+    assert [r["name"] for r in failed["rows"]] == ["HEAD", "boom"]
+    assert [r["name"] for r in exp_show(tether, "-n", "2")["rows"]] == ["HEAD", "g-2", "boom"]
+    newest_done = exp_show(tether, "--state", "done", "--limit", "1")
+    assert [r["name"] for r in newest_done["rows"]] == ["HEAD", "g-2"]
+
+    by_param = exp_show(tether, "--sort-by", "train.lr", "--state", "done")
+    assert [r["name"] for r in by_param["rows"]] == ["HEAD", "g-2", "g-1"]
+    _one_error_line(tether("exp", "show", "--state", "happy"), 2, "--state 'happy'")
+    _one_error_line(tether("exp", "show", "--sort-by", "nope"), 2, "no such param or metric")

@@ -108,7 +108,9 @@ def show(
     as_csv: Annotated[bool, typer.Option("--csv", help="Comma-separated values.")] = False,
     sort_by: Annotated[
         str | None,
-        typer.Option("--sort-by", help="Order experiments by this metric (KEY or FILE:KEY)."),
+        typer.Option(
+            "--sort-by", help="Order experiments by this metric or param (KEY or FILE:KEY)."
+        ),
     ] = None,
     only_changed: Annotated[
         bool, typer.Option("--only-changed", help="Only metrics that differ between rows.")
@@ -116,13 +118,42 @@ def show(
     all_baselines: Annotated[
         bool, typer.Option("--all", "-a", help="Experiments of every baseline, not only HEAD's.")
     ] = False,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep", metavar="GLOB", help="Only these param/metric columns (FILE:KEY or KEY)."
+        ),
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option("--drop", metavar="GLOB", help="Hide these param/metric columns."),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only experiments in this state (done, failed).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=0, help="Only the N newest experiments.")
+    ] = None,
 ) -> None:
-    """Table of the baseline (HEAD) and its experiments: params that differ, metrics, state."""
+    """Table of the baseline (HEAD) and its experiments: params that differ, metrics, state.
+
+    --keep and --drop take shell patterns (*, ?, [...]) matched against FILE:KEY
+    or KEY, and may be repeated. --keep alone shows only the columns it
+    matches (even a param that does not differ); with --drop, a column --keep
+    matches is shown although --drop hides it.
+    """
     from tether.experiments.show import show as build
     from tether.repo import Repo
 
     table = build(
-        Repo.find(), all_baselines=all_baselines, sort_by=sort_by, only_changed=only_changed
+        Repo.find(),
+        all_baselines=all_baselines,
+        sort_by=sort_by,
+        only_changed=only_changed,
+        keep=keep or [],
+        drop=drop or [],
+        state=state,
+        limit=limit,
     )
     if as_json:
         render.emit_json("exp-show", jsonout.exp_show(table))

@@ -82,6 +82,32 @@ def test_exp_diff_of_an_unknown_name_is_one_line(proj: Path, tether) -> None:
     _one_error_line(tether("exp", "diff", first), 2, "has no parent commit")
 
 
+def test_remove_older_than_and_by_state(proj: Path, tether) -> None:
+    exp_run(tether, "-S", "train.lr=0.2,0.3", "--name", "g")
+    exp_run(tether, "-S", "train.fail=true", "--name", "boom")
+    _started_ago(proj, "g-1", days=40)
+    _started_ago(proj, "g-2", days=10)
+
+    dry = tether("exp", "remove", "--older-than", "30d", "-n")
+    assert dry.code == 0 and dry.out.splitlines() == ["would remove g-1"]
+    assert [r["name"] for r in exp_show(tether)["rows"]] == ["HEAD", "g-1", "g-2", "boom"]
+
+    gone = tether("exp", "remove", "--older-than", "30d")
+    assert gone.code == 0 and gone.out.splitlines() == ["removed g-1", "removed 1 experiment(s)"]
+    assert not (proj / ".tether/exps/logs/g-1.log").exists()
+    # names and a filter: only those named that match
+    assert tether("exp", "remove", "g-2", "boom", "--older-than", "1w").out.startswith(
+        "removed g-2\nremoved 1 "
+    )
+    assert [r["name"] for r in exp_show(tether)["rows"]] == ["HEAD", "boom"]
+    assert tether("exp", "remove", "--state", "failed").out.startswith("removed boom\n")
+    assert not git(proj, "for-each-ref", "refs/tether/")
+
+    _one_error_line(tether("exp", "remove", "--older-than", "3x"), 2, "'3x' is no duration")
+    _one_error_line(tether("exp", "remove", "--state", "happy"), 2, "--state 'happy'")
+    _one_error_line(tether("exp", "remove"), 2, "name the experiments to remove")
+
+
 def test_show_filters_columns_and_rows(proj: Path, tether) -> None:
     exp_run(tether, "-S", "train.lr=0.3,0.2", "--name", "g")
     exp_run(tether, "-S", "train.fail=true", "--name", "boom")

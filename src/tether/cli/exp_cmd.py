@@ -165,13 +165,49 @@ def show(
 def remove(
     names: Annotated[list[str] | None, typer.Argument(help="Experiments to remove.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Remove every experiment.")] = False,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", help="Only those started longer ago (30m, 12h, 30d, 2w)."
+        ),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only those in this state (done, failed).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print what would be removed; remove nothing.")
+    ] = False,
 ) -> None:
-    """Delete experiments (their refs and logs; outputs stay in the cache until gc)."""
+    """Delete experiments (their refs and logs; outputs stay in the cache until gc).
+
+    --older-than and --state narrow the experiments named, or every experiment
+    when none is named.
+    """
     from tether.experiments import manage
     from tether.repo import Repo
 
-    gone = manage.remove(Repo.find(), names or [], everything)
-    render.info(f"removed {len(gone)} experiment(s)")
+    age = None if older_than is None else _duration("--older-than", older_than)
+    gone = manage.remove(
+        Repo.find(), names or [], everything, older_than=age, state=state, dry_run=dry_run
+    )
+    for name in gone:
+        render.out(f"{'would remove' if dry_run else 'removed'} {name}")
+    if not dry_run:
+        render.info(f"removed {len(gone)} experiment(s)")
+    elif not gone:
+        render.info("no experiment to remove")
+
+
+def _duration(flag: str, text: str) -> int:
+    from tether import units
+    from tether.errors import UsageError
+
+    found = units.seconds(text)
+    if found is None:
+        raise UsageError(
+            f"{flag} {text!r} is no duration", "give a number and a unit: 30m, 12h, 30d, 2w"
+        )
+    return found
 
 
 @exp_app.command("apply")

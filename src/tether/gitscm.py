@@ -381,3 +381,10 @@ def changed_between(root: Path, old: str, new: str) -> list[str]:
     """Paths whose content differs between two commits (added, changed or deleted)."""
     out = _git(root, "diff", "--name-only", "-z", "--no-renames", old, new, "--")
     return sorted(_split_z(out))
+
+
+def worktrees(root: Path) -> list[Path]:
+    """The folders of every linked work tree (``git worktree list``), the main one left out."""
+    out = _git(root, "worktree", "list", "--porcelain")
+    found = [Path(line[len("worktree ") :]) for line in _lines(out) if line.startswith("worktree ")]
+    return found[1:]

@@ -5,11 +5,16 @@ repository with a pipeline of Python scripts."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import git
-from tests.func.conftest import exp_run, exp_show
+from tests.conftest import git, write
+from tests.func.conftest import TRAIN, exp_run, exp_show
 
 
 def _ref(repo: Path, name: str) -> str:
@@ -106,6 +111,91 @@ def test_remove_older_than_and_by_state(proj: Path, tether) -> None:
     _one_error_line(tether("exp", "remove", "--older-than", "3x"), 2, "'3x' is no duration")
     _one_error_line(tether("exp", "remove", "--state", "happy"), 2, "--state 'happy'")
     _one_error_line(tether("exp", "remove"), 2, "name the experiments to remove")
+
+
+def _killed_run(proj: Path, name: str) -> subprocess.Popen[bytes]:
+    """``exp run`` in its own session, its training stage waiting until the
+    marker file is deleted: the caller kills it, as a crash or `kill -9` would."""
+    marker = proj.parent / "training"
+    wait = f"import pathlib, time\nm = pathlib.Path({str(marker)!r})\nm.write_text('')\n"
+    wait += "for _ in range(600):\n    time.sleep(0.1)\n    if not m.exists(): break\n"
+    write(proj / "train.py", wait + TRAIN)  # uncommitted: the experiment runs it
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tether", "exp", "run", "--name", name],
+        cwd=proj,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    for _ in range(300):
+        if marker.exists():
+            return run
+        time.sleep(0.05)
+    run.kill()
+    raise AssertionError("the experiment did not start")
+
+
+def test_clean_removes_a_killed_runs_leftovers_and_nothing_else(
+    proj: Path, tether, tmp_path: Path
+) -> None:
+    exp_run(tether, "-S", "train.lr=0.3", "--name", "kept")
+    mine = tmp_path / "my-worktree"
+    git(proj, "worktree", "add", "-q", "--detach", str(mine))
+    write(proj / ".tether/exps/work/notes.txt", "mine\n")
+    write(proj / ".tether/exps/logs/README", "mine\n")
+    write(proj / ".tether/exps/logs/gone.log", "an experiment removed by hand\n")
+    write(proj / ".tether/tmp/exp-index-2026-01-01T000000+0000", "index\n")
+    ghost = "refs/tether/exps/" + "1" * 40 + "/ghost"
+    write(proj / ".git" / ghost, "2" * 40 + "\n")  # names a commit that is not there
+    # a work tree with no run lock (a runner that takes none): running while it changes
+    fresh = proj / ".tether/exps/work/fresh"
+    fresh.mkdir()
+    work = proj / ".tether/exps/work/killed"
+    run = _killed_run(proj, "killed")
+    try:
+        # the other leftovers go; the running experiment's work tree, lock and log stay
+        r = tether("exp", "clean")
+        assert r.code == 0, r.err
+        assert sorted(r.out.splitlines()) == [
+            "removed log .tether/exps/logs/gone.log (no experiment gone)",
+            f"removed ref {ghost} (its commit 2222222 is missing)",
+            "removed temporary index .tether/tmp/exp-index-2026-01-01T000000+0000 "
+            "(left by an `exp run` that did not finish)",
+        ]
+        assert work.is_dir() and (proj / ".tether/exps/logs/killed.log").exists()
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        (proj.parent / "training").unlink(missing_ok=True)
+    assert str(work) in git(proj, "worktree", "list")
+
+    assert fresh.is_dir()
+    hours_ago = time.time() - 2 * 3600
+    os.utime(fresh, (hours_ago, hours_ago))
+
+    dry = tether("exp", "clean", "-n")
+    assert dry.code == 0 and work.is_dir()
+    assert dry.out.splitlines() == [
+        "would remove work tree .tether/exps/work/fresh (its run is not running)",
+        "would remove work tree .tether/exps/work/killed (its run is not running)",
+        "would remove log .tether/exps/logs/killed.log (no experiment killed)",
+    ]
+
+    r = tether("exp", "clean")
+
+    assert r.code == 0, r.err
+    assert r.out == dry.out.replace("would remove", "removed")
+    assert not work.exists() and not (proj / ".tether/exps/work/killed.lock").exists()
+    assert not fresh.exists()
+    assert str(work) not in git(proj, "worktree", "list")
+    assert str(mine) in git(proj, "worktree", "list") and mine.is_dir()
+    assert (proj / ".tether/exps/work/notes.txt").read_text() == "mine\n"
+    assert (proj / ".tether/exps/logs/README").exists()
+    assert (proj / ".tether/exps/logs/kept.log").exists()
+    assert [r["name"] for r in exp_show(tether)["rows"]] == ["HEAD", "kept"]
+    assert not git(proj, "for-each-ref", "--format=%(objectname)", ghost)
+    again = tether("exp", "clean")
+    assert again.code == 0 and again.out == "nothing to clean\n"
 
 
 def test_show_filters_columns_and_rows(proj: Path, tether) -> None:

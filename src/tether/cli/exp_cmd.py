@@ -1,4 +1,4 @@
-"""Experiments: exp run/show/diff/remove/apply/branch."""
+"""Experiments: exp run/show/diff/remove/clean/apply/branch."""
 
 from __future__ import annotations
 
@@ -275,6 +275,27 @@ def diff(
             render.value_diff(rows, sides, key, md, precision)
             if key == "Param" and result.metrics:
                 render.out("")
+
+
+@exp_app.command("clean")
+def clean(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print what would be removed; remove nothing.")
+    ] = False,
+) -> None:
+    """Delete what experiments left behind: work trees and run locks of runs that
+    were killed, logs of removed experiments, exp run's temporary index files,
+    and experiment refs whose commit is gone. A running experiment and files
+    tether did not name are left alone; safe to run at any time."""
+    from tether.experiments import clean as core
+    from tether.repo import Repo
+
+    found = core.clean(Repo.find(), dry_run)
+    for item in found:
+        verb = "would remove" if dry_run else "removed"
+        render.out(f"{verb} {item.kind} {item.what} ({item.why})")
+    if not found:
+        render.info("nothing to clean")
 
 
 def register(app: typer.Typer) -> None:

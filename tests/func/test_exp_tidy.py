@@ -142,6 +142,7 @@ def test_clean_removes_a_killed_runs_leftovers_and_nothing_else(
     mine = tmp_path / "my-worktree"
     git(proj, "worktree", "add", "-q", "--detach", str(mine))
     write(proj / ".tether/exps/work/notes.txt", "mine\n")
+    (proj / ".tether/exps/work/linked").symlink_to(mine)
     write(proj / ".tether/exps/logs/README", "mine\n")
     write(proj / ".tether/exps/logs/gone.log", "an experiment removed by hand\n")
     write(proj / ".tether/tmp/exp-index-2026-01-01T000000+0000", "index\n")
@@ -190,6 +191,7 @@ def test_clean_removes_a_killed_runs_leftovers_and_nothing_else(
     assert str(work) not in git(proj, "worktree", "list")
     assert str(mine) in git(proj, "worktree", "list") and mine.is_dir()
     assert (proj / ".tether/exps/work/notes.txt").read_text() == "mine\n"
+    assert (proj / ".tether/exps/work/linked").is_symlink() and (mine / "train.py").exists()
     assert (proj / ".tether/exps/logs/README").exists()
     assert (proj / ".tether/exps/logs/kept.log").exists()
     assert [r["name"] for r in exp_show(tether)["rows"]] == ["HEAD", "kept"]

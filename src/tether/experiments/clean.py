@@ -48,6 +48,8 @@ def _work_trees(repo: Repo, registered: dict[str, Path]) -> list[Leftover]:
     names = set(registered)
     if work.is_dir():
         for entry in work.iterdir():
+            if entry.is_symlink():
+                continue  # tether makes none there: not its to delete
             name = entry.name.removesuffix(".lock") if entry.is_file() else entry.name
             if exprefs.NAME.fullmatch(name) and (entry.is_dir() or entry.suffix == ".lock"):
                 names.add(name)
@@ -56,7 +58,7 @@ def _work_trees(repo: Repo, registered: dict[str, Path]) -> list[Leftover]:
         if running.is_running(repo, name):
             continue
         tree, lock = work / name, running.lock_path(repo, name)
-        if name in registered or tree.is_dir():
+        if name in registered or (tree.is_dir() and not tree.is_symlink()):
             found.append(Leftover(Kind.WORK_TREE, _rel(repo, tree), "its run is not running"))
         elif lock.is_file():
             found.append(Leftover(Kind.RUN_LOCK, _rel(repo, lock), "its run is not running"))

@@ -436,3 +436,10 @@ def fetch_refs(root: Path, remote: str, refspecs: list[str]) -> None:
             root, remote, "fetch", "--no-tags", "--quiet",
             _remote_arg(remote), *refspecs,
         )  # fmt: skip
+
+
+def worktrees(root: Path) -> list[Path]:
+    """The folders of every linked work tree (``git worktree list``), the main one left out."""
+    out = _git(root, "worktree", "list", "--porcelain")
+    found = [Path(line[len("worktree ") :]) for line in _lines(out) if line.startswith("worktree ")]
+    return found[1:]

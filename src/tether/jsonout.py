@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tether.diff import DataDiff
+    from tether.experiments.compare import ExpDiff
     from tether.experiments.record import Note
     from tether.experiments.share import Shared
     from tether.experiments.show import Table
@@ -134,11 +135,16 @@ def values_show(files: Mapping[str, Files]) -> Doc:
 
 def values_diff(rows: Iterable[Row], old: str, new: str) -> Doc:
     """``tether metrics diff --json`` / ``params diff --json``: old, new and change per key."""
+    return {"old": old, "new": new, "files": _by_file(rows)}
+
+
+def _by_file(rows: Iterable[Row]) -> dict[str, dict[str, Doc]]:
+    """file -> key -> old, new and change (numbers only, else null)."""
     data: dict[str, dict[str, Doc]] = {}
     for r in rows:
         change = None if r.change is None else round(r.change, 12)
         data.setdefault(r.file, {})[r.key] = {"old": r.old, "new": r.new, "change": change}
-    return {"old": old, "new": new, "files": data}
+    return data
 
 
 def metrics_check(verdicts: list[Verdict]) -> Doc:
@@ -232,4 +238,15 @@ def exp_share(shared: Shared) -> Doc:
         "remote": shared.stats.remote or None,
         "objects": {"moved": shared.stats.moved, "present": shared.stats.present},
         "bytes": shared.stats.bytes,
+    }
+
+
+def exp_diff(result: ExpDiff) -> Doc:
+    """``tether exp diff --json``: each param and metric, old, new and change."""
+    return {
+        "old": {"name": result.old, "commit": result.old_commit},
+        "new": {"name": result.new, "commit": result.new_commit},
+        "params": _by_file(result.params),
+        "metrics": _by_file(result.metrics),
+        "notes": list(result.notes),
     }

@@ -116,6 +116,17 @@ def verdict(v: Any) -> str:
     return f"{mark} {v.rule}   ({shown})"
 
 
+def value_diff(rows: list[Any], sides: tuple[str, str], key: str, md: bool, precision: int) -> None:
+    """Rows of ``metrics diff``/``params diff``/``exp diff``: path, key, the value on
+    each side (headed by its name) and the change; changed rows highlighted."""
+    cells = [
+        [r.file, r.key, number(r.old, precision), number(r.new, precision),
+         signed(r.change, precision)]
+        for r in rows
+    ]  # fmt: skip
+    table(["Path", key, *sides, "Change"], cells, [r.changed for r in rows], md)
+
+
 def table(headers: list[str], rows: list[list[str]], highlight: list[bool], md: bool) -> None:
     """Rows as Markdown (``md``), a Rich table on a terminal, or plain columns."""
     if md:

@@ -128,6 +128,32 @@ def test_push_then_pull_in_another_clone(clones: tuple[Path, Path], tether: Any)
     assert (b / "raw.txt").read_text() == "raw data\n"
 
 
+def test_gc_keeps_pulled_experiments_and_their_logs(
+    clones: tuple[Path, Path], tether: Any
+) -> None:
+    """No run-cache entry names a pulled experiment's outputs: the experiment's
+    commit itself must keep them (and its log) through a plain ``tether gc``."""
+    a, b = clones
+    _run(tether, a, "-S", "train.lr=0.7", "-n", "keep")
+    _share(tether, a, "push")
+    _share(tether, b, "pull")
+    for p in (a.parent / "store").rglob("*"):  # only B's cache has them now
+        if p.is_file():
+            p.unlink()
+    r = tether("-C", str(b), "gc", "-f")
+    assert r.code == 0, r.err
+    assert tether("-C", str(b), "exp", "apply", "keep").code == 0
+    assert (b / "model.bin").read_bytes() == b"model 0.7\n" * 100
+    (b / ".tether/exps/logs/keep.log").unlink(missing_ok=True)
+    r = tether("-C", str(b), "exp", "logs", "keep")
+    assert r.code == 0 and "training with 0.7" in r.out
+    # once the experiment is removed, gc may take its outputs
+    git(b, "checkout", "-q", "--", ".")
+    assert tether("-C", str(b), "exp", "remove", "keep").code == 0
+    r = tether("-C", str(b), "gc", "-f")
+    assert r.code == 0 and "removed" in (r.out + r.err), r.out + r.err
+
+
 def test_a_second_push_moves_only_what_is_missing(clones: tuple[Path, Path], tether: Any) -> None:
     a, _ = clones
     hook = write(a / ".git/hooks/pre-push", "#!/bin/sh\nexit 1\n")  # e.g. `tether push`

@@ -188,3 +188,7 @@ def test_exp_run_and_show(project: Path, tether: Any, tmp_path: Path) -> None:
     r = tether("exp", "show", "--json")
     assert r.code == 0, r.err
     check(_stable_exp(r.out), "exp-show", tmp_path)
+    short = git(project, "rev-parse", "--short=7", "HEAD").strip()
+    r = tether("exp", "diff", "bright-lark", "--json")
+    assert r.code == 0, r.err
+    check(_stable_exp(r.out.replace(f'"{short}"', '"<baseline>"')), "exp-diff", tmp_path)

@@ -1,4 +1,4 @@
-"""Experiments: exp run/show/remove/apply/branch."""
+"""Experiments: exp run/show/diff/remove/clean/apply/branch."""
 
 from __future__ import annotations
 
@@ -109,7 +109,9 @@ def show(
     as_csv: Annotated[bool, typer.Option("--csv", help="Comma-separated values.")] = False,
     sort_by: Annotated[
         str | None,
-        typer.Option("--sort-by", help="Order experiments by this metric (KEY or FILE:KEY)."),
+        typer.Option(
+            "--sort-by", help="Order experiments by this metric or param (KEY or FILE:KEY)."
+        ),
     ] = None,
     only_changed: Annotated[
         bool, typer.Option("--only-changed", help="Only metrics that differ between rows.")
@@ -117,13 +119,42 @@ def show(
     all_baselines: Annotated[
         bool, typer.Option("--all", "-a", help="Experiments of every baseline, not only HEAD's.")
     ] = False,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep", metavar="GLOB", help="Only these param/metric columns (FILE:KEY or KEY)."
+        ),
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option("--drop", metavar="GLOB", help="Hide these param/metric columns."),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only experiments in this state (done, failed).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=0, help="Only the N newest experiments.")
+    ] = None,
 ) -> None:
-    """Table of the baseline (HEAD) and its experiments: params that differ, metrics, state."""
+    """Table of the baseline (HEAD) and its experiments: params that differ, metrics, state.
+
+    --keep and --drop take shell patterns (*, ?, [...]) matched against FILE:KEY
+    or KEY, and may be repeated. --keep alone shows only the columns it
+    matches (even a param that does not differ); with --drop, a column --keep
+    matches is shown although --drop hides it.
+    """
     from tether.experiments.show import show as build
     from tether.repo import Repo
 
     table = build(
-        Repo.find(), all_baselines=all_baselines, sort_by=sort_by, only_changed=only_changed
+        Repo.find(),
+        all_baselines=all_baselines,
+        sort_by=sort_by,
+        only_changed=only_changed,
+        keep=keep or [],
+        drop=drop or [],
+        state=state,
+        limit=limit,
     )
     if as_json:
         render.emit_json("exp-show", jsonout.exp_show(table))
@@ -135,13 +166,49 @@ def show(
 def remove(
     names: Annotated[list[str] | None, typer.Argument(help="Experiments to remove.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Remove every experiment.")] = False,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", help="Only those started longer ago (30m, 12h, 30d, 2w)."
+        ),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only those in this state (done, failed).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print what would be removed; remove nothing.")
+    ] = False,
 ) -> None:
-    """Delete experiments (their refs and logs; outputs stay in the cache until gc)."""
+    """Delete experiments (their refs and logs; outputs stay in the cache until gc).
+
+    --older-than and --state narrow the experiments named, or every experiment
+    when none is named.
+    """
     from tether.experiments import manage
     from tether.repo import Repo
 
-    gone = manage.remove(Repo.find(), names or [], everything)
-    render.info(f"removed {len(gone)} experiment(s)")
+    age = None if older_than is None else _duration("--older-than", older_than)
+    gone = manage.remove(
+        Repo.find(), names or [], everything, older_than=age, state=state, dry_run=dry_run
+    )
+    for name in gone:
+        render.out(f"{'would remove' if dry_run else 'removed'} {name}")
+    if not dry_run:
+        render.info(f"removed {len(gone)} experiment(s)")
+    elif not gone:
+        render.info("no experiment to remove")
+
+
+def _duration(flag: str, text: str) -> int:
+    from tether import units
+    from tether.errors import UsageError
+
+    found = units.seconds(text)
+    if found is None:
+        raise UsageError(
+            f"{flag} {text!r} is no duration", "give a number and a unit: 30m, 12h, 30d, 2w"
+        )
+    return found
 
 
 @exp_app.command("apply")
@@ -276,6 +343,66 @@ def logs(name: Annotated[str, typer.Argument(help="The experiment.")]) -> None:
     data = manage.log(Repo.find(), name)
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
+
+
+@exp_app.command("diff")
+def diff(
+    a: Annotated[str, typer.Argument(help="An experiment or any git revision (the old side).")],
+    b: Annotated[
+        str | None,
+        typer.Argument(help="The new side (default: A is new, the commit A started from old)."),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", "-a", help="Include unchanged rows.")] = False,
+    as_json: Json = False,
+    md: Annotated[bool, typer.Option("--md", help="Markdown tables.")] = False,
+    precision: Annotated[
+        int, typer.Option("--precision", min=0, max=15, help="Digits after the point.")
+    ] = 5,
+) -> None:
+    """Params and metrics of two experiments or revisions side by side: old, new, change.
+
+    With only A, an experiment is compared with its baseline (the commit it
+    started from; for a revision, its parent): what the experiment changed.
+    """
+    from tether.experiments import compare
+    from tether.repo import Repo
+
+    result = compare.diff(Repo.find(), a, b, show_all)
+    if as_json:
+        render.emit_json("exp-diff", jsonout.exp_diff(result))
+        return
+    for note in result.notes:
+        render.warn(note)
+    if not result.params and not result.metrics:
+        render.info(f"no params or metrics differ between {result.old} and {result.new}")
+        return
+    sides = (result.old, result.new)
+    for rows, key in ((result.params, "Param"), (result.metrics, "Metric")):
+        if rows:
+            render.value_diff(rows, sides, key, md, precision)
+            if key == "Param" and result.metrics:
+                render.out("")
+
+
+@exp_app.command("clean")
+def clean(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Print what would be removed; remove nothing.")
+    ] = False,
+) -> None:
+    """Delete what experiments left behind: work trees and run locks of runs that
+    were killed, logs of removed experiments, exp run's temporary index files,
+    and experiment refs whose commit is gone. A running experiment and files
+    tether did not name are left alone; safe to run at any time."""
+    from tether.experiments import clean as core
+    from tether.repo import Repo
+
+    found = core.clean(Repo.find(), dry_run)
+    for item in found:
+        verb = "would remove" if dry_run else "removed"
+        render.out(f"{verb} {item.kind} {item.what} ({item.why})")
+    if not found:
+        render.info("nothing to clean")
 
 
 def register(app: typer.Typer) -> None:

@@ -97,19 +97,16 @@ def gc(
     _say_gc(plan.empty, dry_run, done.removed, plan.summary, removed)
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def _seconds(text: str) -> int:
     """``30m``, ``12h``, ``3d`` or ``0`` as seconds."""
-    import re
+    from tether import units
 
-    m = re.fullmatch(r"([0-9]{1,6})([smhd]?)", text.strip())
-    if m is None or (not m.group(2) and m.group(1) != "0"):
+    found = units.seconds(text)
+    if found is None:
         raise UsageError(
             f"--grace {text!r} is no duration", "give a number and a unit: 30m, 12h, 3d, or 0"
         )
-    return int(m.group(1)) * _UNITS.get(m.group(2) or "s", 1)
+    return found
 
 
 def _date(text: str) -> int:

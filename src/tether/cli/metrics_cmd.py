@@ -57,13 +57,7 @@ def _diff_out(kind: str, rows: list[Row], old: str, new: str, opts: tuple[bool, 
     if not rows:
         render.info(f"no {kind} changed between {old} and {new}")
         return
-    headers = ["Path", "Key", old, new, "Change"]
-    table = [
-        [r.file, r.key, render.number(r.old, precision), render.number(r.new, precision),
-         render.signed(r.change, precision)]
-        for r in rows
-    ]  # fmt: skip
-    render.table(headers, table, [r.changed for r in rows], md)
+    render.value_diff(rows, (old, new), "Key", md, precision)
 
 
 def _compare(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tether import exprefs, gitscm
 from tether.errors import UsageError, WorkspaceError
-from tether.experiments import logs, record
+from tether.experiments import filters, logs, record
 from tether.experiments.run import LOGS
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
@@ -20,20 +20,37 @@ def _find(repo: Repo, name: str) -> tuple[str, str]:
     return found
 
 
-def remove(repo: Repo, names: list[str], everything: bool) -> list[str]:
-    """Delete experiments' refs and logs; their outputs stay in the cache until gc."""
+def remove(
+    repo: Repo,
+    names: list[str],
+    everything: bool,
+    *,
+    older_than: int | None = None,
+    state: str | None = None,
+    dry_run: bool = False,
+) -> list[str]:
+    """Delete experiments' refs and logs; their outputs stay in the cache until gc.
+    ``names`` or ``everything`` pick experiments (every one when only filters are
+    given); ``older_than`` (seconds since it started) and ``state`` narrow them."""
+    filtered = older_than is not None or state is not None
+    filters.check_state(state)
     refs = exprefs.all_refs(repo.root)
-    if everything:
+    if everything or (filtered and not names):
         names = sorted(refs)
     elif not names:
-        raise UsageError("name the experiments to remove", "or pass --all")
+        raise UsageError("name the experiments to remove", "or pass --all, --older-than or --state")
     names = sorted(set(names))
     for n in names:
         if n not in refs:
             _find(repo, n)  # the error
-    gitscm.delete_refs(repo.root, [refs[n][0] for n in names])
-    for n in names:
-        (repo.dir / LOGS / f"{n}.log").unlink(missing_ok=True)
+    if filtered:
+        wanted = set(names)
+        notes = [n for n in record.read_all(repo.root) if n.name in wanted]
+        names = sorted(n.name for n in filters.pick(notes, older_than, state))
+    if not dry_run:
+        gitscm.delete_refs(repo.root, [refs[n][0] for n in names])
+        for n in names:
+            (repo.dir / LOGS / f"{n}.log").unlink(missing_ok=True)
     return names
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from tether import config, exprefs, gitscm, metrics, yamlio
 from tether.config import LOCAL
 from tether.errors import TetherError, UsageError
-from tether.experiments import logs, names, record, setparams
+from tether.experiments import logs, names, record, running, setparams
 from tether.repo import Repo
 
-WORK = "exps/work"  # below .tether/: the work trees of running experiments
+WORK = running.WORK
 LOGS = "exps/logs"
 
 
@@ -74,6 +74,7 @@ def run_one(
     overrides: list[setparams.Override],
 ) -> record.Note:
     """Run one experiment to its end, recorded whatever happens."""
+    held = running.hold(repo, name)  # so that `exp clean` leaves this run alone
     path = repo.dir / WORK / name
     log = repo.dir / LOGS / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,7 @@ def run_one(
     finally:
         gitscm.worktree_remove(repo.root, path)
         shutil.rmtree(path, ignore_errors=True)
+        held.release()
 
 
 def run(

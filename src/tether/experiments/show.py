@@ -8,12 +8,13 @@ from in their ``baseline`` column.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tether import gitscm, metrics
 from tether.errors import TetherError, UsageError
-from tether.experiments import record
+from tether.experiments import filters, record
 from tether.repo import Repo
 
 
@@ -53,12 +54,12 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, int | float) and not isinstance(value, bool) else (1, 0)
 
 
-def _resolve_metric(names: list[str], wanted: str) -> str:
+def _resolve(names: list[str], wanted: str) -> str:
     found = [m for m in names if m == wanted or m.split(":", 1)[1] == wanted]
     if len(found) != 1:
         raise UsageError(
-            f"--sort-by {wanted}: {'no such metric' if not found else 'ambiguous'}",
-            f"one of: {', '.join(names) or 'no metrics recorded'}",
+            f"--sort-by {wanted}: {'no such param or metric' if not found else 'ambiguous'}",
+            f"one of: {', '.join(found or names) or 'no params or metrics recorded'}",
         )
     return found[0]
 
@@ -69,7 +70,15 @@ def of_head(note: record.Note, head: str, branch: str) -> bool:
 
 
 def show(
-    repo: Repo, *, all_baselines: bool = False, sort_by: str | None = None, only_changed: bool
+    repo: Repo,
+    *,
+    all_baselines: bool = False,
+    sort_by: str | None = None,
+    only_changed: bool,
+    keep: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    state: str | None = None,
+    limit: int | None = None,
 ) -> Table:
     head = gitscm.rev_parse(repo.root, "HEAD")
     branch = gitscm.current_branch(repo.root)
@@ -79,14 +88,29 @@ def show(
         Row(n.name, n.baseline, n.commit, _flat(n.params), _flat(n.metrics), n.state, n.started)
         for n in notes
     ]
-    param_cols = sorted({k for r in rows for k in r.params})
-    metric_cols = sorted({k for r in rows for k in r.metrics})
+    rows[1:] = _chosen(rows[1:], state, limit)
+    all_params = sorted({k for r in rows for k in r.params})
+    all_metrics = sorted({k for r in rows for k in r.metrics})
     # params: those that differ from the baseline somewhere; metrics: all, or with
     # --only-changed those whose value is not the same in every row
-    param_cols = [k for k in param_cols if len({repr(r.params.get(k)) for r in rows}) > 1]
+    param_cols = [k for k in all_params if len({repr(r.params.get(k)) for r in rows}) > 1]
+    metric_cols = all_metrics
     if only_changed:
         metric_cols = [k for k in metric_cols if len({repr(r.metrics.get(k)) for r in rows}) > 1]
+    param_cols = filters.columns(all_params, param_cols, keep, drop)
+    metric_cols = filters.columns(all_metrics, metric_cols, keep, drop)
     if sort_by is not None:
-        key = _resolve_metric(sorted({k for r in rows for k in r.metrics}), sort_by)
-        rows[1:] = sorted(rows[1:], key=lambda r: _sort_key(r.metrics.get(key)))
+        key = _resolve(all_metrics + all_params, sort_by)
+        rows[1:] = sorted(rows[1:], key=lambda r: _sort_key({**r.params, **r.metrics}.get(key)))
     return Table(rows, param_cols, metric_cols)
+
+
+def _chosen(rows: list[Row], state: str | None, limit: int | None) -> list[Row]:
+    """The experiments' rows in ``state``, then the ``limit`` newest of them."""
+    filters.check_state(state, [*filters.STATES, *(r.state for r in rows)])
+    if state is not None:
+        rows = [r for r in rows if r.state == state]
+    if limit is not None:
+        newest = {id(r) for r in sorted(rows, key=lambda r: r.created)[max(0, len(rows) - limit) :]}
+        rows = [r for r in rows if id(r) in newest]
+    return rows

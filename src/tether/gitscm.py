@@ -269,6 +269,26 @@ def read_at(root: Path, commit: str, paths: list[str]) -> dict[str, bytes | None
     return out
 
 
+def restore_worktree(root: Path, commit: str, paths: list[str]) -> None:
+    """Make ``paths`` in the work tree as they are in ``commit`` (deleted where it
+    has none), index untouched. Git writes them: modes and symlinks as
+    committed, and never through a symlinked folder of the work tree (it puts a
+    real folder in its place), which a commit fetched from elsewhere could
+    otherwise use to write outside the repository. A path neither ``commit``
+    nor the index has is left alone (git knows nothing to write or delete)."""
+    found = read_objects(root, [f"{commit}:{p}" for p in paths])
+    there = {spec for spec, obj in found.items() if obj is not None}
+    known = {p for p in paths if f"{commit}:{p}" in there} | set(tracked(root, paths))
+    chosen = [p for p in paths if p in known]
+    if chosen:
+        spec = "".join(f":(literal){p}\0" for p in chosen)
+        _git(
+            root, "restore", f"--source={commit}", "--worktree",
+            "--pathspec-from-file=-", "--pathspec-file-nul",
+            stdin=spec.encode("utf-8", "surrogateescape"),
+        )  # fmt: skip
+
+
 def list_at(root: Path, commit: str, suffix: str) -> list[str]:
     """Every file path in ``commit`` ending in ``suffix``."""
     out = _git(root, "ls-tree", "-r", "-z", "--name-only", commit)

@@ -128,9 +128,7 @@ def test_push_then_pull_in_another_clone(clones: tuple[Path, Path], tether: Any)
     assert (b / "raw.txt").read_text() == "raw data\n"
 
 
-def test_gc_keeps_pulled_experiments_and_their_logs(
-    clones: tuple[Path, Path], tether: Any
-) -> None:
+def test_gc_keeps_pulled_experiments_and_their_logs(clones: tuple[Path, Path], tether: Any) -> None:
     """No run-cache entry names a pulled experiment's outputs: the experiment's
     commit itself must keep them (and its log) through a plain ``tether gc``."""
     a, b = clones

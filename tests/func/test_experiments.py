@@ -166,6 +166,30 @@ def test_apply_force_overwrites(proj: Path, tether) -> None:
     assert "lr: 0.9" in (proj / "params.yaml").read_text()
 
 
+def test_apply_writes_files_as_committed_and_never_through_a_symlink(
+    proj: Path, tether, tmp_path: Path
+) -> None:
+    # an executable script and a file in a new folder, staged: part of the experiment
+    write(proj / "tool.sh", "#!/bin/sh\necho hi\n")
+    (proj / "tool.sh").chmod(0o755)
+    write(proj / "sub" / "extra.txt", "from the experiment\n")
+    git(proj, "add", "tool.sh", "sub/extra.txt")
+    _exp_run(tether, "-S", "train.lr=0.4", "--name", "tools")
+    git(proj, "rm", "-q", "--cached", "tool.sh", "sub/extra.txt")
+    (proj / "tool.sh").unlink()
+    (proj / "sub" / "extra.txt").unlink()
+    (proj / "sub").rmdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (proj / "sub").symlink_to(outside)  # a folder link planted in the work tree
+    r = tether("exp", "apply", "tools")
+    assert r.code == 0, r.err
+    assert (proj / "tool.sh").stat().st_mode & 0o111  # still executable
+    assert list(outside.iterdir()) == []  # nothing written through the link
+    assert (proj / "sub" / "extra.txt").read_text() == "from the experiment\n"
+    assert "lr: 0.4" in (proj / "params.yaml").read_text()
+
+
 def test_experiments_survive_a_rebase_of_their_baseline(proj: Path, tether) -> None:
     _exp_run(tether, "-S", "train.lr=0.3", "--name", "before")
     old_head = git(proj, "rev-parse", "HEAD").strip()

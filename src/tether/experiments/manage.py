@@ -70,14 +70,7 @@ def apply(repo: Repo, name: str, force: bool) -> list[str]:
             "commit them, or pass --force to overwrite them",
         )
     with repo.lock("exp apply"):
-        content = gitscm.read_at(repo.root, commit, paths)
-        for path, data in content.items():
-            target = repo.root / path
-            if data is None:
-                target.unlink(missing_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        gitscm.restore_worktree(repo.root, commit, paths)
     checkout(repo, None, force, outputs=STAGE_OUTPUTS)
     return paths
 

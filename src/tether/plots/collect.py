@@ -1,0 +1,246 @@
+"""Every declared plot's data at each revision asked for, as one table of rows
+per plot (``rev``, ``file``, ``field``, ``x``, ``y``, ``series``), and what could
+not be read, each naming the plot, the file and the revision.
+
+Declarations come from each revision's own tether.yaml; a plot's options
+(template, title, labels) from the last revision that declares it. Files are
+read through :class:`tether.metrics.Source`: from git objects at a revision,
+a cached stage output through that revision's lock digest (the cache, else the
+default remote), the workspace as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.errors import MetadataError, TetherError, UsageError
+from tether.metrics import Source
+from tether.pipeline.spec import PlotDecl
+from tether.plots import data
+from tether.repo import Repo
+
+CONFUSION = ("confusion", "confusion_normalized")
+IMAGE = "image"
+
+
+@dataclass(frozen=True)
+class Problem:
+    plot: str
+    file: str
+    rev: str
+    message: str
+    absent: bool = False  # the file is not at that revision (a warning, not a failure)
+
+    def __str__(self) -> str:
+        where = self.file if self.file == self.plot else f"{self.plot}: {self.file}"
+        return f"plot {where} at {self.rev}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Image:
+    rev: str
+    path: str
+    mime: str
+    content: bytes
+
+
+@dataclass
+class Plot:
+    id: str
+    template: str  # one of spec.PLOT_TEMPLATES, or "image"
+    title: str
+    x: str  # the x column's name ("step" for the row number)
+    x_label: str | None = None
+    y_label: str | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def drawn(self) -> bool:
+        return bool(self.rows or self.images)
+
+
+@dataclass
+class Result:
+    revisions: list[str]
+    plots: list[Plot]
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for plot in self.plots for p in plot.problems]
+
+    @property
+    def failed(self) -> bool:
+        """A plot drawn from no revision, or a file there that could not be read as
+        the plot needs; a file merely absent at some revisions is no failure."""
+        return any(not p.drawn for p in self.plots) or any(not q.absent for q in self.problems)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _columns(rows: data.Rows) -> list[str]:
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
+def _missing(col: str, columns: list[str]) -> MetadataError:
+    return MetadataError(f"no column {col!r} (it has {', '.join(columns)})", "")
+
+
+def _xy_rows(decl: PlotDecl, cols: tuple[str, ...], found: data.Rows) -> list[dict[str, Any]]:
+    """(field, x, y) rows of a line, scatter or bar plot; y values must be numbers."""
+    columns = _columns(found)
+    x = decl.x or ("step" if "step" in columns else None)
+    if x is not None and x not in columns:
+        raise _missing(x, columns)
+    ys = list(cols) or [
+        c
+        for c in columns
+        if c != x
+        and any(r.get(c) is not None for r in found)
+        and all(_number(r.get(c)) for r in found if r.get(c) is not None)
+    ]
+    if not ys:
+        raise MetadataError(f"no column of numbers to plot (it has {', '.join(columns)})", "")
+    out = []
+    for y in ys:
+        if y not in columns:
+            raise _missing(y, columns)
+        for i, r in enumerate(found):
+            v = r.get(y)
+            if v is None:
+                continue  # an empty cell: a metric not logged at that step
+            if not _number(v):
+                raise MetadataError(f"column {y!r} is not numeric (row {i + 1}: {v!r})", "")
+            if not math.isfinite(v):
+                continue
+            xv = i if x is None else r.get(x)
+            if isinstance(xv, float) and not math.isfinite(xv):
+                continue
+            out.append({"field": y, "x": xv, "y": v})
+    return out
+
+
+def _pair_rows(decl: PlotDecl, cols: tuple[str, ...], found: data.Rows) -> list[dict[str, Any]]:
+    """(actual, predicted) rows of a confusion matrix: the x and y columns (by
+    default the first two), as labels."""
+    columns = _columns(found)
+    x = decl.x or columns[0]
+    if len(cols) > 1:
+        raise MetadataError("a confusion matrix takes one y column", "")
+    rest = [c for c in columns if c != x]
+    y = cols[0] if cols else (rest[0] if rest else None)
+    for col in (x, y):
+        if col is None or col not in columns:
+            raise _missing(col or "y", columns)
+    assert y is not None
+    return [{"field": y, "x": str(r.get(x)), "y": str(r.get(y))} for r in found]
+
+
+def _label_series(plot: Plot) -> None:
+    """Each row's series: the parts that vary across the plot (revision, file,
+    column), or the column alone."""
+    rows = plot.rows
+    parts = [k for k in ("rev", "file", "field") if len({r[k] for r in rows}) > 1]
+    for r in rows:
+        r["series"] = " ".join(str(r[k]) for k in parts) if parts else str(r["field"])
+
+
+def _targets(
+    decls: list[dict[str, PlotDecl]], targets: list[str]
+) -> tuple[list[str], dict[str, PlotDecl]]:
+    """Plot ids in order (the last revision's first), and a declaration for each
+    target that names no declared plot: the file, with default options."""
+    order: dict[str, None] = {}
+    for found in reversed(decls):
+        order.update(dict.fromkeys(found))
+    extra: dict[str, PlotDecl] = {}
+    if not targets:
+        return list(order), extra
+    chosen: dict[str, None] = {}
+    for t in targets:
+        t = t.rstrip("/")
+        hits = [
+            i
+            for i in order
+            if i == t
+            or any(f == t or f.startswith(t + "/") for d in decls if i in d for f, _ in d[i].files)
+        ]
+        if not hits:
+            extra[t] = PlotDecl(id=t, files=((t, ()),))
+            hits = [t]
+        chosen.update(dict.fromkeys(hits))
+    return list(chosen), extra
+
+
+def collect(repo: Repo, revs: list[str | None], targets: list[str] | None = None) -> Result:
+    """The plots at each revision (``None``: the workspace), in the order given."""
+    sources = [Source(repo, rev) for rev in dict.fromkeys(revs)]
+    declared: list[dict[str, PlotDecl]] = []
+    digests: list[dict[str, str]] = []
+    for src in sources:
+        try:
+            pipeline, dig = src.pipeline()
+        except TetherError:
+            if len(sources) == 1:
+                raise
+            pipeline, dig = None, {}  # another revision's tether.yaml may do
+        declared.append({p.id: p for p in pipeline.plots} if pipeline else {})
+        digests.append(dig)
+    ids, extra = _targets(declared, targets or [])
+    if not ids:
+        raise UsageError(
+            "no plots declared in tether.yaml",
+            "list files under a stage's `plots:` or a top-level `plots:`, or name files",
+        )
+    final = {i: next((d[i] for d in reversed(declared) if i in d), None) or extra[i] for i in ids}
+    plots = {i: _plot(final[i]) for i in ids}
+    for src, decls, dig in zip(sources, declared, digests, strict=True):
+        mine = {i: decls.get(i, final[i]) for i in ids}
+        files = sorted({f for d in mine.values() for f, _ in d.files})
+        raw, missing = src.fetch(files, dig)
+        for i in ids:
+            _read(plots[i], mine[i], src.label, raw, missing)
+    for plot in plots.values():
+        _label_series(plot)
+    return Result([s.label for s in sources], list(plots.values()))
+
+
+def _plot(decl: PlotDecl) -> Plot:
+    image = all(data.is_image(f) for f, _ in decl.files)
+    template = IMAGE if image else (decl.template or "linear")
+    x = decl.x or ("actual" if template in CONFUSION else "step")
+    return Plot(decl.id, template, decl.title or decl.id, x, decl.x_label, decl.y_label)
+
+
+def _read(
+    plot: Plot,
+    decl: PlotDecl,
+    rev: str,
+    raw: dict[str, bytes | None],
+    missing: dict[str, str],
+) -> None:
+    for path, cols in decl.files:
+        content = raw.get(path)
+        if content is None:
+            why = missing.get(path) or "not found"
+            plot.problems.append(Problem(plot.id, path, rev, why, absent=True))
+            continue
+        if plot.template == IMAGE:
+            plot.images.append(Image(rev, path, data.IMAGES[data.suffix(path)], content))
+            continue
+        try:
+            if data.is_image(path):
+                raise MetadataError("an image, in a plot of data files", "")
+            found = data.rows(path, content)
+            pick = _pair_rows if plot.template in CONFUSION else _xy_rows
+            rows = pick(decl, cols, found)
+        except MetadataError as exc:
+            message = exc.message.removeprefix(f"{path}: ")
+            plot.problems.append(Problem(plot.id, path, rev, message))
+            continue
+        plot.rows.extend({"rev": rev, "file": path, **r} for r in rows)

@@ -1,0 +1,139 @@
+"""Vega-Lite specs for each template. A spec's data is the plot's rows:
+``series`` (colour), ``x``, ``y``, and ``rev``, ``file``, ``field`` (tooltips,
+facets). ``tether plots templates NAME`` prints one, with no data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.pipeline.spec import PLOT_TEMPLATES
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+WIDTH, HEIGHT = 640, 320
+SMOOTH_FRAME = 10  # the moving average of `smooth`: this many points either side
+
+Spec = dict[str, Any]
+
+
+def _x_type(rows: list[dict[str, Any]]) -> str:
+    numbers = all(isinstance(r["x"], int | float) and not isinstance(r["x"], bool) for r in rows)
+    return "quantitative" if numbers else "ordinal"
+
+
+def _color() -> dict[str, Any]:
+    return {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "bottom"}}
+
+
+def _xy(mark: str | dict[str, Any], x_title: str, y_title: str | None, xt: str) -> Spec:
+    return {
+        "mark": mark,
+        "encoding": {
+            "x": {"field": "x", "type": xt, "title": x_title},
+            "y": {"field": "y", "type": "quantitative", "title": y_title, "scale": {"zero": False}},
+            "color": _color(),
+        },
+    }
+
+
+def body(template: str, x_title: str, y_title: str | None, xt: str = "quantitative") -> Spec:
+    """The spec of a template, without data, title or size."""
+    if template == "linear":
+        return _xy({"type": "line", "tooltip": True}, x_title, y_title, xt)
+    if template == "scatter":
+        return _xy({"type": "point", "tooltip": True, "filled": True}, x_title, y_title, xt)
+    if template == "smooth":
+        raw = _xy({"type": "line", "opacity": 0.25}, x_title, y_title, xt)
+        smooth = _xy({"type": "line", "tooltip": True}, x_title, y_title, xt)
+        smooth["transform"] = [
+            {
+                "window": [{"op": "mean", "field": "y", "as": "smoothed"}],
+                "frame": [-SMOOTH_FRAME, SMOOTH_FRAME],
+                "groupby": ["series"],
+                "sort": [{"field": "x"}],
+            }
+        ]
+        smooth["encoding"]["y"] = {**smooth["encoding"]["y"], "field": "smoothed"}
+        return {"layer": [raw, smooth]}
+    if template == "bar_horizontal":
+        return {
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "y": {"field": "x", "type": "nominal", "title": x_title, "sort": None},
+                "x": {"field": "y", "type": "quantitative", "title": y_title},
+                "yOffset": {"field": "series"},
+                "color": _color(),
+            },
+        }
+    if template in ("confusion", "confusion_normalized"):
+        return _confusion(template == "confusion_normalized", x_title, y_title)
+    raise ValueError(template)
+
+
+def _confusion(normalized: bool, x_title: str, y_title: str | None) -> Spec:
+    value = "share" if normalized else "count"
+    transform: list[dict[str, Any]] = [
+        {"aggregate": [{"op": "count", "as": "count"}], "groupby": ["series", "x", "y"]},
+    ]
+    if normalized:
+        transform += [
+            {"joinaggregate": [{"op": "sum", "field": "count", "as": "total"}],
+             "groupby": ["series", "x"]},
+            {"calculate": "datum.count / datum.total", "as": "share"},
+        ]  # fmt: skip
+    text_format = ".2f" if normalized else "d"
+    enc = {
+        "x": {"field": "x", "type": "nominal", "title": x_title},
+        "y": {"field": "y", "type": "nominal", "title": y_title},
+    }
+    return {
+        "transform": transform,
+        "layer": [
+            {
+                "mark": {"type": "rect", "tooltip": True},
+                "encoding": {
+                    **enc,
+                    "color": {"field": value, "type": "quantitative", "title": value},
+                },
+            },
+            {
+                "mark": {"type": "text"},
+                "encoding": {
+                    **enc,
+                    "text": {"field": value, "type": "quantitative", "format": text_format},
+                },
+            },
+        ],
+    }
+
+
+def spec(
+    template: str,
+    rows: list[dict[str, Any]],
+    title: str,
+    x_title: str,
+    y_title: str | None,
+) -> Spec:
+    """A whole Vega-Lite spec: the template, its data inline, title and size. A
+    confusion matrix of several series is drawn once per series, side by side."""
+    inner = body(template, x_title, y_title, _x_type(rows) if rows else "quantitative")
+    color = inner.get("encoding", {}).get("color")
+    if color is not None:  # series in the order given (revisions as on the command line)
+        color["scale"] = {"domain": list(dict.fromkeys(r["series"] for r in rows))}
+    for layer in inner.get("layer", []):
+        if "color" in layer["encoding"] and layer["encoding"]["color"]["field"] == "series":
+            layer["encoding"]["color"]["scale"] = {
+                "domain": list(dict.fromkeys(r["series"] for r in rows))
+            }
+    top: Spec = {"$schema": SCHEMA, "title": title, "data": {"values": rows}}
+    if template.startswith("confusion") and len({r["series"] for r in rows}) > 1:
+        return {**top, "facet": {"column": {"field": "series", "title": None}}, "spec": inner}
+    size: Spec = {"width": WIDTH, "height": HEIGHT}
+    if template.startswith("confusion"):
+        size = {"width": {"step": 48}, "height": {"step": 48}}
+    else:
+        size["autosize"] = {"type": "fit", "contains": "padding"}
+    return {**top, **size, **inner}
+
+
+def names() -> tuple[str, ...]:
+    return PLOT_TEMPLATES

@@ -113,7 +113,9 @@ def page(result: Result) -> str:
         items = "".join(f"<li>{e(str(p))}</li>" for p in result.problems)
         parts.append(f'<ul class="problems">{items}</ul>')
     for n, plot in enumerate(result.plots):
-        parts.append(f'<section class="plot" data-plot="{e(plot.id)}"><h2>{e(plot.title)}</h2>')
+        parts.append(f'<section class="plot" data-plot="{e(plot.id)}">')
+        if plot.template == IMAGE or not plot.rows:  # a drawn plot shows its title itself
+            parts.append(f"<h2>{e(plot.title)}</h2>")
         if plot.template == IMAGE:
             for img in plot.images:
                 parts.append(

@@ -126,7 +126,9 @@ def spec(
             }
     top: Spec = {"$schema": SCHEMA, "title": title, "data": {"values": rows}}
     if template.startswith("confusion") and len({r["series"] for r in rows}) > 1:
-        return {**top, "facet": {"column": {"field": "series", "title": None}}, "spec": inner}
+        order = list(dict.fromkeys(r["series"] for r in rows))
+        column = {"field": "series", "title": None, "sort": order}
+        return {**top, "facet": {"column": column}, "spec": inner}
     size: Spec = {"width": WIDTH, "height": HEIGHT}
     if template.startswith("confusion"):
         size = {"width": {"step": 48}, "height": {"step": 48}}

@@ -359,3 +359,17 @@ def test_bad_stage_plot_option_names_the_line(repo: Path, tether) -> None:
     )
     r = tether("status")
     assert r.code == 1 and "tether.yaml:5: stages.s.plots: unknown output option(s)" in r.err
+
+
+def test_json_format_is_stable(repo: Path, tether, tmp_path) -> None:
+    from tests.func.test_json_output import check
+
+    write(repo / "loss.csv", "step,loss\n0,2.5\n1,1.5\n")
+    write(repo / "pic.png", b"\x89PNG\r\n\x1a\n")
+    write(repo / "tether.yaml", "schema: 1\nplots:\n  - loss.csv: {title: Loss}\n  - pic.png\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "plots")
+    write(repo / "loss.csv", "step,loss\n0,2.0\n")
+    r = tether("plots", "diff", "--json")
+    assert r.code == 0, r.err
+    check(r.out, "plots", tmp_path)

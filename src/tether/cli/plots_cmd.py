@@ -53,8 +53,10 @@ def _run(
 def _report(made: Made) -> None:
     for problem in made.result.problems:
         render.warn(str(problem))
-    if made.document is not None:
-        render.emit_json("plots", made.document)
+    if made.specs is not None:
+        from tether import jsonout
+
+        render.emit_json("plots", jsonout.plots(made.result, made.specs))
     for path in made.written:
         render.out(str(path))
     if made.result.failed:

@@ -18,7 +18,7 @@ DEFAULT_FOLDER = "tether_plots"
 class Made:
     result: collect.Result
     written: list[Path] = field(default_factory=list)  # the page, or the image files
-    document: dict[str, Any] | None = None  # --json
+    specs: dict[str, dict[str, Any]] | None = None  # --json: each drawn plot's spec
 
 
 def make(
@@ -29,7 +29,7 @@ def make(
     result = collect.collect(repo, revs, targets)
     made = Made(result)
     if fmt == "json":
-        made.document = output.document(result)
+        made.specs = {p.id: output.spec_of(p) for p in result.plots if p.rows}
         return made
     folder = folder if folder is not None else repo.root / DEFAULT_FOLDER
     if fmt == "html":

@@ -181,24 +181,3 @@ def write_images(result: Result, folder: Path, fmt: str) -> list[Path]:
             atomicfile.write(path, vlc.vegalite_to_svg(spec))
         written.append(path)
     return written
-
-
-def document(result: Result) -> dict[str, Any]:
-    """``--json``: each plot's Vega-Lite spec with its data, images as data URIs."""
-    plots = []
-    for plot in result.plots:
-        entry: dict[str, Any] = {
-            "id": plot.id,
-            "title": plot.title,
-            "template": plot.template,
-            "problems": [str(p) for p in plot.problems],
-        }
-        if plot.template == IMAGE:
-            entry["images"] = [
-                {"revision": i.rev, "path": i.path, "src": _data_uri(i.mime, i.content)}
-                for i in plot.images
-            ]
-        else:
-            entry["spec"] = spec_of(plot) if plot.rows else None
-        plots.append(entry)
-    return {"revisions": result.revisions, "plots": plots, "failed": result.failed}

@@ -103,10 +103,13 @@ def _by_title(page: str) -> dict[str, dict[str, Any]]:
 
 
 def _revs(spec: dict[str, Any]) -> dict[str, int]:
-    """Rows per revision of a spec's inline data."""
+    """Points per revision of a spec's inline data (one record per series, its
+    points in the lists x and y, which the spec's first transform flattens)."""
+    assert spec["transform"][0] == {"flatten": ["x", "y"]}
     counts: dict[str, int] = {}
-    for row in spec["data"]["values"]:
-        counts[row["rev"]] = counts.get(row["rev"], 0) + 1
+    for series in spec["data"]["values"]:
+        assert len(series["x"]) == len(series["y"])
+        counts[series["rev"]] = counts.get(series["rev"], 0) + len(series["y"])
     return counts
 
 
@@ -124,7 +127,7 @@ def test_show_draws_every_declared_plot_in_one_offline_page(proj: Path, tether) 
     specs = _by_title(page)
     assert set(specs) == {"Training", "eval/confusion.csv", "precision-recall"}
     training = specs["Training"]
-    assert {row["series"] for row in training["data"]["values"]} == {"loss", "acc"}
+    assert [s["series"] for s in training["data"]["values"]] == ["loss", "acc"]
     assert _revs(training) == {"workspace": 100}  # 50 steps x 2 columns
     assert training["mark"]["type"] == "line"
     pr = specs["precision-recall"]
@@ -147,8 +150,7 @@ def test_diff_has_one_series_per_revision_and_experiment(proj: Path, tether) -> 
     specs = _by_title(_page(r.out))
     training = specs["Training"]
     assert _revs(training) == {"HEAD~1": 100, "HEAD": 100, "bright": 100}
-    first = {row["rev"]: row["y"] for row in training["data"]["values"]
-             if row["x"] == 0 and row["field"] == "loss"}  # fmt: skip
+    first = {s["rev"]: s["y"][0] for s in training["data"]["values"] if s["field"] == "loss"}
     assert first == pytest.approx({"HEAD~1": 10.0, "HEAD": 20.0, "bright": 30.0})
     domain = training["encoding"]["color"]["scale"]["domain"]  # in the order given
     assert domain == [

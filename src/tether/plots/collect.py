@@ -1,5 +1,5 @@
-"""Every declared plot's data at each revision asked for, as one table of rows
-per plot (``rev``, ``file``, ``field``, ``x``, ``y``, ``series``), and what could
+"""Every declared plot's data at each revision asked for, as series (one per
+revision, file and y column, each with its x and y values), and what could
 not be read, each naming the plot, the file and the revision.
 
 Declarations come from each revision's own tether.yaml; a plot's options
@@ -47,6 +47,16 @@ class Image:
 
 
 @dataclass
+class Series:
+    rev: str
+    file: str
+    field: str  # the y column
+    x: list[Any]
+    y: list[Any]
+    label: str = ""  # what tells it from the plot's other series
+
+
+@dataclass
 class Plot:
     id: str
     template: str  # one of spec.PLOT_TEMPLATES, or "image"
@@ -54,13 +64,13 @@ class Plot:
     x: str  # the x column's name ("step" for the row number)
     x_label: str | None = None
     y_label: str | None = None
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def drawn(self) -> bool:
-        return bool(self.rows or self.images)
+        return bool(self.series or self.images)
 
 
 @dataclass
@@ -83,71 +93,71 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _columns(rows: data.Rows) -> list[str]:
-    return list(dict.fromkeys(k for r in rows for k in r))
-
-
 def _missing(col: str, columns: list[str]) -> MetadataError:
     return MetadataError(f"no column {col!r} (it has {', '.join(columns)})", "")
 
 
-def _xy_rows(decl: PlotDecl, cols: tuple[str, ...], found: data.Rows) -> list[dict[str, Any]]:
-    """(field, x, y) rows of a line, scatter or bar plot; y values must be numbers."""
-    columns = _columns(found)
-    x = decl.x or ("step" if "step" in columns else None)
-    if x is not None and x not in columns:
+def _finite(v: Any) -> bool:
+    return not isinstance(v, float) or math.isfinite(v)
+
+
+def _xy(
+    decl: PlotDecl, cols: tuple[str, ...], table: data.Table
+) -> list[tuple[str, list[Any], list[Any]]]:
+    """(y column, x values, y values) of a line, scatter or bar plot; y values must
+    be numbers; empty cells and infinities are left out."""
+    columns = list(table)
+    x = decl.x or ("step" if "step" in table else None)
+    if x is not None and x not in table:
         raise _missing(x, columns)
-    ys = list(cols) or [
-        c
-        for c in columns
-        if c != x
-        and any(r.get(c) is not None for r in found)
-        and all(_number(r.get(c)) for r in found if r.get(c) is not None)
-    ]
+    numeric = {
+        c: all(_number(v) for v in values if v is not None) and any(v is not None for v in values)
+        for c, values in table.items()
+    }
+    ys = list(cols) or [c for c in columns if c != x and numeric[c]]
     if not ys:
         raise MetadataError(f"no column of numbers to plot (it has {', '.join(columns)})", "")
+    xs = table[x] if x is not None else list(range(len(next(iter(table.values())))))
     out = []
     for y in ys:
-        if y not in columns:
+        if y not in table:
             raise _missing(y, columns)
-        for i, r in enumerate(found):
-            v = r.get(y)
-            if v is None:
-                continue  # an empty cell: a metric not logged at that step
-            if not _number(v):
-                raise MetadataError(f"column {y!r} is not numeric (row {i + 1}: {v!r})", "")
-            if not math.isfinite(v):
-                continue
-            xv = i if x is None else r.get(x)
-            if isinstance(xv, float) and not math.isfinite(xv):
-                continue
-            out.append({"field": y, "x": xv, "y": v})
+        values = table[y]
+        if not numeric[y]:
+            i, bad = next((i, v) for i, v in enumerate(values) if v is not None and not _number(v))
+            raise MetadataError(f"column {y!r} is not numeric (row {i + 1}: {bad!r})", "")
+        pairs = [(a, b) for a, b in zip(xs, values, strict=True) if b is not None]
+        if not all(_finite(a) and _finite(b) for a, b in pairs):
+            pairs = [(a, b) for a, b in pairs if _finite(a) and _finite(b)]
+        out.append((y, [a for a, _ in pairs], [b for _, b in pairs]))
     return out
 
 
-def _pair_rows(decl: PlotDecl, cols: tuple[str, ...], found: data.Rows) -> list[dict[str, Any]]:
-    """(actual, predicted) rows of a confusion matrix: the x and y columns (by
+def _pairs(
+    decl: PlotDecl, cols: tuple[str, ...], table: data.Table
+) -> list[tuple[str, list[Any], list[Any]]]:
+    """(y column, actual, predicted) of a confusion matrix: the x and y columns (by
     default the first two), as labels."""
-    columns = _columns(found)
+    columns = list(table)
     x = decl.x or columns[0]
     if len(cols) > 1:
         raise MetadataError("a confusion matrix takes one y column", "")
     rest = [c for c in columns if c != x]
     y = cols[0] if cols else (rest[0] if rest else None)
     for col in (x, y):
-        if col is None or col not in columns:
+        if col is None or col not in table:
             raise _missing(col or "y", columns)
     assert y is not None
-    return [{"field": y, "x": str(r.get(x)), "y": str(r.get(y))} for r in found]
+    return [(y, [str(v) for v in table[x]], [str(v) for v in table[y]])]
 
 
 def _label_series(plot: Plot) -> None:
-    """Each row's series: the parts that vary across the plot (revision, file,
+    """Each series' label: the parts that vary across the plot (revision, file,
     column), or the column alone."""
-    rows = plot.rows
-    parts = [k for k in ("rev", "file", "field") if len({r[k] for r in rows}) > 1]
-    for r in rows:
-        r["series"] = " ".join(str(r[k]) for k in parts) if parts else str(r["field"])
+    series = plot.series
+    parts = [k for k in ("rev", "file", "field") if len({getattr(s, k) for s in series}) > 1]
+    for s in series:
+        s.label = " ".join(getattr(s, k) for k in parts) if parts else s.field
 
 
 def _targets(
@@ -236,11 +246,11 @@ def _read(
         try:
             if data.is_image(path):
                 raise MetadataError("an image, in a plot of data files", "")
-            found = data.rows(path, content)
-            pick = _pair_rows if plot.template in CONFUSION else _xy_rows
-            rows = pick(decl, cols, found)
+            found = data.table(path, content)
+            pick = _pairs if plot.template in CONFUSION else _xy
+            series = pick(decl, cols, found)
         except MetadataError as exc:
             message = exc.message.removeprefix(f"{path}: ")
             plot.problems.append(Problem(plot.id, path, rev, message))
             continue
-        plot.rows.extend({"rev": rev, "file": path, **r} for r in rows)
+        plot.series += [Series(rev, path, y, xs, ys) for y, xs, ys in series]

@@ -29,7 +29,7 @@ def make(
     result = collect.collect(repo, revs, targets)
     made = Made(result)
     if fmt == "json":
-        made.specs = {p.id: output.spec_of(p) for p in result.plots if p.rows}
+        made.specs = {p.id: output.spec_of(p) for p in result.plots if p.series}
         return made
     folder = folder if folder is not None else repo.root / DEFAULT_FOLDER
     if fmt == "html":

@@ -42,9 +42,9 @@ def spec_of(plot: Plot) -> dict[str, Any]:
     x_title = plot.x_label or plot.x
     y_title = plot.y_label
     if y_title is None:
-        fields = sorted({r["field"] for r in plot.rows})
+        fields = sorted({s.field for s in plot.series})
         y_title = fields[0] if len(fields) == 1 else None
-    return templates.spec(plot.template, plot.rows, plot.title, x_title, y_title)
+    return templates.spec(plot.template, plot.series, plot.title, x_title, y_title)
 
 
 def _cache_dir() -> Path:
@@ -114,7 +114,7 @@ def page(result: Result) -> str:
         parts.append(f'<ul class="problems">{items}</ul>')
     for n, plot in enumerate(result.plots):
         parts.append(f'<section class="plot" data-plot="{e(plot.id)}">')
-        if plot.template == IMAGE or not plot.rows:  # a drawn plot shows its title itself
+        if plot.template == IMAGE or not plot.series:  # a drawn plot shows its title itself
             parts.append(f"<h2>{e(plot.title)}</h2>")
         if plot.template == IMAGE:
             for img in plot.images:
@@ -123,7 +123,7 @@ def page(result: Result) -> str:
                     f'src="{_data_uri(img.mime, img.content)}">'
                     f"<figcaption>{e(img.rev)}: {e(img.path)}</figcaption></figure>"
                 )
-        elif plot.rows:
+        elif plot.series:
             specs[f"vis-{n}"] = spec_of(plot)
             parts.append(f'<div class="vega" id="vis-{n}"></div>')
         if not plot.drawn:
@@ -171,7 +171,7 @@ def write_images(result: Result, folder: Path, fmt: str) -> list[Path]:
                 atomicfile.write(path, img.content)
                 written.append(path)
             continue
-        if not plot.rows:
+        if not plot.series:
             continue
         spec = spec_of(plot)
         path = folder / f"{base}.{fmt}"

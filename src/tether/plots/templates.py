@@ -1,12 +1,18 @@
-"""Vega-Lite specs for each template. A spec's data is the plot's rows:
-``series`` (colour), ``x``, ``y``, and ``rev``, ``file``, ``field`` (tooltips,
-facets). ``tether plots templates NAME`` prints one, with no data."""
+"""Vega-Lite specs for each template. A spec's data holds one record per
+series: ``series`` (its label: colour, facets), ``rev``, ``file``, ``field``
+(the y column), and the lists ``x`` and ``y``, which the spec's first
+transform (``flatten``) turns into one row per point. ``tether plots templates
+NAME`` prints one, with no data."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from tether.pipeline.spec import PLOT_TEMPLATES
+
+if TYPE_CHECKING:
+    from tether.plots.collect import Series
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 WIDTH, HEIGHT = 640, 320
@@ -15,9 +21,19 @@ SMOOTH_FRAME = 10  # the moving average of `smooth`: this many points either sid
 Spec = dict[str, Any]
 
 
-def _x_type(rows: list[dict[str, Any]]) -> str:
-    numbers = all(isinstance(r["x"], int | float) and not isinstance(r["x"], bool) for r in rows)
+def _x_type(series: Sequence[Series]) -> str:
+    numbers = all(
+        isinstance(v, int | float) and not isinstance(v, bool) for s in series for v in s.x
+    )
     return "quantitative" if numbers else "ordinal"
+
+
+def values(series: Sequence[Series]) -> list[dict[str, Any]]:
+    """The spec's data: one record per series, its points as two lists."""
+    return [
+        {"series": s.label, "rev": s.rev, "file": s.file, "field": s.field, "x": s.x, "y": s.y}
+        for s in series
+    ]
 
 
 def _color() -> dict[str, Any]:
@@ -108,25 +124,26 @@ def _confusion(normalized: bool, x_title: str, y_title: str | None) -> Spec:
 
 def spec(
     template: str,
-    rows: list[dict[str, Any]],
+    series: Sequence[Series],
     title: str,
     x_title: str,
     y_title: str | None,
 ) -> Spec:
     """A whole Vega-Lite spec: the template, its data inline, title and size. A
     confusion matrix of several series is drawn once per series, side by side."""
-    inner = body(template, x_title, y_title, _x_type(rows) if rows else "quantitative")
-    color = inner.get("encoding", {}).get("color")
-    if color is not None:  # series in the order given (revisions as on the command line)
-        color["scale"] = {"domain": list(dict.fromkeys(r["series"] for r in rows))}
-    for layer in inner.get("layer", []):
-        if "color" in layer["encoding"] and layer["encoding"]["color"]["field"] == "series":
-            layer["encoding"]["color"]["scale"] = {
-                "domain": list(dict.fromkeys(r["series"] for r in rows))
-            }
-    top: Spec = {"$schema": SCHEMA, "title": title, "data": {"values": rows}}
-    if template.startswith("confusion") and len({r["series"] for r in rows}) > 1:
-        order = list(dict.fromkeys(r["series"] for r in rows))
+    inner = body(template, x_title, y_title, _x_type(series) if series else "quantitative")
+    order = list(dict.fromkeys(s.label for s in series))  # as given: revisions in order
+    for part in [inner, *inner.get("layer", [])]:
+        color = part.get("encoding", {}).get("color")
+        if color is not None and color["field"] == "series":
+            color["scale"] = {"domain": order}
+    top: Spec = {
+        "$schema": SCHEMA,
+        "title": title,
+        "data": {"values": values(series)},
+        "transform": [{"flatten": ["x", "y"]}],
+    }
+    if template.startswith("confusion") and len(order) > 1:
         column = {"field": "series", "title": None, "sort": order}
         return {**top, "facet": {"column": column}, "spec": inner}
     size: Spec = {"width": WIDTH, "height": HEIGHT}
@@ -134,7 +151,8 @@ def spec(
         size = {"width": {"step": 48}, "height": {"step": 48}}
     else:
         size["autosize"] = {"type": "fit", "contains": "padding"}
-    return {**top, **size, **inner}
+    steps = inner.pop("transform", [])
+    return {**top, **size, **inner, "transform": [*top["transform"], *steps]}
 
 
 def names() -> tuple[str, ...]:

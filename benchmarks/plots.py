@@ -66,7 +66,8 @@ def main() -> None:
     build(repo, args.points, dvc)
     os.environ["XDG_CACHE_HOME"] = str(work / "xdg-cache")
     html = [*TETHER, "plots", "diff", "r0", "r1", "r2", "-o", str(work / "tether-html")]
-    subprocess.run(html, cwd=repo, check=True, stdout=subprocess.DEVNULL)  # builds the bundle
+    shutil.rmtree(work / "xdg-cache", ignore_errors=True)
+    first = best(html, repo, 1)  # builds the JavaScript bundle into the cache folder
     rows = {
         "plots diff r0 r1 r2 (HTML)": (
             best(html, repo),
@@ -78,6 +79,7 @@ def main() -> None:
             best([*TETHER, "plots", "diff", "r0", "r1", "r2", "--png", str(work / "png")], repo, 3),
             None,
         ),
+        "the first run on a machine (HTML, builds the JS bundle)": (first, None),
         "start-up floor: tether --version": (best([*TETHER, "--version"], repo), None),
     }
     size = (work / "tether-html" / "index.html").stat().st_size

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.errors import MetadataError, TetherError, UsageError
+from tether.errors import MetadataError, UsageError
 from tether.metrics import Source
 from tether.pipeline.spec import PlotDecl
 from tether.plots import data
@@ -193,12 +193,7 @@ def collect(repo: Repo, revs: list[str | None], targets: list[str] | None = None
     declared: list[dict[str, PlotDecl]] = []
     digests: list[dict[str, str]] = []
     for src in sources:
-        try:
-            pipeline, dig = src.pipeline()
-        except TetherError:
-            if len(sources) == 1:
-                raise
-            pipeline, dig = None, {}  # another revision's tether.yaml may do
+        pipeline, dig = src.pipeline()
         declared.append({p.id: p for p in pipeline.plots} if pipeline else {})
         digests.append(dig)
     ids, extra = _targets(declared, targets or [])

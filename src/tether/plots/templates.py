@@ -14,7 +14,7 @@ from tether.pipeline.spec import PLOT_TEMPLATES
 if TYPE_CHECKING:
     from tether.plots.collect import Series
 
-SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # the version vl-convert 1.x bundles
 WIDTH, HEIGHT = 640, 320
 SMOOTH_FRAME = 10  # the moving average of `smooth`: this many points either side
 

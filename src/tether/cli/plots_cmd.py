@@ -101,8 +101,9 @@ def diff(
 ) -> None:
     """The plots with one series per revision or experiment, in one HTML page.
 
-    With no revision: HEAD against the workspace; with one: that revision
-    against the workspace. A file absent at some revisions is a warning only;
+    REVISIONS are git revisions or experiment names, in the order their series
+    are drawn. With no revision: HEAD against the workspace; with one: that
+    revision against the workspace. A file absent at some revisions is a warning only;
     exit code 1 when a plot could not be drawn at all, or a file that is
     there could not be read as the plot needs.
     """

@@ -325,6 +325,12 @@ def test_targets_pick_plots_or_name_undeclared_files(proj: Path, tether) -> None
     assert set(_by_title(page)) == {"Training", "side.csv"}
 
 
+def test_a_target_outside_the_workspace_is_refused(proj: Path, tether) -> None:
+    for rev in ([], ["HEAD~1", "HEAD"]):
+        r = tether("plots", "diff", *rev, "-t", "../outside.csv")
+        assert r.code == 1 and "--target: path '../outside.csv' escapes the workspace" in r.err
+
+
 def test_unknown_revision_is_an_error(proj: Path, tether) -> None:
     r = tether("plots", "diff", "nope", "HEAD")
     assert r.code == 1 and "nope" in r.err and "Traceback" not in r.err

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether import paths
 from tether.errors import MetadataError, UsageError
 from tether.metrics import Source
 from tether.pipeline.spec import PlotDecl
@@ -180,9 +181,10 @@ def _targets(
             if i == t
             or any(f == t or f.startswith(t + "/") for d in decls if i in d for f, _ in d[i].files)
         ]
-        if not hits:
-            extra[t] = PlotDecl(id=t, files=((t, ()),))
-            hits = [t]
+        if not hits:  # a file no plot declares: drawn with the defaults
+            path = paths.from_metadata(None, "", t, "--target", write=False)
+            extra[path] = PlotDecl(id=path, files=((path, ()),))
+            hits = [path]
         chosen.update(dict.fromkeys(hits))
     return list(chosen), extra
 

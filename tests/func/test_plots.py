@@ -143,6 +143,14 @@ def test_show_draws_every_declared_plot_in_one_offline_page(proj: Path, tether) 
     assert "?? tether_plots" not in git(proj, "status", "--porcelain")
 
 
+def test_a_folder_of_the_users_gets_no_gitignore(proj: Path, tether) -> None:
+    write(proj / "reports" / "notes.md", "mine\n")
+    r = tether("plots", "show", "-o", "reports")
+    assert r.code == 0 and r.out.strip() == "reports/index.html"
+    assert not (proj / "reports" / ".gitignore").exists()
+    assert "?? reports/" in git(proj, "status", "--porcelain")
+
+
 def test_diff_has_one_series_per_revision_and_experiment(proj: Path, tether) -> None:
     r = tether("plots", "diff", "HEAD~1", "HEAD", "bright")
     assert r.code == 0, r.err

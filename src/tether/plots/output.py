@@ -138,12 +138,13 @@ def page(result: Result) -> str:
 
 
 def write_page(result: Result, folder: Path) -> Path:
-    """``folder/index.html``; the folder ignores itself in git."""
+    """``folder/index.html``; a folder made here ignores itself in git (one that
+    was there, the user's, is left as it is)."""
     path = folder / "index.html"
+    new = not folder.exists()
     atomicfile.write(path, page(result))
-    ignore = folder / ".gitignore"
-    if not ignore.exists():
-        atomicfile.write(ignore, GITIGNORE)
+    if new:
+        atomicfile.write(folder / ".gitignore", GITIGNORE)
     return path
 
 

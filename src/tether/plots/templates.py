@@ -37,7 +37,12 @@ def values(series: Sequence[Series]) -> list[dict[str, Any]]:
 
 
 def _color() -> dict[str, Any]:
-    return {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "bottom"}}
+    return {
+        "field": "series",
+        "type": "nominal",
+        "title": None,
+        "legend": {"orient": "bottom", "symbolOpacity": 1},
+    }
 
 
 def _xy(mark: str | dict[str, Any], x_title: str, y_title: str | None, xt: str) -> Spec:

@@ -389,3 +389,30 @@ def test_json_format_is_stable(repo: Path, tether, tmp_path) -> None:
     r = tether("plots", "diff", "--json")
     assert r.code == 0, r.err
     check(r.out, "plots", tmp_path)
+
+
+def test_a_file_inside_a_cached_output_folder_is_read_through_its_tree(
+    repo: Path, tether, vega_cache: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(vega_cache))
+    gen = "import pathlib, sys; pathlib.Path('res').mkdir(); "
+    gen += "pathlib.Path('res/curve.csv').write_text('step,v\\n0,' + sys.argv[1] + '\\n1,5\\n')"
+    for n in ("1", "2"):
+        write(repo / "gen.py", gen)
+        write(
+            repo / "tether.yaml",
+            f"schema: 1\nstages:\n  g:\n    cmd: {PY} gen.py {n}\n    deps: [gen.py]\n"
+            "    outs: [res]\nplots:\n  - res/curve.csv\n",
+        )
+        assert tether("repro").code == 0
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"run {n}")
+    assert git(repo, "check-ignore", "res")  # the folder is in the cache, not in git
+    shutil.rmtree(repo / "res")
+    r = tether("plots", "diff", "HEAD~1", "HEAD", "--json")
+    assert r.code == 0, r.err
+    [plot] = json.loads(r.out)["tether.plots/v1"]["plots"]
+    assert {s["rev"]: s["y"] for s in plot["spec"]["data"]["values"]} == {
+        "HEAD~1": [1, 5],
+        "HEAD": [2, 5],
+    }

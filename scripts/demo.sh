@@ -53,6 +53,9 @@ tether params diff HEAD
 git add -A && git commit -qm "lr_head 0.003"
 tether push
 
+step "tether plots diff: both runs' curves, confusion matrices and PR curves in one page"
+tether plots diff HEAD~1 HEAD
+
 step "done in $(( $(date +%s) - start )) s"
 cat <<EOT
   workspace:  $demo/sentiment   (git log, tether dag, tether metrics diff HEAD~1)

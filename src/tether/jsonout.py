@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tether.metrics import Files, Row, Verdict
     from tether.pipeline.run import Outcome
     from tether.pipeline.staleness import Staleness
+    from tether.plots.collect import Result as PlotsResult
     from tether.verify import Report as VerifyReport
     from tether.workspace.status import PathStatus
 
@@ -249,4 +250,35 @@ def exp_diff(result: ExpDiff) -> Doc:
         "params": _by_file(result.params),
         "metrics": _by_file(result.metrics),
         "notes": list(result.notes),
+    }
+
+
+def plots(result: PlotsResult, specs: Mapping[str, Doc]) -> Doc:
+    """``tether plots show/diff --json``: each plot's Vega-Lite spec with its data
+    inline (``specs``: by plot id), an image plot's files as data URIs."""
+    import base64
+
+    def uri(mime: str, content: bytes) -> str:
+        return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
+
+    return {
+        "revisions": list(result.revisions),
+        "failed": result.failed,
+        "plots": [
+            {
+                "id": p.id,
+                "title": p.title,
+                "template": p.template,
+                "spec": specs.get(p.id),
+                "images": [
+                    {"revision": i.rev, "path": i.path, "src": uri(i.mime, i.content)}
+                    for i in p.images
+                ],
+                "problems": [
+                    {"file": q.file, "revision": q.rev, "message": q.message, "absent": q.absent}
+                    for q in p.problems
+                ],
+            }
+            for p in result.plots
+        ],
     }

@@ -93,35 +93,78 @@ class Source:
             out[p] = obj[1] if obj is not None and obj[0] == "blob" else None
         return out
 
-    def pipeline_files(self, kind: str) -> tuple[list[str], dict[str, str]]:
-        """The files of this kind (``metric`` or params) the pipeline names, and,
-        for cached ones, their digest from the lock."""
+    def pipeline(self) -> tuple[spec.Pipeline | None, dict[str, str]]:
+        """This revision's tether.yaml (None where it has none) and, for each
+        cached output the lock records, its digest."""
         found = self.read([spec.FILE, lock.FILE])
         text = found[spec.FILE]
         if text is None:
-            return ([spec.PARAMS] if kind == "params" else []), {}
+            return None, {}
         try:
             pipeline = spec.parse(self.repo.root, text.decode("utf-8"), lambda p: self.read([p])[p])
         except (TetherError, UnicodeDecodeError) as exc:
             what = exc.message if isinstance(exc, TetherError) else "not UTF-8"
             raise MetadataError(f"{self.label}: {what}", "") from None
-        if kind == "params":
-            names = {ref.file for s in pipeline.stages.values() for ref in s.params}
-            return sorted(names or {spec.PARAMS}), {}
-        metric = spec.OutKind.METRICS
-        outs = [o for s in pipeline.stages.values() for o in s.outs if o.kind is metric]
-        cached = {o.path for o in outs if o.cache}
+        cached = {o.path for _, o in pipeline.outputs() if o.cache}
         digests: dict[str, str] = {}
         if cached and found[lock.FILE] is not None:
             entries = lock.parse(found[lock.FILE].decode("utf-8"))  # type: ignore[union-attr]
             for e in entries.values():
                 digests.update({a.path: a.digest for a in e.outs if a.path in cached})
-        return sorted({o.path for o in outs}), digests
+        return pipeline, digests
+
+    def pipeline_files(self, kind: str) -> tuple[list[str], dict[str, str]]:
+        """The files of this kind (``metric`` or params) the pipeline names, and,
+        for cached ones, their digest from the lock."""
+        pipeline, digests = self.pipeline()
+        if pipeline is None:
+            return ([spec.PARAMS] if kind == "params" else []), {}
+        if kind == "params":
+            names = {ref.file for s in pipeline.stages.values() for ref in s.params}
+            return sorted(names or {spec.PARAMS}), {}
+        metric = spec.OutKind.METRICS
+        outs = {o.path for _, o in pipeline.outputs() if o.kind is metric}
+        return sorted(outs), {p: d for p, d in digests.items() if p in outs}
+
+    def fetch(
+        self, files: list[str], digests: dict[str, str]
+    ) -> tuple[dict[str, bytes | None], dict[str, str]]:
+        """The bytes of ``files`` at this revision, a cached output not checked
+        out here through its lock digest (the cache, else the default remote);
+        and those that could not be read, each with why ("" when the file is
+        simply not there)."""
+        raw = self.read(files)
+        missing: dict[str, str] = {}
+        for f in files:
+            folder = next((d for d in digests if f.startswith(d + "/")), None)
+            if raw.get(f) is None and (f in digests or folder):  # a cached output not here
+                try:
+                    if f in digests:
+                        raw[f] = _from_cache(self.repo, f, digests[f])
+                    elif folder is not None:  # a file in a cached output folder
+                        raw[f] = _from_tree(self.repo, folder, digests[folder], f)
+                except _NOT_FETCHED as exc:
+                    missing[f] = (
+                        f"a cached output, not in the cache or on the remote: {exc.message}"
+                    )
+            if raw.get(f) is None:
+                missing.setdefault(f, "")
+        return raw, missing
 
 
 def _from_cache(repo: Repo, path: str, digest: str) -> bytes:
     fetch_from_default(repo, [object_named(path, digest)])
     return repo.odb.read(digest, path)
+
+
+def _from_tree(repo: Repo, folder: str, digest: str, path: str) -> bytes | None:
+    """``path`` in the cached folder ``folder`` (tree ``digest``); None where the
+    tree lists no such file."""
+    from tether.storage import tree
+
+    listing = tree.parse(_from_cache(repo, folder, digest), folder).by_path()
+    entry = listing.get(path[len(folder) + 1 :])
+    return None if entry is None else _from_cache(repo, path, entry.digest)
 
 
 def collect(repo: Repo, rev: str | None, files: list[str] | None, kind: str) -> Files:
@@ -143,19 +186,12 @@ def _collect(
             digests = {}
     else:
         files, digests = src.pipeline_files(kind)
-    raw = src.read(files)
+    raw, missing = src.fetch(files, digests)
     out: Files = {}
-    missing: dict[str, str] = {}
     for f in files:
         data = raw.get(f)
-        if data is None and f in digests:  # a cached output not checked out here
-            try:
-                data = _from_cache(repo, f, digests[f])
-            except _NOT_FETCHED as exc:
-                missing[f] = f"a cached output, not in the cache or on the remote: {exc.message}"
         if data is None:
             out[f] = {}
-            missing.setdefault(f, "")
             continue
         try:
             doc = valuefiles.parse_data(f, data)

@@ -122,6 +122,19 @@ def test_example_pipeline_end_to_end(example, tether):
     r = tether("metrics", "diff", "HEAD", "--json")
     assert r.code == 0
     assert "metrics.json" in json.loads(r.out)["tether.metrics-diff/v1"]["files"]
+    # the plots of both runs: run 1 (HEAD) against this one (the workspace)
+    r = tether("plots", "diff", "--json")
+    assert r.code == 0, r.err
+    plots = {p["id"]: p for p in json.loads(r.out)["tether.plots/v1"]["plots"]}
+    assert set(plots) == {
+        "plots/epochs.csv",
+        "train/steps.tsv",
+        "eval/confusion.csv",
+        "eval/pr.json",
+    }
+    for plot in plots.values():
+        assert {series["rev"] for series in plot["spec"]["data"]["values"]} == {"HEAD", "workspace"}
+    assert plots["eval/confusion.csv"]["template"] == "confusion"
 
     git(example, "checkout", "HEAD", "--", "params.yaml")
     r = tether("repro")

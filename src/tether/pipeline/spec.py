@@ -11,11 +11,18 @@
                                                     # ({all.yaml: } or `- all.yaml:`: every key)
         outs: [data/prepared, {models/x.pt: {cache: false, persist: true}}]
         metrics: [metrics.json]                     # outputs kept in git (cache: false)
-        plots: [plots/curve.csv]
+        plots: [plots/curve.csv, {plots/roc.csv: {x: fpr, y: tpr}}]   # options as below
         always_changed: false
       train:
         foreach: ${models}                          # or matrix: {lr: [..], model: [..]}
         do: {cmd: python train.py ${item}, ...}
+    plots:                                          # top level: any file, several at once
+      - plots/confusion.csv: {template: confusion, x: actual, y: predicted}
+      - loss: {x: step, y: {train/steps.tsv: loss, eval/steps.tsv: [loss, acc]}}
+      - images/samples.png                          # PNG, JPEG, SVG: shown as it is
+
+Plot options: ``x``, ``y`` (a column, a list, or {file: columns}), ``template``
+(one of :data:`PLOT_TEMPLATES`), ``title``, ``x_label``, ``y_label``.
 
 Every error names the file, the line and the key. Paths are untrusted input
 (a cloned repository) and are confined to the workspace.
@@ -51,6 +58,15 @@ _STAGE_KEYS = {
     "desc",
 }
 _OUT_OPTIONS = {"cache", "persist"}
+_PLOT_OPTIONS = {"x", "y", "template", "title", "x_label", "y_label"}
+PLOT_TEMPLATES = (
+    "linear",
+    "scatter",
+    "smooth",
+    "confusion",
+    "confusion_normalized",
+    "bar_horizontal",
+)
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*\Z")
 _VAR = re.compile(r"\$\{\s*([A-Za-z0-9_.\-]+)\s*\}")
 
@@ -94,11 +110,26 @@ class Stage:
         return " && ".join(self.cmd)
 
 
+@dataclass(frozen=True)
+class PlotDecl:
+    """One plot: a stage's ``plots:`` entry or a top-level one."""
+
+    id: str  # a file's path, or a name for a plot of several files
+    files: tuple[tuple[str, tuple[str, ...]], ...]  # (workspace path, y columns; () for all)
+    x: str | None = None
+    template: str | None = None  # None: linear (an image file: shown as it is)
+    title: str | None = None
+    x_label: str | None = None
+    y_label: str | None = None
+    line: int = 0
+
+
 @dataclass
 class Pipeline:
     stages: dict[str, Stage] = field(default_factory=dict)
     source: str = FILE
     checks: tuple[str, ...] = ()  # rules for `tether metrics check`
+    plots: tuple[PlotDecl, ...] = ()  # the stages' plots, then the top level's
 
     def outputs(self) -> list[tuple[str, Out]]:
         """(stage name, output) for every output of every stage."""
@@ -111,12 +142,19 @@ class _Lines:
     def __init__(self, node: Any) -> None:
         self.node = node
 
-    def of(self, *keys: str) -> int:
+    def of(self, *keys: str | int) -> int:
+        """The line of the mapping key (or, for an int, the list item) at ``keys``."""
         import yaml
 
         node = self.node
         line = 1
         for key in keys:
+            if isinstance(key, int):
+                if not isinstance(node, yaml.SequenceNode) or key >= len(node.value):
+                    break
+                node = node.value[key]
+                line = node.start_mark.line + 1
+                continue
             if not isinstance(node, yaml.MappingNode):
                 break
             for k, v in node.value:
@@ -129,8 +167,8 @@ class _Lines:
         return line
 
 
-def _err(lines: _Lines, message: str, *keys: str) -> PipelineError:
-    where = ".".join(keys)
+def _err(lines: _Lines, message: str, *keys: str | int) -> PipelineError:
+    where = ".".join(str(k) for k in keys)
     return PipelineError(f"{FILE}:{lines.of(*keys)}: {where}: {message}")
 
 
@@ -265,7 +303,9 @@ def _str_list(value: Any, lines: _Lines, *keys: str) -> list[Any]:
     return value
 
 
-def _path(root: Path, wdir: str, value: Any, lines: _Lines, *keys: str, write: bool = True) -> str:
+def _path(
+    root: Path, wdir: str, value: Any, lines: _Lines, *keys: str | int, write: bool = True
+) -> str:
     """A path tether.yaml names, relative to the stage's ``wdir``; ``write`` False
     for one tether only reads (deps, params files, the working folder)."""
     try:
@@ -284,9 +324,11 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
                     raise _err(lines, "an entry with options is {PATH: {cache: …}}", "stages", name)
                 entry, opts = next(iter(entry.items()))
                 opts = opts or {}
-                if not isinstance(opts, dict) or set(opts) - _OUT_OPTIONS:
-                    bad = set(opts) - _OUT_OPTIONS if isinstance(opts, dict) else opts
+                allowed = _OUT_OPTIONS | (_PLOT_OPTIONS if kind is OutKind.PLOTS else set())
+                if not isinstance(opts, dict) or set(opts) - allowed:
+                    bad = set(opts) - allowed if isinstance(opts, dict) else opts
                     raise _err(lines, f"unknown output option(s) {bad}", "stages", name, kind)
+                opts = {k: v for k, v in opts.items() if k in _OUT_OPTIONS}
                 if not all(isinstance(v, bool) for v in opts.values()):
                     raise _err(lines, "cache and persist must be true or false", "stages", name)
             declared.append((_path(root, wdir, entry, lines, "stages", name, kind), kind, opts))
@@ -412,7 +454,7 @@ def parse(root: Path, text: str, read: Reader | None = None) -> Pipeline:
         raise PipelineError(f"{FILE}:1: expected a mapping with `stages:`")
     if doc.get("schema", 1) != 1:
         raise _err(lines, f"unsupported schema {doc.get('schema')!r}", "schema")
-    unknown = set(doc) - {"schema", "vars", "stages", "checks"}
+    unknown = set(doc) - {"schema", "vars", "stages", "checks", "plots"}
     if unknown:
         raise _err(lines, "unknown top-level key", sorted(unknown)[0])
     stages = doc.get("stages") or {}
@@ -423,6 +465,7 @@ def parse(root: Path, text: str, read: Reader | None = None) -> Pipeline:
     if not isinstance(checks, list) or not all(isinstance(c, str) for c in checks):
         raise _err(lines, "must be a list of rules like 'accuracy >= -0.01'", "checks")
     pipeline = Pipeline(checks=tuple(checks))
+    stage_plots: list[PlotDecl] = []
     for name, body in stages.items():
         if not isinstance(name, str) or not _NAME.match(name) or "@" in name:
             raise _err(lines, "stage names use letters, digits, '_', '-', '.'", "stages", str(name))
@@ -437,4 +480,108 @@ def parse(root: Path, text: str, read: Reader | None = None) -> Pipeline:
             if full in pipeline.stages:
                 raise _err(lines, f"two stages are named {full!r}", "stages", name)
             pipeline.stages[full] = _stage(root, full, resolved, lines, name)
+            stage_plots.extend(
+                _stage_plots(root, pipeline.stages[full].wdir, resolved, lines, name)
+            )
+    try:
+        top = interpolate(doc.get("plots") or [], ctx)
+    except KeyError as exc:
+        raise _err(lines, f"unknown variable ${{{exc.args[0]}}}", "plots") from None
+    declared = _top_plots(root, top, lines)
+    ids = {p.id for p in declared}
+    pipeline.plots = (*(p for p in stage_plots if p.id not in ids), *declared)
     return pipeline
+
+
+# -- plots -------------------------------------------------------------------
+
+
+def _plot_options(opts: Any, lines: _Lines, *keys: str | int) -> dict[str, Any]:
+    """The plot options of one entry, checked: names, and text where text is due."""
+    if opts is None:
+        return {}
+    if not isinstance(opts, dict):
+        raise _err(lines, "plot options are a mapping (x, y, template, title…)", *keys)
+    unknown = set(opts) - _PLOT_OPTIONS
+    if unknown:
+        raise _err(lines, f"unknown plot option(s) {', '.join(sorted(unknown))}", *keys)
+    for key in ("x", "title", "x_label", "y_label", "template"):
+        if key in opts and not isinstance(opts[key], str):
+            raise _err(lines, f"{key} must be text", *keys)
+    template = opts.get("template")
+    if template is not None and template not in PLOT_TEMPLATES:
+        raise _err(
+            lines, f"unknown template {template!r} (one of {', '.join(PLOT_TEMPLATES)})", *keys
+        )
+    return dict(opts)
+
+
+def _columns(value: Any, lines: _Lines, *keys: str | int) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    cols = [value] if isinstance(value, str) else value
+    if not isinstance(cols, list) or not all(isinstance(c, str) and c for c in cols):
+        raise _err(lines, "y must be a column, a list of columns or {file: columns}", *keys)
+    return tuple(dict.fromkeys(cols))
+
+
+def _plot(
+    id_: str, files: list[tuple[str, tuple[str, ...]]], opts: dict[str, Any], line: int
+) -> PlotDecl:
+    return PlotDecl(
+        id=id_,
+        files=tuple(files),
+        x=opts.get("x"),
+        template=opts.get("template"),
+        title=opts.get("title"),
+        x_label=opts.get("x_label"),
+        y_label=opts.get("y_label"),
+        line=line,
+    )
+
+
+def _stage_plots(
+    root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str
+) -> list[PlotDecl]:
+    """A stage's ``plots:`` outputs with their plot options."""
+    found = []
+    keys = ("stages", name, "plots")
+    for entry in _str_list(body.get("plots"), lines, *keys):
+        opts: Any = {}
+        if isinstance(entry, dict):
+            entry, opts = next(iter(entry.items()))
+        opts = {k: v for k, v in (opts or {}).items() if k not in _OUT_OPTIONS}
+        opts = _plot_options(opts, lines, *keys)
+        path = _path(root, wdir, entry, lines, *keys)
+        found.append(
+            _plot(path, [(path, _columns(opts.get("y"), lines, *keys))], opts, lines.of(*keys))
+        )
+    return found
+
+
+def _top_plots(root: Path, entries: Any, lines: _Lines) -> list[PlotDecl]:
+    """The top-level ``plots:`` list: ``FILE``, ``FILE: {options}`` or
+    ``NAME: {y: {FILE: columns, …}, …}``; paths from the workspace root."""
+    if not isinstance(entries, list):
+        raise _err(lines, "must be a list of files or {NAME: {options}}", "plots")
+    found = []
+    for i, entry in enumerate(entries):
+        opts: Any = {}
+        if isinstance(entry, dict) and len(entry) == 1:
+            entry, opts = next(iter(entry.items()))
+        if not isinstance(entry, str) or not entry:
+            raise _err(lines, "an entry is FILE or {FILE or NAME: {options}}", "plots", i)
+        opts = _plot_options(opts, lines, "plots", i)
+        y = opts.get("y")
+        if isinstance(y, dict):
+            files = [
+                (_path(root, "", f, lines, "plots", i, write=False), _columns(c, lines, "plots", i))
+                for f, c in y.items()
+            ]
+            if not files:
+                raise _err(lines, "y names no file", "plots", i)
+        else:
+            path = _path(root, "", entry, lines, "plots", i, write=False)
+            files = [(path, _columns(y, lines, "plots", i))]
+        found.append(_plot(entry, files, opts, lines.of("plots", i)))
+    return found

@@ -77,8 +77,12 @@ _MODULES = {
     **dict.fromkeys(("gc", "fsck", "migrate", "cache"), "maintenance"),
     "config": "config_cmd",
     "exp": "exp_cmd",
+    "queue": "queue_cmd",
 }
-_ORDER = ("data", "pipeline", "metrics_cmd", "remote", "maintenance", "config_cmd", "exp_cmd")
+_ORDER = (
+    *("data", "pipeline", "metrics_cmd", "remote", "maintenance", "config_cmd", "exp_cmd"),
+    "queue_cmd",
+)
 _registered: set[str] = set()
 
 

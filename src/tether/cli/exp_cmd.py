@@ -46,17 +46,30 @@ def run(
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="The experiment's name (default: generated).")
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue", help="Queue the experiments for `tether queue start`; run nothing."
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Run the pipeline in an isolated work tree with changed params; record the result.
 
     The experiment starts from HEAD plus your uncommitted changes to tracked
     files; your checkout, index and untracked files are never touched. Exit
-    code 1 when any experiment failed (it is recorded, with its log).
+    code 1 when any experiment failed (it is recorded, with its log). With
+    --queue the starting point is taken now and the experiments wait in the
+    queue (`tether queue --help`).
     """
     from tether.experiments import run as exprun
     from tether.repo import Repo
 
+    if queue:
+        from tether.cli.queue_cmd import enqueue
+
+        enqueue(Repo.find(), set_param or [], name, as_json)
+        return
     say = render.info_err if as_json else render.info
 
     def started(exp: str, combo: list[tuple[str, str, object]]) -> None:
@@ -169,6 +182,26 @@ def branch(
 
     commit = manage.branch(Repo.find(), name, new_branch)
     render.info(f"created branch {new_branch} at {commit[:7]} (experiment {name})")
+
+
+@exp_app.command("exec", hidden=True)
+def exec_() -> None:
+    """Check out the data and run the pipeline here: what an experiment's child
+    process runs in its work tree (one process for both)."""
+    import sys
+
+    from tether.cli.app import invoke
+    from tether.experiments.proc import die_with_parent
+
+    die_with_parent()
+    for args in (["checkout"], ["repro"]):
+        render.out(f"$ tether {' '.join(args)}")
+        sys.stdout.flush()
+        code = invoke(args)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if code:
+            raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

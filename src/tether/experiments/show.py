@@ -13,7 +13,7 @@ from typing import Any
 
 from tether import gitscm, metrics
 from tether.errors import TetherError, UsageError
-from tether.experiments import record
+from tether.experiments import queue, record
 from tether.repo import Repo
 
 
@@ -24,7 +24,7 @@ class Row:
     commit: str
     params: dict[str, Any]  # "file:key" -> value
     metrics: dict[str, Any]  # "file:key" -> value
-    state: str  # baseline | done | failed
+    state: str  # baseline | done | failed | queued | running
     created: str
 
 
@@ -77,6 +77,11 @@ def show(
     rows = [base] + [
         Row(n.name, n.baseline, n.commit, _flat(n.params), _flat(n.metrics), n.state, n.started)
         for n in notes
+    ]
+    rows += [
+        Row(i.name, i.baseline, "", {**base.params, **i.params}, {}, i.state, i.started or i.queued)
+        for i in queue.pending(repo)
+        if all_baselines or i.baseline == head or (branch and i.branch == branch)
     ]
     param_cols = sorted({k for r in rows for k in r.params})
     metric_cols = sorted({k for r in rows for k in r.metrics})

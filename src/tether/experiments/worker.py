@@ -48,13 +48,27 @@ class _Pool:
         self.lock = threading.Lock()
         self.groups: dict[str, int] = {}  # running item -> its child's process group
         self.outcome = Outcome()
+        self.workers = 0  # still working: counted here, as a Ctrl-C in Thread.join
+        # can leave the thread looking ended while it runs
 
     def work(self) -> None:
-        while not self.stopping.is_set() and not queue.stop_requested(self.repo, self.since):
-            c = queue.claim(self.repo)
-            if c is None:
-                return
-            self._run(c)
+        try:
+            while not self.stopping.is_set() and not queue.stop_requested(self.repo, self.since):
+                c = queue.claim(self.repo)
+                if c is None:
+                    return
+                self._run(c)
+        finally:
+            with self.lock:
+                self.workers -= 1
+
+    def wait(self, deadline: float | None = None) -> bool:
+        """Sleep until every worker has ended (True) or ``deadline`` passed (False)."""
+        while self.workers:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _launcher(self, c: queue.Claim) -> Callable[[list[str], Path, BinaryIO], int]:
         def launch(cmd: list[str], cwd: Path, out: BinaryIO) -> int:
@@ -111,21 +125,20 @@ def start(repo: Repo, jobs: int, on_end: Callable[[queue.Item, Note | None], Non
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
     try:
+        pool.workers = len(threads)
         for t in threads:
             t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
+        pool.wait()
     except KeyboardInterrupt:
         pool.outcome.interrupted = True
-        _interrupt(pool, threads, in_main)
+        _interrupt(pool, in_main)
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
     return pool.outcome
 
 
-def _interrupt(pool: _Pool, threads: list[threading.Thread], in_main: bool) -> None:
+def _interrupt(pool: _Pool, in_main: bool) -> None:
     """Stop every running child now, and let the workers record how they ended;
     a second Ctrl-C does not cut that short."""
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
@@ -133,12 +146,9 @@ def _interrupt(pool: _Pool, threads: list[threading.Thread], in_main: bool) -> N
     try:
         pool.stopping.set()
         pool.stop_children(signal.SIGTERM)
-        deadline = time.monotonic() + _GRACE
-        for t in threads:
-            while t.is_alive():
-                t.join(0.1)
-                if time.monotonic() > deadline:
-                    pool.stop_children(signal.SIGKILL)
+        if not pool.wait(time.monotonic() + _GRACE):
+            pool.stop_children(signal.SIGKILL)
+            pool.wait()
     finally:
         if old_int is not None:
             signal.signal(signal.SIGINT, old_int)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tether import render
+from tether import jsonout, render
 
 if TYPE_CHECKING:
     from tether.experiments.queue import Item
@@ -27,29 +27,13 @@ def _params(item: Item) -> str:
     return ", ".join(f"{k}={render.number(v, 5)}" for _, k, v in item.changed)
 
 
-def _doc(item: Item) -> dict[str, object]:
-    return {
-        "name": item.name,
-        "state": item.state,
-        "changed": {f"{f}:{k}": v for f, k, v in item.changed},
-        "baseline": item.baseline,
-        "queued": item.queued,
-        "started": item.started,
-        "finished": item.finished,
-        "exit_code": item.exit_code,
-        "reason": item.reason,
-        "commit": item.commit,
-        "log": item.log,
-    }
-
-
 def enqueue(repo: Repo, sets: list[str], name: str | None, as_json: bool) -> None:
     """`exp run --queue`: print the names of the items queued."""
     from tether.experiments import queue
 
     added = queue.enqueue(repo, sets, name)
     if as_json:
-        render.emit_json("queue-status", [_doc(i) for i in added])
+        render.emit_json("queue-status", jsonout.queue_status(added))
         return
     for item in added:
         render.out(f"queued {item.name}" + (f" ({_params(item)})" if item.changed else ""))
@@ -112,7 +96,7 @@ def status(
 
     found = queue.status(_repo())
     if as_json:
-        render.emit_json("queue-status", [_doc(i) for i in found])
+        render.emit_json("queue-status", jsonout.queue_status(found))
         return
     if not found:
         render.info("the queue is empty")

@@ -184,16 +184,13 @@ def branch(
     render.info(f"created branch {new_branch} at {commit[:7]} (experiment {name})")
 
 
-@exp_app.command("exec", hidden=True)
-def exec_() -> None:
-    """Check out the data and run the pipeline here: what an experiment's child
-    process runs in its work tree (one process for both)."""
+def exec_main() -> int:
+    """Check out the data and run the pipeline here, as `tether checkout` and
+    `tether repro` would: what an experiment's child runs in its work tree."""
     import sys
 
     from tether.cli.app import invoke
-    from tether.experiments.proc import die_with_parent
 
-    die_with_parent()
     for args in (["checkout"], ["repro"]):
         render.out(f"$ tether {' '.join(args)}")
         sys.stdout.flush()
@@ -201,7 +198,16 @@ def exec_() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         if code:
-            raise typer.Exit(code)
+            return code
+    return 0
+
+
+@exp_app.command("exec", hidden=True)
+def exec_() -> None:
+    """Check out the data and run the pipeline here (an experiment's child process)."""
+    code = exec_main()
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -70,10 +70,14 @@ def start(
     with their log, their items marked failed (`queue retry` queues them
     again), exit code 130. Exit code 1 when an experiment failed.
     """
+    from tether.cli.exp_cmd import exec_main
     from tether.errors import EXIT_INTERRUPTED
     from tether.experiments import worker
 
-    outcome = worker.start(_repo(), jobs, _ended)
+    # the modules a child runs: imported once, by the fork server
+    preload = [f"tether.cli.{m}" for m in ("app", "exp_cmd", "data", "pipeline")]
+    child = worker.Child(exec_main, (*preload, "tether.pipeline.run", "tether.workspace.checkout"))
+    outcome = worker.start(_repo(), jobs, child, _ended)
     if outcome.interrupted:
         render.error("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED)

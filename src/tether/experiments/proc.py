@@ -1,13 +1,18 @@
-"""The child process of a queued experiment: started in a process group of its
-own, it dies with the worker that started it, and a group left behind by a
-worker that died is found and killed.
+"""The child process of a queued experiment: forked ready to run, in a process
+group of its own, dying with the ``queue start`` that started it; and a group
+left behind by a ``queue start`` that died, found and killed.
 
-The worker starts ``tether exp exec`` as the leader of a new session (so its
-group id is its pid, recorded in the queue item) with ``TETHER_EXP_PARENT``
-set to the worker's pid. The child then asks Linux for SIGTERM when its parent
-dies (``prctl(PR_SET_PDEATHSIG)``) and answers SIGTERM by killing its whole
-group: the stage commands it runs go with it. Where that is not available,
-:func:`kill_group` does it later, once the queue sees the worker gone.
+Children come from a fork server (``multiprocessing``'s ``forkserver``) that
+imported tether once: a child starts in milliseconds instead of importing
+everything again, which is most of a small experiment's cost. Each child
+starts a new session (its process group id is its pid, recorded in the queue
+item), takes the parent's environment of the moment, sends its output to the
+experiment's log and runs the ``main`` it was given in the work tree. On Linux
+it asks for SIGTERM when the fork server ends (which it does when ``queue
+start`` ends, however: it reads a pipe whose other end only that process
+holds) through ``prctl(PR_SET_PDEATHSIG)``, and it answers SIGTERM by killing
+its whole group, stage commands included. :func:`kill_group` cleans up after
+a worker that died where that is not available.
 """
 
 from __future__ import annotations
@@ -15,47 +20,84 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
-PARENT_ENV = "TETHER_EXP_PARENT"
 _PR_SET_PDEATHSIG = 1
-
-
-def spawn(cmd: list[str], cwd: Path, out: BinaryIO) -> subprocess.Popen[bytes]:
-    """``cmd`` as the leader of a new process group, its output to ``out``."""
-    env = {**os.environ, PARENT_ENV: str(os.getpid())}
-    return subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=out, env=env, start_new_session=True)
 
 
 def _kill_own_group(_signum: int, _frame: object) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
-def die_with_parent() -> None:
-    """In the child: end the whole group when the worker that started it ends
-    (or asks it to, with SIGTERM). Does nothing outside a queue's worker."""
-    parent = os.environ.pop(PARENT_ENV, "")
-    if not parent.isdigit() or os.getpgid(0) != os.getpid():
-        return
+def _die_with_parent() -> None:
+    parent = os.getppid()
     signal.signal(signal.SIGTERM, _kill_own_group)
     if sys.platform.startswith("linux"):
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != int(parent):  # the worker died before the request took effect
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent ended before the request took effect
         _kill_own_group(signal.SIGTERM, None)
+
+
+def _child(main: Callable[[], int], cwd: str, log: str, env: dict[str, str]) -> None:
+    os.setsid()
+    _die_with_parent()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    # nothing else of the fork server's: among its descriptors is the pipe whose
+    # end tells it that ``queue start`` is gone, which must close with that process
+    os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 1024))
+    os.chdir(cwd)
+    sys.exit(main())
+
+
+class Forks:
+    """Starts children from one fork server holding ``preload`` imported."""
+
+    def __init__(self, preload: Iterable[str]) -> None:
+        import multiprocessing
+
+        self._ctx: Any = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(list(preload))
+
+    def run(
+        self, main: Callable[[], int], cwd: Path, log: Path, on_start: Callable[[int], None]
+    ) -> int:
+        """Run ``main`` in a child in ``cwd``, its output appended to ``log``;
+        ``on_start`` gets its pid (its process group) first. Its exit code
+        (negative: the signal that ended it)."""
+        child = self._ctx.Process(target=_child, args=(main, str(cwd), str(log), dict(os.environ)))
+        child.start()
+        try:
+            on_start(child.pid)
+            child.join()
+            code: int = child.exitcode
+        finally:
+            child.join()
+            child.close()
+        return code
 
 
 def signal_group(pgid: int, sig: int) -> None:
     """Signal the group of a child this process started and has not reaped yet
-    (so its group id cannot have been reused); SIGTERM asks the child to kill
-    the rest of its group."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    (so its id cannot have been reused); SIGTERM asks the child to kill the
+    rest of its group. A child that has not made its group yet gets it alone."""
+    try:
         os.killpg(pgid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pgid, sig)
+    except PermissionError:
+        pass
 
 
 def _members_in(pgid: int, folder: Path) -> bool:

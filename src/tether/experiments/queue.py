@@ -164,7 +164,9 @@ def claim(repo: Repo) -> Claim | None:
             continue
         item = _read(_path(repo, candidate.name))
         if item is None or item.state != "queued":
-            if item is not None and item.state == "running":
+            if item is None:  # removed meanwhile: the lock file was made again above
+                (folder(repo) / f"{candidate.name}.lock").unlink(missing_ok=True)
+            elif item.state == "running":
                 _mark_dead(repo, item)
             os.close(fd)
             continue

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from tether import config, exprefs, gitscm, metrics, yamlio
 from tether.config import LOCAL
@@ -32,8 +31,9 @@ from tether.repolock import locked
 WORK = "exps/work"  # below .tether/: the work trees of running experiments
 LOGS = "exps/logs"
 QUEUE = "exps/queue"  # queued experiments, one <name>.json each (experiments.queue)
-# runs the child's command line in a folder with its output to the log; its exit code
-Launch = Callable[[list[str], Path, BinaryIO], int]
+# runs the experiment's child (checkout, then repro) in its work tree with its
+# output appended to the log; its exit code
+Launch = Callable[[Path, Path], int]
 
 
 def _now() -> str:
@@ -72,13 +72,11 @@ def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Overr
     return Repo(path)
 
 
-def _launch(cmd: list[str], cwd: Path, out: BinaryIO) -> int:
-    return subprocess.run(cmd, cwd=cwd, stdout=out, stderr=out, check=False).returncode
-
-
-def _tether(args: list[str], cwd: Path, log: Path, launch: Launch) -> int:
+def _launch(cwd: Path, log: Path) -> int:
+    """``tether exp exec`` in a child process."""
     with log.open("ab") as out:
-        return launch([sys.executable, "-m", "tether", *args], cwd, out)
+        cmd = [sys.executable, "-m", "tether", "exp", "exec"]
+        return subprocess.run(cmd, cwd=cwd, stdout=out, stderr=out, check=False).returncode
 
 
 def _values(wrepo: Repo, kind: str) -> dict[str, dict[str, object]]:
@@ -98,7 +96,7 @@ def run_one(
     launch: Launch = _launch,
 ) -> record.Note:
     """Run one experiment to its end, recorded whatever happens. ``launch``
-    runs the child (a queue's worker puts it in a process group of its own)."""
+    runs the child (a queue's worker forks it, in a process group of its own)."""
     path = repo.dir / WORK / name
     log = repo.dir / LOGS / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +105,7 @@ def run_one(
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         wrepo = _prepare(repo, path, start, overrides)
-        code = _tether(["exp", "exec"], path, log, launch)
+        code = launch(path, log)
         note = record.Note(
             name=name,
             baseline=baseline,

@@ -18,15 +18,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-from tether.errors import TetherError
+from tether.errors import EXIT_INTERRUPTED, TetherError
 from tether.experiments import proc, queue
 from tether.experiments.record import Note
 from tether.experiments.run import run_one
 from tether.repo import Repo
 
 _GRACE = 5.0  # seconds a stopped child's group gets before SIGKILL
+OnEnd = Callable[[queue.Item, Note | None], None]
+
+
+@dataclass(frozen=True)
+class Child:
+    """What each experiment's child runs in its work tree (checkout, then repro),
+    and the modules the fork server imports once for all of them."""
+
+    main: Callable[[], int]
+    preload: tuple[str, ...]
 
 
 @dataclass
@@ -40,8 +49,10 @@ class Outcome:
 
 
 class _Pool:
-    def __init__(self, repo: Repo, on_end: Callable[[queue.Item, Note | None], None]) -> None:
+    def __init__(self, repo: Repo, child: Child, on_end: OnEnd) -> None:
         self.repo = repo
+        self.main = child.main
+        self.forks = proc.Forks(child.preload)
         self.on_end = on_end
         self.since = time.time()
         self.stopping = threading.Event()
@@ -70,17 +81,20 @@ class _Pool:
             time.sleep(0.05)
         return True
 
-    def _launcher(self, c: queue.Claim) -> Callable[[list[str], Path, BinaryIO], int]:
-        def launch(cmd: list[str], cwd: Path, out: BinaryIO) -> int:
+    def _launcher(self, c: queue.Claim) -> Callable[[Path, Path], int]:
+        def started(pid: int) -> None:
             with self.lock:
+                self.groups[c.item.name] = pid
                 if self.stopping.is_set():
-                    return 130
-                child = proc.spawn(cmd, cwd, out)
-                self.groups[c.item.name] = child.pid
-            c.item.pgid = child.pid
+                    proc.signal_group(pid, signal.SIGTERM)
+            c.item.pgid = pid
             queue.save(self.repo, c.item)
+
+        def launch(cwd: Path, log: Path) -> int:
+            if self.stopping.is_set():
+                return EXIT_INTERRUPTED
             try:
-                return child.wait()
+                return self.forks.run(self.main, cwd, log, started)
             finally:
                 with self.lock:
                     self.groups.pop(c.item.name, None)
@@ -117,10 +131,10 @@ def _raise_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def start(repo: Repo, jobs: int, on_end: Callable[[queue.Item, Note | None], None]) -> Outcome:
+def start(repo: Repo, jobs: int, child: Child, on_end: OnEnd) -> Outcome:
     """Run queued items with ``jobs`` workers until none is left (or stopped)."""
     queue.reap(repo)
-    pool = _Pool(repo, on_end)
+    pool = _Pool(repo, child, on_end)
     threads = [threading.Thread(target=pool.work, daemon=True) for _ in range(max(1, jobs))]
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None

@@ -21,6 +21,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ class Forks:
         import multiprocessing
 
         self._ctx: Any = multiprocessing.get_context("forkserver")
+        self._lock = threading.Lock()
         self._ctx.set_forkserver_preload(list(preload))
 
     def run(
@@ -75,15 +77,21 @@ class Forks:
         """Run ``main`` in a child in ``cwd``, its output appended to ``log``;
         ``on_start`` gets its pid (its process group) first. Its exit code
         (negative: the signal that ended it)."""
+        from multiprocessing.connection import wait
+
         child = self._ctx.Process(target=_child, args=(main, str(cwd), str(log), dict(os.environ)))
-        child.start()
+        # a child's exit status is read once from a pipe, by its join or by the
+        # poll of every child that a start does: one thread at a time reads
+        with self._lock:
+            child.start()
         try:
             on_start(child.pid)
-            child.join()
-            code: int = child.exitcode
         finally:
-            child.join()
-            child.close()
+            wait([child.sentinel])
+            with self._lock:
+                child.join()
+                code: int = child.exitcode
+                child.close()
         return code
 
 

@@ -211,11 +211,14 @@ def test_a_worker_killed_by_sigkill_fails_only_its_item(proj: Path, tether, tmp_
     worker.kill()
     worker.communicate()
 
-    items = _status(tether)  # notices the dead worker
-    assert items[stuck]["state"] == "failed" and "died" in items[stuck]["reason"]
+    assert stuck not in _show(tether)  # exp show notices the dead worker
+    on_disk = json.loads((proj / ".tether/exps/queue/stuck.json").read_text())
+    assert on_disk["state"] == "failed" and "died" in on_disk["reason"]
     assert "died" in (proj / ".tether/exps/logs/stuck.log").read_text()
     _wait_for(lambda: not _alive(stage), "the stage to be killed", 5)
     assert _no_work_trees(proj)
+    items = _status(tether)
+    assert items[stuck]["state"] == "failed"
     assert [items[n]["state"] for n in others] == ["done"] * 3  # unaffected
     fsck = tether("fsck")
     assert fsck.code == 0, fsck.out + fsck.err

@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ class Item:
     host: str = ""
     pgid: int = 0  # the process group of its child
     commit: str = ""  # the experiment's commit, once recorded
-    log: str = field(default="")  # relative to the repository root
+    log: str = ""  # relative to the repository root
 
     @property
     def overrides(self) -> list[setparams.Override]:

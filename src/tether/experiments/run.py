@@ -160,7 +160,7 @@ def plan(repo: Repo, sets: list[str], name: str | None = None) -> Plan:
     if clash:
         raise UsageError(
             f"an experiment named {clash[0]} exists",
-            "pick another --name, or `tether exp remove` it",
+            "pick another --name, or `tether exp remove` it (`tether queue remove` if queued)",
         )
     baseline = gitscm.rev_parse(repo.root, "HEAD")
     branch = gitscm.current_branch(repo.root)

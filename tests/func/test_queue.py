@@ -241,13 +241,14 @@ def test_two_queue_starts_never_run_one_item_twice(proj: Path, tether, tmp_path)
     assert sorted(trace.read_text().split()) == ["1", "2", "3", "4", "5", "6"]
 
 
-def test_ctrl_c_stops_running_items_cleanly(proj: Path, tether, tmp_path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_running_items_cleanly(proj: Path, tether, tmp_path, sig) -> None:
     hold = write(tmp_path / "hold", "")
     names = _queue(tether, "-S", "train.lr=0.5,0.6,0.7", "-S", f"train.hold={hold}")
     worker = _start(proj, "-j", "2")
     stages = [_train_pid(proj, n) for n in names[:2]]
 
-    worker.send_signal(signal.SIGINT)
+    worker.send_signal(sig)
     out, err = worker.communicate(timeout=30)
 
     assert worker.returncode == 130, out + err

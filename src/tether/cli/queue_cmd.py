@@ -79,8 +79,7 @@ def start(
     child = worker.Child(exec_main, (*preload, "tether.pipeline.run", "tether.workspace.checkout"))
     outcome = worker.start(_repo(), jobs, child, _ended)
     if outcome.interrupted:
-        render.error("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED)  # the CLI root says "interrupted"
     if not outcome.ended:
         render.info("nothing queued")
     if outcome.failed:

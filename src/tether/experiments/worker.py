@@ -113,8 +113,8 @@ class _Pool:
             queue.finish(self.repo, c, note.state, note.exit_code, note.commit, why)
         except TetherError as exc:
             queue.finish(self.repo, c, "failed", None, "", str(exc))
-        except BaseException:
-            queue.finish(self.repo, c, "failed", None, "", "interrupted")
+        except BaseException as exc:  # a bug: recorded, then shown by the thread
+            queue.finish(self.repo, c, "failed", None, "", f"{type(exc).__name__}: {exc}")
             raise
         with self.lock:
             self.outcome.ended.append(item)

@@ -11,7 +11,7 @@ from tests.conftest import run_cli
 COMMANDS = [
     *("init", "add", "status", "checkout", "remove", "gc", "fsck", "cache", "config"),
     *("remote", "push", "fetch", "pull", "install-hooks", "stage", "repro", "dag"),
-    *("metrics", "params", "diff", "exp"),
+    *("metrics", "params", "diff", "exp", "queue"),
 ]
 
 

@@ -14,6 +14,7 @@ from tether import gitscm
 from tether.storage import hashing
 
 PREFIX = "refs/tether/exps/"
+QUEUE_PREFIX = "refs/tether/queue/"  # a queued experiment's starting point, until it ran
 # what `exp run --name` accepts: a ref component, a folder name and a word in a table
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}", re.I)
 BASELINE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a commit's full name (SHA-1 or SHA-256)

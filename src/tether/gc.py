@@ -4,7 +4,7 @@ Referenced means: named by a pointer file or a stage output in tether.lock in
 the workspace, or (unless ``workspace_only``) in the commit of any branch, tag
 or HEAD, the last :data:`HISTORY` commits of HEAD, any commit a reflog or
 ``git stash`` still names, any experiment's commit (and the log its note
-names), or by a run-cache entry, directly or as an entry of
+names), a queued experiment's starting point, or by a run-cache entry, directly or as an entry of
 a referenced tree. If a referenced tree is itself missing, or a pointer or lock
 in one of those commits does not parse, gc cannot know what it needs and stops
 without deleting anything. It deletes only in a folder carrying the cache's
@@ -105,6 +105,8 @@ def plan(repo: Repo, workspace_only: bool, all_commits: bool = False) -> Plan:
         experiments = [sha for _, sha in exprefs.all_refs(repo.root).values()]
         extra += experiments
         result.keep.update(exprefs.log_objects(repo.root, experiments).values())
+        # and a queued experiment's starting point (uncommitted data it will run on)
+        extra += [sha for _, sha in gitscm.refs_under(repo.root, exprefs.QUEUE_PREFIX)]
     # read every reference first, even with nothing to delete: a reference gc
     # cannot read is reported the same way whatever the cache holds
     referenced = tracked.referenced(

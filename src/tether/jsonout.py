@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tether.diff import DataDiff
     from tether.experiments.compare import ExpDiff
+    from tether.experiments.queue import Item
     from tether.experiments.record import Note
     from tether.experiments.share import Shared
     from tether.experiments.show import Table
@@ -282,3 +283,23 @@ def plots(result: PlotsResult, specs: Mapping[str, Doc]) -> Doc:
             for p in result.plots
         ],
     }
+
+
+def queue_status(items: Iterable[Item]) -> list[Doc]:
+    """``tether queue status --json`` and ``exp run --queue --json``: each item, in order."""
+    return [
+        {
+            "name": i.name,
+            "state": i.state,
+            "changed": {f"{f}:{k}": v for f, k, v in i.changed},
+            "baseline": i.baseline,
+            "queued": i.queued,
+            "started": i.started or None,
+            "finished": i.finished or None,
+            "exit_code": i.exit_code,
+            "reason": i.reason,
+            "commit": i.commit or None,
+            "log": i.log,
+        }
+        for i in items
+    ]

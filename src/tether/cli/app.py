@@ -78,10 +78,11 @@ _MODULES = {
     "config": "config_cmd",
     "exp": "exp_cmd",
     "plots": "plots_cmd",
+    "queue": "queue_cmd",
 }
 _ORDER = (
     *("data", "pipeline", "metrics_cmd", "remote", "maintenance", "config_cmd", "exp_cmd"),
-    "plots_cmd",
+    *("plots_cmd", "queue_cmd"),
 )
 _registered: set[str] = set()
 

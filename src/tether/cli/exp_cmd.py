@@ -9,9 +9,11 @@ import typer
 from tether import jsonout, render
 
 if TYPE_CHECKING:
+    from tether.experiments.queue import Item
     from tether.experiments.record import Note
     from tether.experiments.share import Shared
     from tether.experiments.show import Table
+    from tether.repo import Repo
 
 exp_app = typer.Typer(
     help="Run variants of the pipeline in isolation, compare and keep them.",
@@ -34,6 +36,23 @@ def _summary(note: Note) -> str:
     return line + (f"  {_values(found)}" if found else "")
 
 
+def _params(item: Item) -> str:
+    return ", ".join(f"{k}={render.number(v, 5)}" for _, k, v in item.changed)
+
+
+def enqueue(repo: Repo, sets: list[str], name: str | None, as_json: bool) -> None:
+    """`exp run --queue`: print the names of the items queued."""
+    from tether.experiments import queue
+
+    added = queue.enqueue(repo, sets, name)
+    if as_json:
+        render.emit_json("queue-status", jsonout.queue_status(added))
+        return
+    for item in added:
+        render.out(f"queued {item.name}" + (f" ({_params(item)})" if item.changed else ""))
+    render.info("run them with `tether queue start`")
+
+
 @exp_app.command("run")
 def run(
     set_param: Annotated[
@@ -47,17 +66,28 @@ def run(
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="The experiment's name (default: generated).")
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue", help="Queue the experiments for `tether queue start`; run nothing."
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Run the pipeline in an isolated work tree with changed params; record the result.
 
     The experiment starts from HEAD plus your uncommitted changes to tracked
     files; your checkout, index and untracked files are never touched. Exit
-    code 1 when any experiment failed (it is recorded, with its log).
+    code 1 when any experiment failed (it is recorded, with its log). With
+    --queue the starting point is taken now and the experiments wait in the
+    queue (`tether queue --help`).
     """
     from tether.experiments import run as exprun
     from tether.repo import Repo
 
+    if queue:
+        enqueue(Repo.find(), set_param or [], name, as_json)
+        return
     say = render.info_err if as_json else render.info
 
     def started(exp: str, combo: list[tuple[str, str, object]]) -> None:
@@ -403,6 +433,32 @@ def clean(
         render.out(f"{verb} {item.kind} {item.what} ({item.why})")
     if not found:
         render.info("nothing to clean")
+
+
+def exec_main() -> int:
+    """Check out the data and run the pipeline here, as `tether checkout` and
+    `tether repro` would: what an experiment's child runs in its work tree."""
+    import sys
+
+    from tether.cli.app import invoke
+
+    for args in (["checkout"], ["repro"]):
+        render.out(f"$ tether {' '.join(args)}")
+        sys.stdout.flush()
+        code = invoke(args)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if code:
+            return code
+    return 0
+
+
+@exp_app.command("exec", hidden=True)
+def exec_() -> None:
+    """Check out the data and run the pipeline here (an experiment's child process)."""
+    code = exec_main()
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,10 +12,12 @@ then removed, the outputs staying in the cache.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,18 +26,38 @@ from tether.config import LOCAL
 from tether.errors import TetherError, UsageError
 from tether.experiments import logs, names, record, running, setparams
 from tether.repo import Repo
+from tether.repolock import locked
 
 WORK = running.WORK
 LOGS = "exps/logs"
+QUEUE = "exps/queue"  # queued experiments, one <name>.json each (experiments.queue)
+# runs the experiment's child (checkout, then repro) in its work tree with its
+# output appended to the log; its exit code
+Launch = Callable[[Path, Path], int]
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@contextlib.contextmanager
+def git_lock(repo: Repo) -> Iterator[None]:
+    """Held around ``git worktree add/remove`` on the user's repository: the
+    experiments running at once (a queue's workers) take turns there."""
+    with locked(repo.tmp / "exps-git.lock", "exp: git worktree", wait=300):
+        yield
+
+
+def remove_work_tree(repo: Repo, path: Path) -> None:
+    with git_lock(repo):
+        gitscm.worktree_remove(repo.root, path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Override]) -> Repo:
     """The experiment's work tree at ``path``, a tether project sharing this cache."""
-    gitscm.worktree_add(repo.root, path, start)
+    with git_lock(repo):
+        gitscm.worktree_add(repo.root, path, start)
     # this machine's settings (remote credentials, ...), with the project's cache
     local = config.local_settings(repo.dir)
     local["cache"] = {
@@ -50,11 +72,10 @@ def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Overr
     return Repo(path)
 
 
-def _tether(args: list[str], cwd: Path, log: Path) -> int:
+def _launch(cwd: Path, log: Path) -> int:
+    """``tether exp exec`` in a child process."""
     with log.open("ab") as out:
-        out.write(f"$ tether {' '.join(args)}\n".encode())
-        out.flush()
-        cmd = [sys.executable, "-m", "tether", *args]
+        cmd = [sys.executable, "-m", "tether", "exp", "exec"]
         return subprocess.run(cmd, cwd=cwd, stdout=out, stderr=out, check=False).returncode
 
 
@@ -72,8 +93,10 @@ def run_one(
     start: str,
     name: str,
     overrides: list[setparams.Override],
+    launch: Launch = _launch,
 ) -> record.Note:
-    """Run one experiment to its end, recorded whatever happens."""
+    """Run one experiment to its end, recorded whatever happens. ``launch``
+    runs the child (a queue's worker forks it, in a process group of its own)."""
     held = running.hold(repo, name)  # so that `exp clean` leaves this run alone
     path = repo.dir / WORK / name
     log = repo.dir / LOGS / f"{name}.log"
@@ -83,7 +106,7 @@ def run_one(
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         wrepo = _prepare(repo, path, start, overrides)
-        code = _tether(["checkout"], path, log) or _tether(["repro"], path, log)
+        code = launch(path, log)
         note = record.Note(
             name=name,
             baseline=baseline,
@@ -103,18 +126,22 @@ def run_one(
         note.commit = commit
         return note
     finally:
-        gitscm.worktree_remove(repo.root, path)
-        shutil.rmtree(path, ignore_errors=True)
+        remove_work_tree(repo, path)
         held.release()
 
 
-def run(
-    repo: Repo,
-    sets: list[str],
-    name: str | None = None,
-    on_start: Callable[[str, list[setparams.Override]], None] | None = None,
-) -> list[record.Note]:
-    """Run one experiment per combination of ``sets``, one after another."""
+@dataclass
+class Plan:
+    """What ``exp run`` will run: where each experiment starts, and its name and values."""
+
+    baseline: str  # HEAD's commit
+    branch: str
+    start: str  # a commit of HEAD plus the uncommitted changes to tracked files
+    items: list[tuple[str, list[setparams.Override]]]
+
+
+def plan(repo: Repo, sets: list[str], name: str | None = None) -> Plan:
+    """Check the ``-S`` settings, name every combination, and snapshot the starting point."""
     settings = [setparams.parse(s) for s in sets]
     setparams.check(repo.root, settings)
     if name is not None and not exprefs.NAME.fullmatch(name):
@@ -125,7 +152,7 @@ def run(
     if not gitscm.has_commits(repo.root):
         raise UsageError("the repository has no commits yet", "commit first (`git commit`)")
     combos = setparams.grid(settings)
-    taken = set(exprefs.all_refs(repo.root))
+    taken = set(exprefs.all_refs(repo.root)) | {p.stem for p in (repo.dir / QUEUE).glob("*.json")}
     if name is None:
         wanted: list[str] = []
     elif len(combos) == 1:
@@ -136,7 +163,7 @@ def run(
     if clash:
         raise UsageError(
             f"an experiment named {clash[0]} exists",
-            "pick another --name, or `tether exp remove` it",
+            "pick another --name, or `tether exp remove` it (`tether queue remove` if queued)",
         )
     baseline = gitscm.rev_parse(repo.root, "HEAD")
     branch = gitscm.current_branch(repo.root)
@@ -150,11 +177,25 @@ def run(
             index.unlink(missing_ok=True)
             Path(f"{index}.lock").unlink(missing_ok=True)
     start = gitscm.commit_tree(repo.root, tree, baseline, "tether experiment: starting point\n")
-    notes = []
+    items = []
     for i, combo in enumerate(combos):
         exp_name = wanted[i] if wanted else names.generate(taken)
         taken.add(exp_name)
+        items.append((exp_name, combo))
+    return Plan(baseline, branch, start, items)
+
+
+def run(
+    repo: Repo,
+    sets: list[str],
+    name: str | None = None,
+    on_start: Callable[[str, list[setparams.Override]], None] | None = None,
+) -> list[record.Note]:
+    """Run one experiment per combination of ``sets``, one after another."""
+    p = plan(repo, sets, name)
+    notes = []
+    for exp_name, combo in p.items:
         if on_start is not None:
             on_start(exp_name, combo)
-        notes.append(run_one(repo, baseline, branch, start, exp_name, combo))
+        notes.append(run_one(repo, p.baseline, p.branch, p.start, exp_name, combo))
     return notes

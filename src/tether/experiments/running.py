@@ -56,6 +56,22 @@ def hold(repo: Repo, name: str) -> Held:
     return Held(repo, name)
 
 
+def clear(repo: Repo, name: str) -> None:
+    """Delete the run lock a killed runner left (none held: a live run keeps its own)."""
+    path = lock_path(repo, name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return  # none, or not a file tether made
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)  # while held: no runner can be taking it
+    except BlockingIOError:
+        pass  # running after all
+    finally:
+        os.close(fd)
+
+
 def _locked(path: Path) -> bool | None:
     """Whether a process holds ``path``'s flock; None when there is no such file."""
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 from tether import gitscm, metrics
 from tether.errors import TetherError, UsageError
-from tether.experiments import filters, record
+from tether.experiments import filters, queue, record
 from tether.repo import Repo
 
 
@@ -25,7 +25,7 @@ class Row:
     commit: str
     params: dict[str, Any]  # "file:key" -> value
     metrics: dict[str, Any]  # "file:key" -> value
-    state: str  # baseline | done | failed
+    state: str  # baseline | done | failed | queued | running
     created: str
 
 
@@ -88,6 +88,11 @@ def show(
         Row(n.name, n.baseline, n.commit, _flat(n.params), _flat(n.metrics), n.state, n.started)
         for n in notes
     ]
+    rows += [
+        Row(i.name, i.baseline, "", {**base.params, **i.params}, {}, i.state, i.started or i.queued)
+        for i in queue.pending(repo)
+        if all_baselines or i.baseline == head or (branch and i.branch == branch)
+    ]
     rows[1:] = _chosen(rows[1:], state, limit)
     all_params = sorted({k for r in rows for k in r.params})
     all_metrics = sorted({k for r in rows for k in r.metrics})
@@ -107,7 +112,7 @@ def show(
 
 def _chosen(rows: list[Row], state: str | None, limit: int | None) -> list[Row]:
     """The experiments' rows in ``state``, then the ``limit`` newest of them."""
-    filters.check_state(state, [*filters.STATES, *(r.state for r in rows)])
+    filters.check_state(state, [*filters.STATES, "queued", "running", *(r.state for r in rows)])
     if state is not None:
         rows = [r for r in rows if r.state == state]
     if limit is not None:

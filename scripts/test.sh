@@ -9,7 +9,22 @@
 # Needs only python3 (>= 3.11) and git. Arguments go to every pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The plots' browser test needs Chromium: where it is missing and Debian's apt
+# is at hand as root, it is installed alongside the Python packages (the test
+# is skipped, saying why, where it cannot be; TETHER_NO_BROWSER=1 skips this).
+browser_pid=
+if [ -z "${TETHER_NO_BROWSER:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  rm -rf .test-logs && mkdir -p .test-logs
+  ( timeout 300 bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends chromium' ) >.test-logs/chromium.log 2>&1 &
+  browser_pid=$!
+fi
 bash scripts/install.sh
+if [ -n "$browser_pid" ]; then
+  if wait "$browser_pid"; then echo "== Chromium installed (for the browser test)"
+  else echo "== Chromium could not be installed: the browser test is skipped"; fi
+fi
 main=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 echo "== ruff"
 .venv/bin/ruff check src tests benchmarks examples
@@ -37,7 +52,7 @@ done
 # subprocesses, so three suites share two cores well), each into a log
 # printed whole at the end: CI stays well under 15 minutes.
 logs=.test-logs
-rm -rf "$logs" && mkdir -p "$logs"
+mkdir -p "$logs" && rm -f "$logs"/failed-* "$logs"/install-* "$logs"/pytest-*
 pids=()
 for line in "${others[@]}"; do
   read -r v py <<<"$line"

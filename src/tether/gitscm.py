@@ -463,3 +463,18 @@ def worktrees(root: Path) -> list[Path]:
     out = _git(root, "worktree", "list", "--porcelain")
     found = [Path(line[len("worktree ") :]) for line in _lines(out) if line.startswith("worktree ")]
     return found[1:]
+
+
+def modes_at(root: Path, commit: str, paths: list[str]) -> dict[str, str]:
+    """The tree entry mode of each of ``paths`` in ``commit`` (``100644``,
+    ``120000`` for a symlink, ``040000`` for a folder…); absent where it has none."""
+    if not paths:
+        return {}
+    out = _git(root, "ls-tree", "-z", "--full-tree", commit, "--", *paths)
+    wanted = set(paths)
+    found: dict[str, str] = {}
+    for entry in _split_z(out):
+        meta, _, path = entry.partition("\t")
+        if path in wanted:
+            found[path] = meta.split(" ", 1)[0]
+    return found

@@ -104,7 +104,8 @@ class Source:
             pipeline = spec.parse(self.repo.root, text.decode("utf-8"), lambda p: self.read([p])[p])
         except (TetherError, UnicodeDecodeError) as exc:
             what = exc.message if isinstance(exc, TetherError) else "not UTF-8"
-            raise MetadataError(f"{self.label}: {what}", "") from None
+            hint = exc.hint if isinstance(exc, TetherError) else ""
+            raise MetadataError(f"{self.label}: {what}", hint or "") from None
         cached = {o.path for _, o in pipeline.outputs() if o.cache}
         digests: dict[str, str] = {}
         if cached and found[lock.FILE] is not None:
@@ -144,9 +145,12 @@ class Source:
                     elif folder is not None:  # a file in a cached output folder
                         raw[f] = _from_tree(self.repo, folder, digests[folder], f)
                 except _NOT_FETCHED as exc:
-                    missing[f] = (
-                        f"a cached output, not in the cache or on the remote: {exc.message}"
+                    where = (
+                        "in neither the cache nor the default remote"
+                        if isinstance(exc, MissingObjectError)
+                        else "that could not be read"
                     )
+                    missing[f] = f"a cached output the lock records, {where}: {exc.message}"
             if raw.get(f) is None:
                 missing.setdefault(f, "")
         return raw, missing

@@ -210,14 +210,16 @@ def test_png_one_image_per_plot_not_blank(proj: Path, tether, tmp_path) -> None:
     out = tmp_path / "png"
     r = tether("plots", "diff", "HEAD~1", "HEAD", "--png", str(out))
     assert r.code == 0, r.err
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != ".gitignore")
+    parent = git(proj, "rev-parse", "HEAD~1").strip()[:7]
     assert names == [
         "eval_confusion.csv.png",
         "eval_roc.svg@HEAD.svg",
-        "eval_roc.svg@HEAD_1.svg",
+        f"eval_roc.svg@HEAD_1-{parent}.svg",  # "HEAD~1" had to change: its commit tells it apart
         "precision-recall.png",
         "train_steps.tsv.png",
     ]
+    assert (out / ".gitignore").read_text() == "# written by `tether plots`\n*\n"  # a new folder
     assert set(r.out.split()) == {str(out / n) for n in names}
     width, height, colours = _png_size_and_colours((out / "train_steps.tsv.png").read_bytes())
     assert (width, height) == (640, 320)  # the spec's size: axes and legend fit inside
@@ -302,7 +304,7 @@ def test_bad_files_are_one_warning_each_and_the_rest_is_drawn(proj: Path, tether
     warnings = r.err.splitlines()
     assert warnings == [
         "warning: plot nocol: train/steps.tsv at workspace: no column 'los' (it has step, loss, acc)",
-        "warning: plot words.csv at workspace: column 'loss' is not numeric (row 2: 'high')",
+        "warning: plot words.csv at workspace: column 'loss' is not numeric (line 3: 'high')",
         "warning: plot empty.csv at workspace: empty, no header row",
         "warning: plot blank.json at workspace: empty",
     ]

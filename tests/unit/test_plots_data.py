@@ -42,7 +42,7 @@ def test_records_with_missing_keys_leave_gaps() -> None:
     [
         ("a.csv", b"", "a.csv: empty, no header row"),
         ("a.csv", b"step,loss\n", "a.csv: empty, no data rows"),
-        ("a.csv", b"step,loss\n0,1,2\n", "a.csv: row 2 has 3 fields, the header 2"),
+        ("a.csv", b"step,loss\n0,1,2\n", "a.csv: line 2 has 3 fields, the header 2"),
         ("a.json", b"  ", "a.json: empty"),
         ("a.json", b"[]", "a.json: empty, no data rows"),
         ("a.json", b'{"x": [1, 2], "y": [1]}', "a.json: its lists have different lengths [1, 2]"),

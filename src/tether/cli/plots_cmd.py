@@ -12,6 +12,8 @@ from tether import render
 if TYPE_CHECKING:
     from tether.plots.make import Made
 
+WORKSPACE = "workspace"  # the revision name of the workspace, as plots label it
+
 plots_app = typer.Typer(
     help="Draw the plots tether.yaml declares, across revisions and experiments.",
     no_args_is_help=True,
@@ -102,13 +104,14 @@ def diff(
     """The plots with one series per revision or experiment, in one HTML page.
 
     REVISIONS are git revisions or experiment names, in the order their series
-    are drawn. With no revision: HEAD against the workspace; with one: that
+    are drawn; `workspace` is the workspace (a branch of that name:
+    heads/workspace). With no revision: HEAD against the workspace; with one: that
     revision against the workspace. A file absent at some revisions is a warning only;
     exit code 1 when a plot could not be drawn at all, or a file that is
     there could not be read as the plot needs.
     """
-    revs: list[str | None] = list(revisions or ["HEAD"])
-    if len(revs) < 2 or workspace:
+    revs: list[str | None] = [None if r == WORKSPACE else r for r in revisions or ["HEAD"]]
+    if len(revs) < 2 or (workspace and None not in revs):
         revs.append(None)
     _run(revs, targets, out, png, svg, as_json)
 

@@ -325,9 +325,19 @@ def _outs(root: Path, wdir: str, body: dict[str, Any], lines: _Lines, name: str)
                 entry, opts = next(iter(entry.items()))
                 opts = opts or {}
                 allowed = _OUT_OPTIONS | (_PLOT_OPTIONS if kind is OutKind.PLOTS else set())
-                if not isinstance(opts, dict) or set(opts) - allowed:
-                    bad = set(opts) - allowed if isinstance(opts, dict) else opts
-                    raise _err(lines, f"unknown output option(s) {bad}", "stages", name, kind)
+                if not isinstance(opts, dict):
+                    raise _err(
+                        lines,
+                        f"options of {entry} are a mapping, not {opts!r}",
+                        "stages",
+                        name,
+                        kind,
+                    )
+                bad = sorted(map(str, set(opts) - allowed))
+                if bad:
+                    raise _err(
+                        lines, f"unknown output option(s) {', '.join(bad)}", "stages", name, kind
+                    )
                 opts = {k: v for k, v in opts.items() if k in _OUT_OPTIONS}
                 if not all(isinstance(v, bool) for v in opts.values()):
                     raise _err(lines, "cache and persist must be true or false", "stages", name)
@@ -564,7 +574,7 @@ def _top_plots(root: Path, entries: Any, lines: _Lines) -> list[PlotDecl]:
     ``NAME: {y: {FILE: columns, …}, …}``; paths from the workspace root."""
     if not isinstance(entries, list):
         raise _err(lines, "must be a list of files or {NAME: {options}}", "plots")
-    found = []
+    found: list[PlotDecl] = []
     for i, entry in enumerate(entries):
         opts: Any = {}
         if isinstance(entry, dict) and len(entry) == 1:
@@ -583,5 +593,8 @@ def _top_plots(root: Path, entries: Any, lines: _Lines) -> list[PlotDecl]:
         else:
             path = _path(root, "", entry, lines, "plots", i, write=False)
             files = [(path, _columns(y, lines, "plots", i))]
+        twice = next((n for n, p in enumerate(found) if p.id == entry), None)
+        if twice is not None:
+            raise _err(lines, f"plot {entry} is declared twice (also plots.{twice})", "plots", i)
         found.append(_plot(entry, files, opts, lines.of("plots", i)))
     return found

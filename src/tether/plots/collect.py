@@ -15,9 +15,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether import paths
-from tether.errors import MetadataError, UsageError
+from tether import gitscm, paths
+from tether.errors import MetadataError, PipelineError, UsageError
 from tether.metrics import Source
+from tether.pipeline import graph, spec
 from tether.pipeline.spec import PlotDecl
 from tether.plots import data
 from tether.repo import Repo
@@ -35,6 +36,8 @@ class Problem:
     absent: bool = False  # the file is not at that revision (a warning, not a failure)
 
     def __str__(self) -> str:
+        if not self.plot:  # the revision as a whole: its tether.yaml
+            return f"plots at {self.rev}: {self.message}"
         where = self.file if self.file == self.plot else f"{self.plot}: {self.file}"
         return f"plot {where} at {self.rev}: {self.message}"
 
@@ -78,10 +81,12 @@ class Plot:
 class Result:
     revisions: list[str]
     plots: list[Plot]
+    commits: dict[str, str] = field(default_factory=dict)  # revision -> its commit id
+    skipped: list[Problem] = field(default_factory=list)  # revisions whose tether.yaml is bad
 
     @property
     def problems(self) -> list[Problem]:
-        return [p for plot in self.plots for p in plot.problems]
+        return [*self.skipped, *(p for plot in self.plots for p in plot.problems)]
 
     @property
     def failed(self) -> bool:
@@ -126,8 +131,8 @@ def _xy(
         values = table[y]
         if not numeric[y]:
             i, bad = next((i, v) for i, v in enumerate(values) if v is not None and not _number(v))
-            raise MetadataError(f"column {y!r} is not numeric (row {i + 1}: {bad!r})", "")
-        pairs = [(a, b) for a, b in zip(xs, values, strict=True) if b is not None]
+            raise MetadataError(f"column {y!r} is not numeric ({table.where(i)}: {bad!r})", "")
+        pairs = [(a, b) for a, b in zip(xs, values, strict=True) if a is not None and b is not None]
         if not all(_finite(a) and _finite(b) for a, b in pairs):
             pairs = [(a, b) for a, b in pairs if _finite(a) and _finite(b)]
         out.append((y, [a for a, _ in pairs], [b for _, b in pairs]))
@@ -149,7 +154,10 @@ def _pairs(
         if col is None or col not in table:
             raise _missing(col or "y", columns)
     assert y is not None
-    return [(y, [str(v) for v in table[x]], [str(v) for v in table[y]])]
+    rows = [
+        (a, p) for a, p in zip(table[x], table[y], strict=True) if a is not None and p is not None
+    ]
+    return [(y, [str(a) for a, _ in rows], [str(p) for _, p in rows])]  # an empty cell: no value
 
 
 def _label_series(plot: Plot) -> None:
@@ -189,15 +197,40 @@ def _targets(
     return list(chosen), extra
 
 
+def _declared(src: Source) -> tuple[dict[str, PlotDecl], dict[str, str]]:
+    """The plots ``src``'s tether.yaml declares and its cached outputs' digests,
+    held to the rules status and repro hold it to (the stage graph)."""
+    pipeline, dig = src.pipeline()
+    if pipeline is None:
+        return {}, dig
+    try:
+        graph.build(pipeline)
+    except PipelineError as exc:
+        raise MetadataError(f"{src.label}: {exc.message}", exc.hint) from None
+    return {p.id: p for p in pipeline.plots}, dig
+
+
 def collect(repo: Repo, revs: list[str | None], targets: list[str] | None = None) -> Result:
-    """The plots at each revision (``None``: the workspace), in the order given."""
+    """The plots at each revision (``None``: the workspace), in the order given.
+    A revision whose tether.yaml is bad is a problem of its own, the others are
+    still drawn; a bad one in the workspace is an error."""
     sources = [Source(repo, rev) for rev in dict.fromkeys(revs)]
     declared: list[dict[str, PlotDecl]] = []
     digests: list[dict[str, str]] = []
+    skipped: list[Problem] = []
     for src in sources:
-        pipeline, dig = src.pipeline()
-        declared.append({p.id: p for p in pipeline.plots} if pipeline else {})
+        try:
+            found, dig = _declared(src)
+        except MetadataError as exc:
+            if src.commit is None or len(sources) == 1:
+                raise
+            message = exc.message.removeprefix(f"{src.label}: ")
+            skipped.append(Problem("", spec.FILE, src.label, message))
+            found, dig = {}, {}
+        declared.append(found)
         digests.append(dig)
+    if len(skipped) == len(sources):
+        raise MetadataError(str(skipped[0]), PipelineError.default_hint)
     ids, extra = _targets(declared, targets or [])
     if not ids:
         raise UsageError(
@@ -206,15 +239,37 @@ def collect(repo: Repo, revs: list[str | None], targets: list[str] | None = None
         )
     final = {i: next((d[i] for d in reversed(declared) if i in d), None) or extra[i] for i in ids}
     plots = {i: _plot(final[i]) for i in ids}
+    bad = {p.rev for p in skipped}
     for src, decls, dig in zip(sources, declared, digests, strict=True):
+        if src.label in bad:
+            continue
         mine = {i: decls.get(i, final[i]) for i in ids}
         files = sorted({f for d in mine.values() for f, _ in d.files})
         raw, missing = src.fetch(files, dig)
+        unreadable = _not_files(src, files, raw)
         for i in ids:
-            _read(plots[i], mine[i], src.label, raw, missing)
+            _read(plots[i], mine[i], src.label, raw, missing, unreadable)
     for plot in plots.values():
         _label_series(plot)
-    return Result([s.label for s in sources], list(plots.values()))
+    commits = {s.label: gitscm.rev_parse(repo.root, s.commit) for s in sources if s.commit}
+    return Result([s.label for s in sources], list(plots.values()), commits, skipped)
+
+
+_KINDS = {"120000": "a symlink, which tether does not follow", "040000": "a folder, not a file"}
+
+
+def _not_files(src: Source, files: list[str], raw: dict[str, bytes | None]) -> dict[str, str]:
+    """Those of ``files`` that are not files at ``src``, each with what it is: a
+    folder, or, at a revision, a committed symlink (read as such, git gives the
+    link's text, never what it points at)."""
+    if src.commit is None:
+        found = {}
+        for f in files:
+            if raw.get(f) is None and (src.repo.root / f).is_dir():
+                found[f] = _KINDS["040000"]
+        return found
+    modes = gitscm.modes_at(src.repo.root, src.commit, files)
+    return {f: _KINDS[m] for f, m in modes.items() if m in _KINDS}
 
 
 def _plot(decl: PlotDecl) -> Plot:
@@ -230,12 +285,16 @@ def _read(
     rev: str,
     raw: dict[str, bytes | None],
     missing: dict[str, str],
+    unreadable: dict[str, str],
 ) -> None:
     for path, cols in decl.files:
         content = raw.get(path)
+        if path in unreadable or missing.get(path):  # there, but not to be read
+            why = unreadable.get(path) or missing[path]
+            plot.problems.append(Problem(plot.id, path, rev, why))
+            continue
         if content is None:
-            why = missing.get(path) or "not found"
-            plot.problems.append(Problem(plot.id, path, rev, why, absent=True))
+            plot.problems.append(Problem(plot.id, path, rev, "not found", absent=True))
             continue
         if plot.template == IMAGE:
             plot.images.append(Image(rev, path, data.IMAGES[data.suffix(path)], content))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tether.plots import collect, output
+from tether.plots import collect, dest, output
 from tether.repo import Repo
 
 FORMATS = ("html", "png", "svg", "json")
@@ -31,9 +31,10 @@ def make(
     if fmt == "json":
         made.specs = {p.id: output.spec_of(p) for p in result.plots if p.series}
         return made
-    folder = folder if folder is not None else repo.root / DEFAULT_FOLDER
+    option = {"html": "--out", "png": "--png", "svg": "--svg"}[fmt]
+    where = dest.Folder(repo.root, folder or repo.root / DEFAULT_FOLDER, option)
     if fmt == "html":
-        made.written = [output.write_page(result, folder)]
+        made.written = [output.write_page(result, where)]
     else:
-        made.written = output.write_images(result, folder, fmt)
+        made.written = output.write_images(result, where, fmt)
     return made

@@ -20,11 +20,12 @@ from typing import Any
 
 from tether import atomicfile
 from tether.errors import UsageError
-from tether.plots import templates
-from tether.plots.collect import IMAGE, Plot, Result
+from tether.plots import data, templates
+from tether.plots.collect import IMAGE, Image, Plot, Result
+from tether.plots.dest import Folder
 
 _SNIPPET = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
-GITIGNORE = "# written by `tether plots`\n*\n"
+PAGE = "index.html"
 
 
 def _vlc() -> Any:
@@ -137,15 +138,12 @@ def page(result: Result) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_page(result: Result, folder: Path) -> Path:
-    """``folder/index.html``; a folder made here ignores itself in git (one that
-    was there, the user's, is left as it is)."""
-    path = folder / "index.html"
-    new = not folder.exists()
-    atomicfile.write(path, page(result))
-    if new:
-        atomicfile.write(folder / ".gitignore", GITIGNORE)
-    return path
+def write_page(result: Result, folder: Folder) -> Path:
+    """``index.html`` in ``folder``; a folder made here ignores itself in git
+    (one that was there, the user's, is left as it is)."""
+    text = page(result)
+    folder.prepare([PAGE])
+    return folder.write(PAGE, text)
 
 
 def file_name(plot_id: str) -> str:
@@ -154,31 +152,72 @@ def file_name(plot_id: str) -> str:
     return name[:120]
 
 
-def write_images(result: Result, folder: Path, fmt: str) -> list[Path]:
-    """One ``fmt`` (png or svg) file per plot drawn; an image plot's files are
-    copied as they are, one per revision."""
-    vlc = _vlc()
-    written = []
+def _rev_names(result: Result) -> dict[str, str]:
+    """Each revision as a part of a file name: readable, and distinct from the
+    others' (``feat/x`` and ``feat_x``, ``HEAD~1`` and ``HEAD^``): a name that
+    had to change, or that another revision's name folds to, gets its short
+    commit id, and the order it was given in where even that is not enough."""
+    plain = {rev: file_name(rev) for rev in result.revisions}
+    folded: dict[str, int] = {}
+    for name in plain.values():
+        folded[name.lower()] = folded.get(name.lower(), 0) + 1
+    out: dict[str, str] = {}
+    for rev in result.revisions:
+        name = plain[rev]
+        if name != rev or folded[name.lower()] > 1:
+            commit = result.commits.get(rev)
+            name = f"{name}-{commit[:7]}" if commit else name
+        out[rev] = name
+    taken: dict[str, int] = {}
+    for name in out.values():
+        taken[name.lower()] = taken.get(name.lower(), 0) + 1
+    return {
+        rev: f"{name}-{n}" if taken[name.lower()] > 1 else name
+        for n, (rev, name) in enumerate(out.items(), 1)
+    }
+
+
+def _image_names(result: Result, fmt: str) -> list[tuple[str, Any]]:
+    """(file name, what goes in it) for every file ``write_images`` writes:
+    names distinct even on a filesystem that ignores case."""
+    revs = _rev_names(result)
+    planned: list[tuple[str, Any]] = []
     taken: set[str] = set()
+
+    def unique(stem: str, ext: str) -> str:
+        name, n = f"{stem}.{ext}", 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{stem}-{n}.{ext}"
+        taken.add(name.lower())
+        return name
+
     for plot in result.plots:
         base = file_name(plot.id)
-        while base in taken:
-            base += "_"
-        taken.add(base)
         if plot.template == IMAGE:
+            several = len({img.path for img in plot.images}) > 1
             for img in plot.images:
-                ext = img.path.rsplit(".", 1)[-1].lower()
-                path = folder / f"{base}@{file_name(img.rev)}.{ext}"
-                atomicfile.write(path, img.content)
-                written.append(path)
-            continue
-        if not plot.series:
-            continue
-        spec = spec_of(plot)
-        path = folder / f"{base}.{fmt}"
-        if fmt == "png":
-            atomicfile.write(path, vlc.vegalite_to_png(spec, scale=1))
+                ext = data.suffix(img.path)
+                stem = file_name(img.path) if several else base
+                planned.append((unique(f"{stem}@{revs[img.rev]}", ext), img))
+        elif plot.series:
+            planned.append((unique(base, fmt), plot))
+    return planned
+
+
+def write_images(result: Result, folder: Folder, fmt: str) -> list[Path]:
+    """One ``fmt`` (png or svg) file per plot drawn; an image plot's files are
+    copied as they are, one per revision and file."""
+    vlc = _vlc()
+    planned = _image_names(result, fmt)
+    folder.prepare([name for name, _ in planned])
+    written = []
+    for name, what in planned:
+        if isinstance(what, Image):
+            content: bytes | str = what.content
+        elif fmt == "png":
+            content = vlc.vegalite_to_png(spec_of(what), scale=1)
         else:
-            atomicfile.write(path, vlc.vegalite_to_svg(spec))
-        written.append(path)
+            content = vlc.vegalite_to_svg(spec_of(what))
+        written.append(folder.write(name, content))
     return written

@@ -16,7 +16,16 @@ if TYPE_CHECKING:
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # the version vl-convert 1.x bundles
 WIDTH, HEIGHT = 640, 320
-SMOOTH_FRAME = 10  # the moving average of `smooth`: this many points either side
+SMOOTH_FRAME = 10  # the moving average of `smooth`: at most this many points either side
+LEGEND_COLUMNS = 3  # series a bottom legend lists in one row, each label up to its share
+
+
+def smooth_frame(series: Sequence[Series]) -> int:
+    """Points either side that `smooth` averages: a tenth of the shortest series
+    (so a short series still shows its shape), at most ``SMOOTH_FRAME``."""
+    shortest = min((len(s.y) for s in series), default=0)
+    return max(0, min(SMOOTH_FRAME, shortest // 10))
+
 
 Spec = dict[str, Any]
 
@@ -41,7 +50,12 @@ def _color() -> dict[str, Any]:
         "field": "series",
         "type": "nominal",
         "title": None,
-        "legend": {"orient": "bottom", "symbolOpacity": 1},
+        "legend": {
+            "orient": "bottom",
+            "symbolOpacity": 1,
+            "columns": LEGEND_COLUMNS,  # many series wrap onto more rows, none cut off
+            "labelLimit": WIDTH // LEGEND_COLUMNS - 30,
+        },
     }
 
 
@@ -56,8 +70,15 @@ def _xy(mark: str | dict[str, Any], x_title: str, y_title: str | None, xt: str) 
     }
 
 
-def body(template: str, x_title: str, y_title: str | None, xt: str = "quantitative") -> Spec:
-    """The spec of a template, without data, title or size."""
+def body(
+    template: str,
+    x_title: str,
+    y_title: str | None,
+    xt: str = "quantitative",
+    frame: int = SMOOTH_FRAME,
+) -> Spec:
+    """The spec of a template, without data, title or size; ``frame``: points
+    either side of `smooth`'s moving average."""
     if template == "linear":
         return _xy({"type": "line", "tooltip": True}, x_title, y_title, xt)
     if template == "scatter":
@@ -68,7 +89,7 @@ def body(template: str, x_title: str, y_title: str | None, xt: str = "quantitati
         smooth["transform"] = [
             {
                 "window": [{"op": "mean", "field": "y", "as": "smoothed"}],
-                "frame": [-SMOOTH_FRAME, SMOOTH_FRAME],
+                "frame": [-frame, frame],
                 "groupby": ["series"],
                 "sort": [{"field": "x"}],
             }
@@ -136,7 +157,8 @@ def spec(
 ) -> Spec:
     """A whole Vega-Lite spec: the template, its data inline, title and size. A
     confusion matrix of several series is drawn once per series, side by side."""
-    inner = body(template, x_title, y_title, _x_type(series) if series else "quantitative")
+    xt = _x_type(series) if series else "quantitative"
+    inner = body(template, x_title, y_title, xt, smooth_frame(series))
     order = list(dict.fromkeys(s.label for s in series))  # as given: revisions in order
     for part in [inner, *inner.get("layer", [])]:
         color = part.get("encoding", {}).get("color")

@@ -116,6 +116,14 @@ def test_an_output_folder_that_is_a_file_is_a_usage_error(
     assert (plots / path).read_text() == before
 
 
+def test_an_output_folder_below_a_file_is_a_usage_error(plots: Path, tether) -> None:
+    for option in ("-o", "--png"):
+        r = tether("plots", "show", option, "loss.csv/figs")
+        assert r.code == 2
+        assert "loss.csv/figs: goes through a file, not a folder" in _one_error(r.err)
+    assert (plots / "loss.csv").read_text() == LOSS
+
+
 def test_a_folder_made_for_images_ignores_itself(plots: Path, tether) -> None:
     r = tether("plots", "show", "--svg", "figs")
     assert r.code == 0, r.err

@@ -60,3 +60,39 @@ def test_what_cannot_be_read_says_why(name: str, content: bytes, message: str) -
 def test_images_are_known_by_extension() -> None:
     assert data.is_image("a/roc.PNG") and data.is_image("x.svg") and data.is_image("p.jpeg")
     assert not data.is_image("a.png/steps.csv") and not data.is_image("README")
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        ("3", 3),
+        ("-3", -3),
+        ("+2", 2),
+        ("0.5", 0.5),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("1e-3", 0.001),
+        ("2E+2", 200.0),
+        ("1_000", "1_000"),
+        ("0x10", "0x10"),
+        (" 5", " 5"),
+        ("1e", "1e"),
+        ("١٢", "١٢"),  # digits of another script: text
+    ],
+)
+def test_numbers_are_read_strictly(cell: str, value: object) -> None:
+    found = data.table("a.csv", f"v\n{cell}\n".encode())["v"]
+    assert found == [value] and type(found[0]) is type(value)
+
+
+def test_nan_and_inf_are_numbers_and_rows_are_file_lines() -> None:
+    found = data.table("a.csv", b"v\n\nnan\n-Inf\n\nx\n")
+    assert [str(v) for v in found["v"]] == ["nan", "-inf", "x"]
+    assert [found.where(i) for i in range(3)] == ["line 3", "line 4", "line 6"]
+    assert data.table("a.json", b'[{"v": 1}, {"v": 2}]').where(1) == "record 2"
+
+
+def test_a_column_named_twice_is_refused() -> None:
+    with pytest.raises(MetadataError) as exc:
+        data.table("a.csv", b"step,loss,loss\n0,1,2\n")
+    assert exc.value.message == "a.csv: the header names 'loss' twice"

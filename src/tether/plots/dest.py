@@ -48,6 +48,11 @@ class Folder:
             mode: int | None = os.lstat(full).st_mode
         except FileNotFoundError:
             mode = None
+        except NotADirectoryError:
+            raise UsageError(
+                f"{self.option} {self.path}: goes through a file, not a folder",
+                f"name a folder for {self.option} (it is created if missing)",
+            ) from None
         if mode is not None and not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
             raise UsageError(
                 f"{self.option} {self.path}: is {ownfiles.kind(mode)}, not a folder",
@@ -70,10 +75,18 @@ class Folder:
             raise UsageError(f"{self.option} {self.path}: a symlink to no folder")
         for name in names:
             self._check_file(full / name, name)
-        if self.rel is not None:
-            ownfiles.real_dir(self.root / self.rel, self.root)
-        else:
-            full.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.rel is not None:
+                ownfiles.real_dir(self.root / self.rel, self.root)
+            else:
+                full.mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise UsageError(
+                f"{self.option} {self.path}: goes through a file, not a folder",
+                f"name a folder for {self.option} (it is created if missing)",
+            ) from None
+        except OSError as exc:
+            raise PathError(f"{self.option} {self.path}: cannot make it: {exc.strerror}") from None
         self.names = names
         self.created = new
         if new:
@@ -95,7 +108,10 @@ class Folder:
         as the user sees it."""
         if name not in self.names:
             raise ValueError(f"{name} was not prepared")  # pragma: no cover - a bug
-        atomicfile.write(Path(os.path.abspath(self.path)) / name, data)
+        try:
+            atomicfile.write(Path(os.path.abspath(self.path)) / name, data)
+        except PermissionError as exc:
+            raise PathError(f"{self.path / name}: cannot write it: {exc.strerror}") from None
         return self.path / name
 
 

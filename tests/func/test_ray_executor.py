@@ -87,6 +87,12 @@ def _wait_for_cpus(address: str, cpus: int, limit: float) -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")  # for the driver: tether in this process
+        yield from _cluster()
+
+
+def _cluster() -> Iterator[Cluster]:
     started = time.monotonic()
     top = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths must be short
     worker_tmp = top / "w"
@@ -96,6 +102,9 @@ def cluster() -> Iterator[Cluster]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
         "RAY_USAGE_STATS_ENABLED": "0",
+        # a loopback test cluster: with plain `ray` (no dashboard), 2.60 turns
+        # token authentication on and the worker node then cannot join
+        "RAY_AUTH_MODE": "disabled",
     }
     port = _free_port()
     address = f"127.0.0.1:{port}"

@@ -1,14 +1,26 @@
-"""``repro --executor`` options that need no cluster: what is refused, and how."""
+"""``repro --executor`` without a cluster: what is refused and how, the resources
+a stage asks for, and the job a remote executor sends, run by the batch entry
+point (``python -m tether.pipeline.stagejob``) in a folder of its own."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from tests.conftest import write
+from tether.pipeline.outputs import load
+from tether.pipeline.ray_exec import RayExecutor, resources
+from tether.pipeline.spec import Stage
+from tether.pipeline.stagejob import Result
+from tether.repo import Repo
+from tether.workspace import tracked
 
 
 def _stage(repo: Path) -> None:
@@ -55,3 +67,60 @@ def test_a_committed_ray_address_is_refused(repo: Path, tether: Any, remote: Pat
     assert r.code == 1
     assert "ray.address comes from the committed .tether/config.yaml" in r.err
     assert tether("config", "--local", "ray.address", "127.0.0.1:1").code == 0
+
+
+def test_a_stage_asks_for_its_resources_else_one_cpu(repo: Path) -> None:
+    _stage(repo)
+    r = Repo.find()
+    (stage,) = load(r, tracked.all_pointers(r)).stages.values()
+    assert resources(stage) == {"num_cpus": 1}
+    declared = SimpleNamespace(resources={"cpus": 2, "gpus": 1, "memory": 1 << 30})
+    assert resources(cast(Stage, declared)) == {"num_cpus": 2, "num_gpus": 1, "memory": 1 << 30}
+
+
+def test_a_job_runs_in_a_folder_of_its_own_and_brings_the_outputs_back(
+    repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    write(repo / "raw.txt", "raw\n")
+    write(repo / "params.yaml", "k: 7\n")
+    write(
+        repo / "tether.yaml",
+        """schema: 1
+stages:
+  s:
+    cmd: mkdir -p out && cat raw.txt params.yaml > out/both.txt && ls -a > seen.txt
+    deps: [raw.txt]
+    params: [k]
+    outs: [out, seen.txt]
+""",
+    )
+    r = Repo.find()
+    (stage,) = load(r, tracked.all_pointers(r)).stages.values()
+    ex = RayExecutor(r)  # preparing and finishing need no cluster
+    job = ex.prepare(stage)
+    assert "secret" not in json.dumps(job.to_dict())
+    elsewhere = tmp_path / "worker"
+    elsewhere.mkdir()
+    (elsewhere / "job.json").write_text(json.dumps(job.to_dict()))
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tether.pipeline.stagejob", "job.json", "result.json"],
+        cwd=elsewhere,
+        env={**os.environ, "TMPDIR": str(elsewhere), "PYTHONPATH": src},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = Result(**json.loads((elsewhere / "result.json").read_text()))
+    assert Path(result.folder).parent == elsewhere and not Path(result.folder).exists()
+    ex.finish(stage, result)
+    assert (repo / "out" / "both.txt").read_text() == "raw\nk: 7\n"
+    assert (repo / "seen.txt").read_text().split() == [
+        ".",
+        "..",
+        "out",
+        "params.yaml",
+        "raw.txt",
+        "seen.txt",
+    ]

@@ -28,6 +28,7 @@ import json
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,7 +134,7 @@ def resources(stage: Stage) -> dict[str, Any]:
         return declared.get(key) if isinstance(declared, dict) else getattr(declared, key, None)
 
     cpus, gpus, memory = get("cpus"), get("gpus"), get("memory")
-    opts: dict[str, Any] = {"num_cpus": 1 if cpus is None else cpus}
+    opts: dict[str, Any] = {"num_cpus": cpus or 1}  # undeclared (None or 0): one CPU
     if gpus:
         opts["num_gpus"] = gpus
     if memory:
@@ -177,6 +178,8 @@ class RayExecutor:
         self._ray: ModuleType | None = None
         self._connected = False
         self._task: Any = None
+        self._mutex = threading.Lock()
+        self._running: set[Any] = set()  # the refs of tasks being waited for
 
     @property
     def ray(self) -> ModuleType:
@@ -234,6 +237,8 @@ class RayExecutor:
         ).remote(job.to_dict())
 
     def wait(self, stage: Stage, ref: Any) -> Result:
+        with self._mutex:
+            self._running.add(ref)
         try:
             doc = self.ray.get(ref)
         except KeyboardInterrupt:
@@ -243,6 +248,9 @@ class RayExecutor:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             lost = f"stage {stage.name}: its Ray task was lost: {first}"
             raise StageFailedError(lost, 1) from None
+        finally:
+            with self._mutex:
+                self._running.discard(ref)
         return Result(**doc)
 
     def finish(self, stage: Stage, result: Result, stdout_to_stderr: bool = False) -> None:
@@ -272,6 +280,19 @@ class RayExecutor:
         del root  # the workspace is self.repo's
         job = self.prepare(stage)
         self.finish(stage, self.wait(stage, self.submit(stage, job)), stdout_to_stderr)
+
+    def run(self, job: Any) -> None:
+        """The scheduler's executor call: ``job`` names the ``stage`` and whether
+        its output goes ``to_stderr``. Safe from several threads at once."""
+        self.execute(self.repo.root, job.stage, bool(getattr(job, "to_stderr", False)))
+
+    def stop(self) -> None:
+        """Cancel every task being waited for (Ctrl-C), from another thread:
+        their :meth:`wait` calls then fail, and nothing is recorded."""
+        with self._mutex:
+            running = list(self._running)
+        for ref in running:
+            self.ray.cancel(ref, force=True)
 
 
 @contextlib.contextmanager

@@ -8,8 +8,9 @@ For a stage, :meth:`RayExecutor.execute` (the same call as
    files the stage depends on, an existing ``persist`` output) and pushes the
    objects to the default data remote;
 2. sends a :class:`~tether.pipeline.stagejob.Job` as a Ray task with the
-   stage's resources; the remote's secret options travel in the task's
-   environment, never in the job;
+   stage's resources; the remote's secret options travel as a separate
+   argument of the task, never in the job nor in Ray's logs (a runtime
+   environment's variables are written to them);
 3. shows the commands' output, then fetches the outputs the task pushed into
    the cache and checks them out, so ``repro`` stores and records them as
    after a local run. A failed command, a task that died, or outputs that did
@@ -24,7 +25,6 @@ the workers need tether installed too (they import
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import sys
@@ -38,7 +38,7 @@ from tether.artifact import Artifact
 from tether.errors import ConfigError, ExecutorError, StageFailedError, UsageError
 from tether.pipeline import lock
 from tether.pipeline.spec import Stage
-from tether.pipeline.stagejob import SECRETS_ENV, Job, Result, run_job
+from tether.pipeline.stagejob import Job, Result, run_job
 from tether.pointer import Pointer
 from tether.remotes_service import fetch_from_default, raise_failures, roots, spec_for
 from tether.repo import Repo
@@ -50,14 +50,14 @@ from tether.workspace.checkout import checkout_pointer
 if TYPE_CHECKING:
     from types import ModuleType
 
-# The standard credential chain of S3-like stores, passed on when set here.
-_CREDENTIAL_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-)
+# An S3 remote's credentials from this machine's environment (the standard
+# chain), passed on as options where the remote sets none.
+_AWS_ENV = {
+    "access_key_id": "AWS_ACCESS_KEY_ID",
+    "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+    "region": "AWS_REGION",
+}
 MAX_RETRIES = 1  # a task whose worker died runs once more (a lost node), then fails
 CONNECT_TIMEOUT = 5.0
 
@@ -111,7 +111,7 @@ def connect(address: str | None) -> tuple[ModuleType, bool]:
 
 
 def _remote_parts(spec: RemoteSpec) -> tuple[dict[str, Any], dict[str, str]]:
-    """The remote as the job names it (no secrets), and the task's environment."""
+    """The remote as the job names it (no secrets), and its secret options."""
     url = spec.url
     if spec.protocol == "file":
         from tether.storage.remotes.local import folder
@@ -119,10 +119,11 @@ def _remote_parts(spec: RemoteSpec) -> tuple[dict[str, Any], dict[str, str]]:
         url = str(folder(spec).resolve())  # the workers resolve nothing against our cwd
     options = {k: v for k, v in spec.options.items() if k != "url" and not config.is_secret(k)}
     secrets = {k: str(v) for k, v in spec.options.items() if config.is_secret(k)}
-    env = {k: os.environ[k] for k in _CREDENTIAL_ENV if os.environ.get(k)}
-    if secrets:
-        env[SECRETS_ENV] = json.dumps(secrets)
-    return {"name": spec.name, "url": url, "options": options}, env
+    if spec.protocol in ("s3", "s3a") and not spec.options.get("profile"):
+        for option, var in _AWS_ENV.items():
+            if option not in spec.options and os.environ.get(var):
+                secrets[option] = os.environ[var]
+    return {"name": spec.name, "url": url, "options": options}, secrets
 
 
 def resources(stage: Stage) -> dict[str, Any]:
@@ -174,7 +175,7 @@ class RayExecutor:
         self.repo = repo
         self.address = address_for(repo, address)
         self.spec = spec_for(repo, None)
-        self.remote_doc, self.env = _remote_parts(self.spec)
+        self.remote_doc, self.secrets = _remote_parts(self.spec)
         self._ray: ModuleType | None = None
         self._connected = False
         self._task: Any = None
@@ -232,9 +233,8 @@ class RayExecutor:
         return self._task.options(
             **options,
             max_retries=MAX_RETRIES,
-            runtime_env={"env_vars": self.env} if self.env else None,
             name=f"tether:{stage.name}",
-        ).remote(job.to_dict())
+        ).remote(job.to_dict(), self.secrets)  # apart from the job: never in a log
 
     def wait(self, stage: Stage, ref: Any) -> Result:
         with self._mutex:

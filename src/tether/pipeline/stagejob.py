@@ -6,8 +6,9 @@ the commands and ``wdir``, each input as path -> digest (tracked data, other
 stages' outputs and the code files the stage depends on, all already pushed
 to the data remote), the params files' text, the outputs to collect, and the
 remote's URL with its non-secret options. Secret options (keys, tokens) never
-travel in the job: the worker reads them from its environment
-(:data:`SECRETS_ENV`, a JSON object), so no log of the job shows them.
+travel in the job: an executor passes them apart (Ray: a second argument of
+the task), or the worker reads them from its environment (:data:`SECRETS_ENV`,
+a JSON object: the batch entry point), and the stage's commands never see them.
 
 :func:`run_job` runs on the worker: in a fresh temporary folder it fetches the
 inputs from the remote into a private cache, copies them out, runs the
@@ -142,16 +143,16 @@ def _run_commands(job: Job, work: Path, env: dict[str, str]) -> tuple[int, str, 
     return 0, "", "".join(log)
 
 
-def _remote(job: Job) -> RemoteSpec:
+def _remote(job: Job, secrets: dict[str, str] | None) -> RemoteSpec:
     options = dict(job.remote["options"])
-    secrets = os.environ.get(SECRETS_ENV)
-    if secrets:
-        options.update(json.loads(secrets))
+    if secrets is None:
+        secrets = json.loads(os.environ.get(SECRETS_ENV) or "{}")
+    options.update(secrets or {})
     return RemoteSpec(job.remote["name"], job.remote["url"], options)
 
 
-def _in_folder(job: Job, top: Path) -> Result:
-    remote = open_remote(_remote(job))
+def _in_folder(job: Job, top: Path, secrets: dict[str, str] | None) -> Result:
+    remote = open_remote(_remote(job, secrets))
     odb = ObjectDB(top / "cache")
     work = top / "work"
     work.mkdir()
@@ -183,16 +184,17 @@ def _in_folder(job: Job, top: Path) -> Result:
     return result
 
 
-def run_job(doc: dict[str, Any]) -> dict[str, Any]:
+def run_job(doc: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one job (as :meth:`Job.to_dict` made it) in a fresh temporary folder;
-    the result as a dict (:class:`Result`). A failure of tether itself (the
+    ``secrets``: the remote's secret options (None: from :data:`SECRETS_ENV`).
+    The result as a dict (:class:`Result`). A failure of tether itself (the
     remote refused, say) is a result with ``ok`` false, never an exception that
     an executor would retry as if the machine had died."""
     start = time.monotonic()
     job = Job(**doc)
     top = Path(tempfile.mkdtemp(prefix=f"tether-{job.stage.replace('/', '_')[:40]}-"))
     try:
-        result = _in_folder(job, top)
+        result = _in_folder(job, top, secrets)
     except TetherError as exc:
         result = Result(ok=False, failed=str(exc))
     finally:

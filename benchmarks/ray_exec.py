@@ -1,9 +1,10 @@
 """Overhead of running stages as Ray tasks (`repro --executor ray`).
 
-    python benchmarks/ray_exec.py [--work DIR] [--stages N] [--fanout M]
+    python benchmarks/ray_exec.py [--work DIR] [--stages N] [--fanout M] [--s3]
 
 On a local Ray cluster (``ray.init(num_cpus=2)``) with a local-folder default
-remote, stages with no inputs that each write 1 KiB:
+remote (``--s3``: a SeaweedFS S3 server started here, as the tests use),
+stages with no inputs that each write 1 KiB:
 
 - per stage, sequential: ``repro --executor ray`` of N such stages, divided by
   N, against ``repro`` running them here (after one warm-up stage that starts
@@ -21,6 +22,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -62,10 +64,18 @@ def _tether(root: Path, *args: str) -> float:
     return took
 
 
+S3: dict[str, str] = {}  # url, endpoint_url, access_key_id, secret_access_key with --s3
+
+
 def _setup(root: Path, n: int, prefix: str) -> None:
     remote = _repo(root, n, prefix)
     _tether(root, "init")
-    _tether(root, "remote", "add", "origin", str(remote), "--default")
+    if not S3:
+        _tether(root, "remote", "add", "origin", str(remote), "--default")
+        return
+    _tether(root, "remote", "add", "origin", f"{S3['url']}/{root.name}", "--default")
+    for option in ("endpoint_url", "access_key_id", "secret_access_key"):
+        _tether(root, "remote", "modify", "--local", "origin", option, S3[option])
 
 
 def sequential(work: Path, n: int) -> dict[str, float]:
@@ -113,8 +123,22 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=None)
     p.add_argument("--stages", type=int, default=10)
     p.add_argument("--fanout", type=int, default=100)
+    p.add_argument("--s3", action="store_true")
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tether-ray-bench-"))
+    server = None
+    if args.s3:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.s3server import ACCESS_KEY, BUCKET, SECRET_KEY, SeaweedFS
+
+        server = SeaweedFS(work / "seaweedfs")
+        server.start()
+        S3.update(
+            url=f"s3://{BUCKET}/bench-{os.getpid()}",
+            endpoint_url=server.endpoint,
+            access_key_id=ACCESS_KEY,
+            secret_access_key=SECRET_KEY,
+        )
     import ray
 
     t = time.perf_counter()
@@ -125,8 +149,12 @@ def main() -> None:
         fan = fanout(work, args.fanout)
     finally:
         ray.shutdown()
+        if server is not None:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"| measure | seconds |\n| --- | --- |\n| local cluster start | {started:.2f} |")
+    remote = "SeaweedFS S3" if args.s3 else "local folder"
+    print(f"| measure ({remote} remote) | seconds |\n| --- | --- |")
+    print(f"| local cluster start | {started:.2f} |")
     print(f"| per stage, `repro` here ({args.stages} stages) | {seq['local']:.3f} |")
     print(f"| per stage, `repro --executor ray` ({args.stages} stages) | {seq['ray']:.3f} |")
     print(f"| overhead per stage (ray - here) | {seq['ray'] - seq['local']:.3f} |")

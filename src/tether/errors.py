@@ -24,7 +24,8 @@ Library code raises; only the CLI root (``tether.cli.app``) turns these into
     │   └── TransientRemoteError  a remote failed in a way worth retrying (network, 5xx)
     ├── TransferError             some objects could not be moved (each named)
     └── PipelineError             tether.yaml, the stage graph, or a stage's run
-        └── StageFailedError      a stage's command exited non-zero (exit code: its own)
+        ├── StageFailedError      a stage's command exited non-zero (exit code: its own)
+        └── ExecutorError         the cluster that runs stages cannot be reached
 
 Exit codes: 0 success, 1 any ``TetherError`` (and "differences found" for
 ``status --exit-code``), 2 usage, 3 an unexpected bug (with a log file),
@@ -181,6 +182,10 @@ class StageFailedError(PipelineError):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.exit_code = code if 0 < code < 256 else EXIT_ERROR
+
+
+class ExecutorError(PipelineError):
+    default_hint = "check the cluster, or run without --executor"
 
 
 # What fetching objects from a remote fails with when the remote, its settings or

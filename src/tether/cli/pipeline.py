@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
 
 from tether import jsonout, render
+from tether.errors import UsageError
 
 stage_app = typer.Typer(
     help="Declare and list pipeline stages (tether.yaml).", no_args_is_help=True
@@ -96,6 +98,20 @@ def repro(
         bool, typer.Option("--no-run-cache", help="Run stages even if a run is cached.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="Where stages run: local, or ray (a Ray cluster; data moves through the "
+            "default remote).",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="The Ray cluster (default: ray.address, RAY_ADDRESS, local)."
+        ),
+    ] = None,
 ) -> None:
     """Run the stages whose command, dependencies, params or outputs changed.
 
@@ -104,8 +120,13 @@ def repro(
     is restored from the run-cache instead of running again.
     """
     from tether.pipeline import run
+    from tether.pipeline.execute import execute
     from tether.repo import Repo
 
+    if executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor {executor!r}", "use --executor local or ray")
+    if ray_address and executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
     repo = Repo.find()
     if pull:
         from tether.pipeline.prefetch import prefetch
@@ -117,20 +138,27 @@ def repro(
     def started(name: str, reasons: list[str]) -> None:
         say(f"running {name} ({'; '.join(reasons)})")
 
-    outcomes = run.repro(
-        repo,
-        targets,
-        force=force,
-        dry=dry,
-        single_item=single_item,
-        downstream=downstream,
-        keep_going=keep_going,
-        use_run_cache=not no_run_cache,
-        on_start=started,
-        on_note=say,
-        on_warn=render.warn,
-        stage_output_to_stderr=as_json,
-    )
+    with contextlib.ExitStack() as stack:
+        runner: run.StageRunner = execute
+        if executor == "ray" and not dry:
+            from tether.pipeline import ray_exec
+
+            runner = stack.enter_context(ray_exec.executor(repo, ray_address)).execute
+        outcomes = run.repro(
+            repo,
+            targets,
+            force=force,
+            dry=dry,
+            single_item=single_item,
+            downstream=downstream,
+            keep_going=keep_going,
+            use_run_cache=not no_run_cache,
+            on_start=started,
+            on_note=say,
+            on_warn=render.warn,
+            stage_output_to_stderr=as_json,
+            runner=runner,
+        )
     if as_json:
         render.emit_json("repro", jsonout.repro(outcomes))
         return

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from tether import gitscm, progress, tempfiles
 from tether.artifact import Artifact
@@ -38,6 +39,11 @@ from tether.workspace import tracked
 from tether.workspace.add import relink, store_path
 from tether.workspace.checkout import checkout_pointer
 from tether.workspace.hashpath import Memo
+
+# Runs a stage's commands so that its outputs are in the workspace, raising
+# StageFailedError when a command fails: :func:`execute` here, or an executor
+# that runs them elsewhere and brings the outputs back (``ray_exec``).
+StageRunner = Callable[[Path, spec.Stage, bool], None]
 
 
 class Action(StrEnum):
@@ -180,11 +186,13 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     on_note: Callable[[str], None] | None = None,
     on_warn: Callable[[str], None] | None = None,
     stage_output_to_stderr: bool = False,
+    runner: StageRunner = execute,
 ) -> list[Outcome]:
     """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
     the user (a data source stored, a stage skipped); ``on_warn``: something the
     user must see (why a restore failed); ``stage_output_to_stderr``: the
-    commands print to stderr, leaving stdout to the caller (``--json``)."""
+    commands print to stderr, leaving stdout to the caller (``--json``);
+    ``runner``: where a stage's commands run (here, or on a cluster)."""
     note = on_note or (lambda _: None)
     warn = on_warn or (lambda _: None)
     pointers = tracked.all_pointers(repo)
@@ -267,7 +275,7 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
                     _remove(o.path, repo.root)
                 (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
             try:
-                execute(repo.root, stage, stage_output_to_stderr)
+                runner(repo.root, stage, stage_output_to_stderr)
             except StageFailedError:
                 if not keep_going:
                     raise

@@ -1,0 +1,126 @@
+"""``repro --executor`` without a cluster: what is refused and how, the resources
+a stage asks for, and the job a remote executor sends, run by the batch entry
+point (``python -m tether.pipeline.stagejob``) in a folder of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from tests.conftest import write
+from tether.pipeline.outputs import load
+from tether.pipeline.ray_exec import RayExecutor, resources
+from tether.pipeline.spec import Stage
+from tether.pipeline.stagejob import Result
+from tether.repo import Repo
+from tether.workspace import tracked
+
+
+def _stage(repo: Path) -> None:
+    write(repo / "tether.yaml", "schema: 1\nstages:\n  s:\n    cmd: echo x > o\n    outs: [o]\n")
+
+
+def test_without_ray_installed_it_is_a_usage_error(
+    repo: Path, tether: Any, remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stage(repo)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    r = tether("repro", "--executor", "ray")
+    assert r.code == 2
+    assert r.err.strip() == (
+        "error: --executor ray needs Ray, which is not installed here — "
+        "install the extra: pip install 'tether[ray]'"
+    )
+    assert not (repo / "o").exists()
+
+
+def test_without_a_default_remote_it_is_refused(repo: Path, tether: Any) -> None:
+    _stage(repo)
+    r = tether("repro", "--executor", "ray")
+    assert r.code == 1
+    assert "--executor ray moves data through the default remote, and there is none" in r.err
+
+
+def test_an_unknown_executor_is_a_usage_error(repo: Path, tether: Any) -> None:
+    r = tether("repro", "--executor", "slurm")
+    assert r.code == 2
+    assert "unknown executor 'slurm'" in r.err
+
+
+def test_a_committed_ray_address_is_refused(repo: Path, tether: Any, remote: Path) -> None:
+    r = tether("config", "ray.address", "cluster.invalid:6379")
+    assert r.code == 1
+    assert "pass --local" in r.err
+    write(
+        repo / ".tether" / "config.yaml",
+        (repo / ".tether" / "config.yaml").read_text() + "ray:\n  address: cluster.invalid:6379\n",
+    )
+    _stage(repo)
+    r = tether("repro", "--executor", "ray")
+    assert r.code == 1
+    assert "ray.address comes from the committed .tether/config.yaml" in r.err
+    assert tether("config", "--local", "ray.address", "127.0.0.1:1").code == 0
+
+
+def test_a_stage_asks_for_its_resources_else_one_cpu(repo: Path) -> None:
+    _stage(repo)
+    r = Repo.find()
+    (stage,) = load(r, tracked.all_pointers(r)).stages.values()
+    assert resources(stage) == {"num_cpus": 1}
+    declared = SimpleNamespace(resources={"cpus": 2, "gpus": 1, "memory": 1 << 30})
+    assert resources(cast(Stage, declared)) == {"num_cpus": 2, "num_gpus": 1, "memory": 1 << 30}
+
+
+def test_a_job_runs_in_a_folder_of_its_own_and_brings_the_outputs_back(
+    repo: Path, remote: Path, tmp_path: Path
+) -> None:
+    write(repo / "raw.txt", "raw\n")
+    write(repo / "params.yaml", "k: 7\n")
+    write(
+        repo / "tether.yaml",
+        """schema: 1
+stages:
+  s:
+    cmd: mkdir -p out && cat raw.txt params.yaml > out/both.txt && ls -a > seen.txt
+    deps: [raw.txt]
+    params: [k]
+    outs: [out, seen.txt]
+""",
+    )
+    r = Repo.find()
+    (stage,) = load(r, tracked.all_pointers(r)).stages.values()
+    ex = RayExecutor(r)  # preparing and finishing need no cluster
+    job = ex.prepare(stage)
+    assert "secret" not in json.dumps(job.to_dict())
+    elsewhere = tmp_path / "worker"
+    elsewhere.mkdir()
+    (elsewhere / "job.json").write_text(json.dumps(job.to_dict()))
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tether.pipeline.stagejob", "job.json", "result.json"],
+        cwd=elsewhere,
+        env={**os.environ, "TMPDIR": str(elsewhere), "PYTHONPATH": src},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = Result(**json.loads((elsewhere / "result.json").read_text()))
+    assert Path(result.folder).parent == elsewhere and not Path(result.folder).exists()
+    ex.finish(stage, result)
+    assert (repo / "out" / "both.txt").read_text() == "raw\nk: 7\n"
+    assert (repo / "seen.txt").read_text().split() == [
+        ".",
+        "..",
+        "out",
+        "params.yaml",
+        "raw.txt",
+        "seen.txt",
+    ]

@@ -42,6 +42,9 @@ _UNSUPPORTED = {
 }
 
 
+_WHOLE = ("hardlink", "symlink")  # kinds that never leave a half-written file
+
+
 class _NotSupported(Exception):
     pass
 
@@ -54,6 +57,20 @@ def validate_order(order: list[str]) -> list[str]:
             f"use some of {', '.join(LINK_TYPES)}",
         )
     return order
+
+
+def work_tree_order(order: list[str]) -> list[str]:
+    """The link order for a work tree made to run in and then thrown away (an
+    experiment's): a hardlink where a copy would come next. Such a tree is only
+    read and written by the pipeline, which removes a stage's outputs (or gives
+    persisted ones their own copy) before the stage runs, and the shared cache
+    file is read-only; one ``link`` per file instead of writing its bytes into a
+    new inode makes a tree of 20,000 files ready in a fraction of the time. A
+    cache on another filesystem falls back to the next kind."""
+    if "copy" not in order or "hardlink" in order:
+        return list(order)
+    at = order.index("copy")
+    return [*order[:at], "hardlink", *order[at:]]
 
 
 class Linker:
@@ -73,6 +90,8 @@ class Linker:
         for kind in self.order:
             if kind in self._dead:
                 continue
+            if kind in _WHOLE and self._link_new(kind, digest, dest, executable, name):
+                return
             tmp = tempfiles.beside(dest)
             try:
                 try:
@@ -100,8 +119,26 @@ class Linker:
             f"none of the link types {self.order} works here", "add copy to cache.link"
         )
 
-    def _verified(self, digest: str, name: str) -> Path:
-        return self.odb.check(digest, name, self.state)
+    def _link_new(self, kind: str, digest: str, dest: str, executable: bool, name: str) -> bool:
+        """Make a link where nothing is yet, with no temporary: a link appears
+        whole or not at all. False when something is in the way (then it is
+        replaced through a temporary) or the folder is gone."""
+        try:
+            getattr(self, "_" + kind)(digest, dest, executable, name)
+        except (FileExistsError, FileNotFoundError):
+            return False
+        except _NotSupported:
+            self._dead.add(kind)
+            return False
+        except OSError as exc:
+            raise_if_disk_full(exc, dest)
+            raise_if_denied(exc, name, f"in {os.path.dirname(dest)}")
+            raise
+        self.state.put(os.stat(dest), digest)
+        return True
+
+    def _verified(self, digest: str, name: str) -> str:
+        return self.odb.check_file(digest, name, self.state)
 
     def _reflink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
@@ -155,4 +192,4 @@ class Linker:
 
     def _symlink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
-        os.symlink(src.resolve(), tmp)
+        os.symlink(os.path.realpath(src), tmp)

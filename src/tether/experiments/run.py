@@ -24,6 +24,7 @@ from tether.config import LOCAL
 from tether.errors import TetherError, UsageError
 from tether.experiments import names, record, setparams
 from tether.repo import Repo
+from tether.storage import links
 
 WORK = "exps/work"  # below .tether/: the work trees of running experiments
 LOGS = "exps/logs"
@@ -41,7 +42,7 @@ def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Overr
     local["cache"] = {
         **local.get("cache", {}),
         "dir": str(repo.cache_dir),
-        "link": list(repo.config.link),
+        "link": links.work_tree_order(repo.config.link),
     }
     (path / ".tether").mkdir(exist_ok=True)
     yamlio.dump_file(path / ".tether" / LOCAL, local)

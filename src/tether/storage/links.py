@@ -81,7 +81,8 @@ class Linker:
         self._dead: set[str] = set()
         self._made: set[str] = set()
 
-    def link(self, digest: str, dest: str | Path, executable: bool, name: str) -> None:
+    def link(self, digest: str, dest: str | Path, executable: bool, name: str) -> os.stat_result:
+        """Place the object at ``dest``; the stat of what is there now."""
         dest = os.fspath(dest)
         parent = os.path.dirname(dest)
         if parent not in self._made:  # one mkdir per folder, not per file
@@ -90,8 +91,8 @@ class Linker:
         for kind in self.order:
             if kind in self._dead:
                 continue
-            if kind in _WHOLE and self._link_new(kind, digest, dest, executable, name):
-                return
+            if kind in _WHOLE and (made := self._link_new(kind, digest, dest, executable, name)):
+                return made
             tmp = tempfiles.beside(dest)
             try:
                 try:
@@ -113,29 +114,33 @@ class Linker:
                     raise_if_denied(exc, name, f"in {parent}")
                 raise
             # stat after the rename, which moves the change time
-            self.state.put(os.stat(dest), digest)
-            return
+            st = os.stat(dest)
+            self.state.put(st, digest)
+            return st
         raise UsageError(
             f"none of the link types {self.order} works here", "add copy to cache.link"
         )
 
-    def _link_new(self, kind: str, digest: str, dest: str, executable: bool, name: str) -> bool:
+    def _link_new(
+        self, kind: str, digest: str, dest: str, executable: bool, name: str
+    ) -> os.stat_result | None:
         """Make a link where nothing is yet, with no temporary: a link appears
-        whole or not at all. False when something is in the way (then it is
+        whole or not at all. None when something is in the way (then it is
         replaced through a temporary) or the folder is gone."""
         try:
             getattr(self, "_" + kind)(digest, dest, executable, name)
         except (FileExistsError, FileNotFoundError):
-            return False
+            return None
         except _NotSupported:
             self._dead.add(kind)
-            return False
+            return None
         except OSError as exc:
             raise_if_disk_full(exc, dest)
             raise_if_denied(exc, name, f"in {os.path.dirname(dest)}")
             raise
-        self.state.put(os.stat(dest), digest)
-        return True
+        st = os.stat(dest)
+        self.state.put(st, digest)
+        return st
 
     def _verified(self, digest: str, name: str) -> str:
         return self.odb.check_file(digest, name, self.state)

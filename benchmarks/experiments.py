@@ -24,10 +24,10 @@ repository whose 20,000-file dataset (benchmarks/mkdata.py) was added with
 writes ``time.time()`` to a file outside the repository; the benchmark takes
 the difference from the moment it started `exp run` (each run after a
 :func:`common.grace` wait, so no run pays for the files the last one deleted).
-DVC is timed both with
-`--temp` (its own copy of the workspace, like tether's work tree) and in the
-workspace (its default, no isolation). Best of 3 runs, each with a new
-``train.lr``.
+DVC is timed both with `--temp` (its own copy of the workspace, like tether's
+work tree) and in the workspace (its default, no isolation). Best of 3 runs,
+each with a new ``train.lr``. The interpreter may write bytecode (tether's is
+then compiled once, as an installed tether's and DVC's are).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the example ML pipeline end to end, with a local remote.
 #   prepare (Rotten Tomatoes snippets) -> fine-tune MiniLM-L6 (CUDA if present,
-#   else CPU) -> evaluate; commit; push; change one param; repro again (prepare
-#   is skipped); metrics diff.
+#   else CPU) -> evaluate; commit; push; a grid of two experiments (exp show);
+#   change one param; repro again (prepare is skipped); metrics diff.
 # Needs only python3 (>= 3.11) and git. Everything happens under ./demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,10 @@ git add -A && git commit -qm "first run"
 
 step "tether push: data, weights and metrics to the local remote"
 tether push --run-cache
+
+step "two experiments (train.lr_head 0.002 and 0.004), each in its own work tree: the checkout is untouched"
+tether exp run -S train.lr_head=0.002,0.004
+tether exp show
 
 step "tether repro again: nothing changed"
 tether repro

@@ -26,7 +26,6 @@ from tether.errors import (
     UsageError,
 )
 from tether.pipeline import lock, spec
-from tether.remotes_service import fetch_from_default
 from tether.repo import Repo
 
 WORKSPACE = "workspace"
@@ -157,6 +156,8 @@ class Source:
 
 
 def _from_cache(repo: Repo, path: str, digest: str) -> bytes:
+    from tether.remotes_service import fetch_from_default  # storage and remotes: only here
+
     fetch_from_default(repo, [object_named(path, digest)])
     return repo.odb.read(digest, path)
 

@@ -213,6 +213,17 @@ def test_data_comes_from_the_cache_by_the_configured_link(proj: Path, tether) ->
     assert exp["metrics"]["metrics.json"]["links"] >= 2
 
 
+def test_data_is_hardlinked_where_the_checkout_would_copy(proj: Path, tether) -> None:
+    """The experiment's work tree is thrown away: a link instead of a copy of
+    each file makes it ready fast, and the user's checkout keeps its copies."""
+    assert tether("config", "--local", "cache.link", "copy").code == 0
+    assert tether("checkout", "--force").code == 0
+    [exp] = _exp_run(tether, "-S", "train.lr=0.2")  # prepare is restored, train runs
+    assert exp["state"] == "done"
+    assert exp["metrics"]["metrics.json"]["links"] >= 2
+    assert (proj / "data/prep.txt").stat().st_nlink == 1
+
+
 def test_no_git_hook_runs_in_the_experiment_work_tree(proj: Path, tether) -> None:
     hook = write(proj / ".git/hooks/post-checkout", f"#!/bin/sh\ntouch {proj}/hook-ran\nexit 1\n")
     hook.chmod(0o755)

@@ -27,6 +27,7 @@ from tether.errors import TetherError, UsageError
 from tether.experiments import logs, names, record, running, setparams
 from tether.repo import Repo
 from tether.repolock import locked
+from tether.storage import links
 
 WORK = running.WORK
 LOGS = "exps/logs"
@@ -63,7 +64,7 @@ def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Overr
     local["cache"] = {
         **local.get("cache", {}),
         "dir": str(repo.cache_dir),
-        "link": list(repo.config.link),
+        "link": links.work_tree_order(repo.config.link),
     }
     (path / ".tether").mkdir(exist_ok=True)
     yamlio.dump_file(path / ".tether" / LOCAL, local)

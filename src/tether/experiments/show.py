@@ -43,7 +43,9 @@ def _flat(files: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def _baseline(repo: Repo, head: str) -> Row:
     def values(kind: str) -> dict[str, Any]:
         try:
-            return _flat(metrics.collect(repo, head, None, kind))
+            # "HEAD", which ``head`` was read from: a commit's name would first be
+            # looked up among the experiments' names
+            return _flat(metrics.collect(repo, "HEAD", None, kind))
         except TetherError:
             return {}
 

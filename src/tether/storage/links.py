@@ -42,6 +42,9 @@ _UNSUPPORTED = {
 }
 
 
+_WHOLE = ("hardlink", "symlink")  # kinds that never leave a half-written file
+
+
 class _NotSupported(Exception):
     pass
 
@@ -56,6 +59,20 @@ def validate_order(order: list[str]) -> list[str]:
     return order
 
 
+def work_tree_order(order: list[str]) -> list[str]:
+    """The link order for a work tree made to run in and then thrown away (an
+    experiment's): a hardlink where a copy would come next. Such a tree is only
+    read and written by the pipeline, which removes a stage's outputs (or gives
+    persisted ones their own copy) before the stage runs, and the shared cache
+    file is read-only; one ``link`` per file instead of writing its bytes into a
+    new inode makes a tree of 20,000 files ready in a fraction of the time. A
+    cache on another filesystem falls back to the next kind."""
+    if "copy" not in order or "hardlink" in order:
+        return list(order)
+    at = order.index("copy")
+    return [*order[:at], "hardlink", *order[at:]]
+
+
 class Linker:
     def __init__(self, odb: ObjectDB, order: list[str], state: StateDB) -> None:
         self.odb = odb
@@ -64,7 +81,8 @@ class Linker:
         self._dead: set[str] = set()
         self._made: set[str] = set()
 
-    def link(self, digest: str, dest: str | Path, executable: bool, name: str) -> None:
+    def link(self, digest: str, dest: str | Path, executable: bool, name: str) -> os.stat_result:
+        """Place the object at ``dest``; the stat of what is there now."""
         dest = os.fspath(dest)
         parent = os.path.dirname(dest)
         if parent not in self._made:  # one mkdir per folder, not per file
@@ -73,6 +91,8 @@ class Linker:
         for kind in self.order:
             if kind in self._dead:
                 continue
+            if kind in _WHOLE and (made := self._link_new(kind, digest, dest, executable, name)):
+                return made
             tmp = tempfiles.beside(dest)
             try:
                 try:
@@ -94,14 +114,36 @@ class Linker:
                     raise_if_denied(exc, name, f"in {parent}")
                 raise
             # stat after the rename, which moves the change time
-            self.state.put(os.stat(dest), digest)
-            return
+            st = os.stat(dest)
+            self.state.put(st, digest)
+            return st
         raise UsageError(
             f"none of the link types {self.order} works here", "add copy to cache.link"
         )
 
-    def _verified(self, digest: str, name: str) -> Path:
-        return self.odb.check(digest, name, self.state)
+    def _link_new(
+        self, kind: str, digest: str, dest: str, executable: bool, name: str
+    ) -> os.stat_result | None:
+        """Make a link where nothing is yet, with no temporary: a link appears
+        whole or not at all. None when something is in the way (then it is
+        replaced through a temporary) or the folder is gone."""
+        try:
+            getattr(self, "_" + kind)(digest, dest, executable, name)
+        except (FileExistsError, FileNotFoundError):
+            return None
+        except _NotSupported:
+            self._dead.add(kind)
+            return None
+        except OSError as exc:
+            raise_if_disk_full(exc, dest)
+            raise_if_denied(exc, name, f"in {os.path.dirname(dest)}")
+            raise
+        st = os.stat(dest)
+        self.state.put(st, digest)
+        return st
+
+    def _verified(self, digest: str, name: str) -> str:
+        return self.odb.check_file(digest, name, self.state)
 
     def _reflink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
@@ -155,4 +197,4 @@ class Linker:
 
     def _symlink(self, digest: str, tmp: str, executable: bool, name: str) -> None:
         src = self._verified(digest, name)
-        os.symlink(src.resolve(), tmp)
+        os.symlink(os.path.realpath(src), tmp)

@@ -85,7 +85,7 @@ class ObjectDB:
 
     def verify(self, digest: str, state: StateDB | None = None) -> bool:
         """True when the object is present and its content hashes to its name."""
-        path = self.path(digest)
+        path = self.file(digest)
         try:
             st = os.lstat(path)  # a link in an object's place is never taken as it
         except OSError:
@@ -102,11 +102,15 @@ class ObjectDB:
 
     def check(self, digest: str, name: str, state: StateDB | None = None) -> Path:
         """The path of a verified object, or a clear error naming what needs it."""
-        if not self.exists(digest):
-            raise MissingObjectError(f"{name}: object {digest} is not in the cache")
+        return Path(self.check_file(digest, name, state))
+
+    def check_file(self, digest: str, name: str, state: StateDB | None = None) -> str:
+        """:meth:`check` as a string: no pathlib cost on hot paths."""
         if not self.verify(digest, state):
+            if not self.exists(digest):
+                raise MissingObjectError(f"{name}: object {digest} is not in the cache")
             raise CorruptObjectError(f"{name}: cache object {digest} is corrupt (digest mismatch)")
-        return self.path(digest)
+        return self.file(digest)
 
     def read(self, digest: str, name: str) -> bytes:
         """Read a whole (small) object, verified against its digest."""

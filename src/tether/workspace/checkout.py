@@ -115,7 +115,7 @@ class _Background:
 
         self.repo = repo
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tether-checkout")
-        self.jobs: list[tuple[Checked, str, bool, Future[None]]] = []
+        self.jobs: list[tuple[Checked, str, bool, Future[os.stat_result]]] = []
 
     def link(self, res: Checked, e: tree.Entry, dest: str, name: str, had: bool) -> None:
         future = self.pool.submit(self.repo.linker.link, e.digest, dest, e.executable, name)
@@ -243,28 +243,50 @@ def _plan_dir(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:
             if not folder.is_dir() or folder.is_symlink():
                 _remove_any(folder)  # a file where a folder must go (its content was guarded)
                 folder.mkdir()
-        top = str(full)
-        with progress.task(f"checking out {p.path}", total=len(write)) as bar:
-            for e in write:
-                dest = f"{top}/{e.path}"
-                if bg is not None and e.size >= BACKGROUND_MIN:
-                    bg.link(res, e, dest, f"{p.path}/{e.path}", e.path in have)
-                    bar.advance()
-                    continue
-                try:
-                    repo.linker.link(e.digest, dest, e.executable, f"{p.path}/{e.path}")
-                except CorruptObjectError:
-                    res.failed.append(f"{p.path}/{e.path}")
-                    continue
-                res.wrote(e.path in have)
-                bar.advance()
+        made = _write(repo, p, res, write, set(have), bg)
         for e in chmod:
             os.chmod(full / e.path, 0o755 if e.executable else 0o644)
         res.modified += len(chmod)
         res.unchanged = len(wanted) - len(write) - len(chmod)
         _prune_empty(full, set(keep))
+        if made is not None and len(made) == len(wanted):
+            repo.state.put_tree(p.path, scan.fingerprint(made), p.digest)
 
     return _Plan(res, [(f"{p.path}/{e.path}", e.digest) for e in write], run)
+
+
+def _write(
+    repo: Repo,
+    p: Pointer,
+    res: Checked,
+    write: list[tree.Entry],
+    have: set[str],
+    bg: _Background | None,
+) -> list[scan.FileStat] | None:
+    """Write the files of a folder; when nothing was there and every file was
+    written here, what each write left (the whole folder: its tree row spares
+    the next command a scan), else None."""
+    top = str(repo.root / p.path)
+    made: list[scan.FileStat] | None = [] if not have else None
+    with progress.task(f"checking out {p.path}", total=len(write)) as bar:
+        for e in write:
+            dest = f"{top}/{e.path}"
+            if bg is not None and e.size >= BACKGROUND_MIN:
+                bg.link(res, e, dest, f"{p.path}/{e.path}", e.path in have)
+                bar.advance()
+                made = None
+                continue
+            try:
+                st = repo.linker.link(e.digest, dest, e.executable, f"{p.path}/{e.path}")
+            except CorruptObjectError:
+                res.failed.append(f"{p.path}/{e.path}")
+                made = None
+                continue
+            if made is not None:
+                made.append(scan.FileStat(e.path, dest, st))
+            res.wrote(e.path in have)
+            bar.advance()
+    return made
 
 
 def _plan(repo: Repo, p: Pointer, force: bool, relink: bool) -> _Plan:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tether.errors import ConfigError, CorruptObjectError, MissingObjectError
-from tether.storage.links import LINK_TYPES, Linker, validate_order
+from tether.storage.links import LINK_TYPES, Linker, validate_order, work_tree_order
 from tether.storage.odb import ObjectDB
 from tether.storage.state import StateDB
 
@@ -84,3 +84,26 @@ def test_validate_order() -> None:
         validate_order(["copy", "teleport"])
     with pytest.raises(ConfigError):
         validate_order([])
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink"])
+def test_a_link_replaces_a_target_and_names_a_missing_object(
+    odb: ObjectDB, tmp_path: Path, kind: str
+) -> None:
+    d = put(odb, b"new")
+    dest = tmp_path / "ws" / "f.txt"
+    dest.parent.mkdir()
+    dest.write_bytes(b"old content")
+    linker(odb, tmp_path, [kind]).link(d, dest, False, "f.txt")
+    assert dest.read_bytes() == b"new"
+    assert [p.name for p in dest.parent.iterdir()] == ["f.txt"]
+    with pytest.raises(MissingObjectError, match=re.escape("g.txt: object")):
+        linker(odb, tmp_path, [kind]).link("0" * 64, dest.parent / "g.txt", False, "g.txt")
+    assert [p.name for p in dest.parent.iterdir()] == ["f.txt"]
+
+
+def test_a_work_tree_links_where_a_checkout_would_copy() -> None:
+    assert work_tree_order(["reflink", "copy"]) == ["reflink", "hardlink", "copy"]
+    assert work_tree_order(["copy"]) == ["hardlink", "copy"]
+    assert work_tree_order(["copy", "hardlink"]) == ["copy", "hardlink"]  # the user's order
+    assert work_tree_order(["symlink"]) == ["symlink"]

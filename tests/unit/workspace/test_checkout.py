@@ -89,3 +89,27 @@ def test_a_missing_object_stops_before_any_change(repo: Repo) -> None:
     ):
         checkout.checkout_pointer(repo, p, force=False)
     assert not (repo.root / "model.bin").exists()
+
+
+@pytest.mark.parametrize("link", ["copy", "hardlink"])
+def test_a_folder_made_from_nothing_needs_no_scan_to_be_known(repo: Repo, link: str) -> None:
+    """Its tree row is written from what each write left: the next command's
+    quick walk finds the folder's digest without reading or hashing a file."""
+    from tether.workspace import hashpath, scan
+
+    (repo.root / ".tether" / "config.yaml").write_text(f"schema: 1\ncache:\n  link: [{link}]\n")
+    repo = Repo(repo.root)
+    p = folder(repo, {"a.txt": b"a", "sub/b.txt": b"b", "sub/c.txt": b"a"})
+    checkout._run(checkout._plan(repo, p, force=False, relink=False), None)
+    repo.state.flush()
+    quick = scan.quick(repo.root / "data")
+    assert quick is not None
+    fresh = Repo(repo.root)
+    if link == "copy":
+        assert fresh.state.get_tree("data", quick.fingerprint) == p.digest
+    # (two links to one object move its change time: then it is simply scanned)
+    found = hashpath.hash_path(fresh, "data")
+    assert found is not None and found.digest == p.digest
+    write(repo.root, {"data/a.txt": b"changed"})
+    changed = hashpath.hash_path(Repo(repo.root), "data")
+    assert changed is not None and changed.digest != p.digest

@@ -72,6 +72,7 @@ def test_exp_diff_of_two_experiments_as_json_and_markdown(proj: Path, tether) ->
         f"| Path | Metric | {head} | big | Change |",
         "|---|---|---|---|---|",
         "| metrics.json | acc | 1 | 9 | +8 |",
+        "| metrics.json | links | 1 | 2 | +1 |",  # the experiment's input is a hardlink
     ]
     # any revision is a side too; the same experiment on both: nothing differs
     assert "+0.2" in tether("exp", "diff", "HEAD", "small").out

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from tether import exprefs, gitscm
-from tether.errors import UsageError, WorkspaceError
+from tether.errors import TetherError, UsageError, WorkspaceError
 from tether.experiments import filters, logs, record
 from tether.experiments.run import LOGS
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
-from tether.workspace.checkout import checkout
+from tether.workspace import tracked
+from tether.workspace.checkout import check, checkout
 
 
 def _find(repo: Repo, name: str) -> tuple[str, str]:
@@ -54,14 +55,35 @@ def remove(
     return names
 
 
+def _already(repo: Repo, commit: str, paths: list[str]) -> set[str]:
+    """Those of ``paths`` whose file in the workspace is already as in ``commit``
+    (or absent from both): applying changes nothing there."""
+    found = gitscm.read_at(repo.root, commit, paths)
+    same = set()
+    for p, data in found.items():
+        full = repo.root / p
+        if full.is_symlink() or full.is_dir():
+            continue
+        if data is None:
+            if not full.exists():
+                same.add(p)
+        elif full.is_file() and full.read_bytes() == data:
+            same.add(p)
+    return same
+
+
 def apply(repo: Repo, name: str, force: bool) -> list[str]:
     """Write the experiment's files (params, code, tether.lock, pointers) into the
     workspace and check out its outputs. Files with uncommitted changes are
-    refused unless ``force``. The index is left alone: the changes show as
-    unstaged, for the user to commit or drop."""
+    refused unless ``force``, and so is data whose changes are in no cache:
+    everything is checked before the first file is written. The index is left
+    alone: the changes show as unstaged, for the user to commit or drop. The
+    files changed (those already as in the experiment are not)."""
     _, commit = _find(repo, name)
     head = gitscm.rev_parse(repo.root, "HEAD")
-    paths = gitscm.changed_between(repo.root, head, commit)
+    differ = gitscm.changed_between(repo.root, head, commit)
+    same = _already(repo, commit, differ)
+    paths = [p for p in differ if p not in same]
     dirty = gitscm.changed_paths(repo.root, paths)
     if dirty and not force:
         raise WorkspaceError(
@@ -70,6 +92,12 @@ def apply(repo: Repo, name: str, force: bool) -> list[str]:
             "commit them, or pass --force to overwrite them",
         )
     with repo.lock("exp apply"):
+        try:
+            check(repo, tracked.at_commit(repo, commit, STAGE_OUTPUTS, strict=True), force)
+        except TetherError as exc:
+            exc.message = f"exp apply {name}: {exc.message.removesuffix('; nothing was changed')}"
+            exc.message += "; nothing was changed"
+            raise
         gitscm.restore_worktree(repo.root, commit, paths)
     checkout(repo, None, force, outputs=STAGE_OUTPUTS)
     return paths

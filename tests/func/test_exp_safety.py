@@ -1,0 +1,39 @@
+"""Experiments never lose the user's work or an experiment's record or log: a
+refused command changes nothing, names and ``-S`` values are checked before
+anything runs, and leftovers are told from what is still in use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import git, snapshot, write
+from tests.func.conftest import exp_run as _exp_run
+from tests.func.conftest import exp_show as _show
+
+
+def _user_files(root: Path) -> dict[str, bytes]:
+    return {k: v for k, v in snapshot(root).items() if not k.startswith((".git/", ".tether/"))}
+
+
+def test_apply_refused_for_data_writes_nothing(proj: Path, tether) -> None:
+    _exp_run(tether, "-S", "train.lr=0.9", "--name", "big")
+    write(proj / "model.bin", "edit\n")  # a stage output changed, in no cache
+    before = _user_files(proj)
+    r = tether("exp", "apply", "big")
+    assert r.code == 1
+    assert "model.bin has changes that are not in the cache" in r.err
+    assert "nothing was changed" in r.err
+    assert _user_files(proj) == before  # params.yaml, tether.lock, metrics.json untouched
+    assert tether("exp", "apply", "big", "--force").code == 0
+    assert (proj / "model.bin").read_text().startswith("0.9:head:")
+
+
+def test_apply_accepts_a_change_identical_to_the_experiment(proj: Path, tether) -> None:
+    [exp] = _exp_run(tether, "-S", "train.lr=0.9", "--name", "big")
+    write(proj / "params.yaml", git(proj, "show", f"{exp['commit']}:params.yaml"))
+    r = tether("exp", "apply", "big")
+    assert r.code == 0, r.err
+    changed = set(git(proj, "diff", "--name-only", "HEAD", exp["commit"]).split())
+    assert f"{len(changed) - 1} file(s) changed" in r.out + r.err  # params.yaml was already so
+    assert (proj / "model.bin").read_text().startswith("0.9:head:")

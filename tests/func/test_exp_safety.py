@@ -4,7 +4,6 @@ anything runs, and leftovers are told from what is still in use."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.conftest import git, snapshot, write
@@ -37,3 +36,10 @@ def test_apply_accepts_a_change_identical_to_the_experiment(proj: Path, tether) 
     changed = set(git(proj, "diff", "--name-only", "HEAD", exp["commit"]).split())
     assert f"{len(changed) - 1} file(s) changed" in r.out + r.err  # params.yaml was already so
     assert (proj / "model.bin").read_text().startswith("0.9:head:")
+
+
+def test_remove_all_with_names_is_a_usage_error(proj: Path, tether) -> None:
+    _exp_run(tether, "-S", "train.lr=0.9", "--name", "big")
+    r = tether("exp", "remove", "--all", "nope")
+    assert r.code == 2 and r.err.startswith("error: ") and "--all" in r.err
+    assert [row["name"] for row in _show(tether)["rows"]] == ["HEAD", "big"]

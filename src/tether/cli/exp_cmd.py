@@ -160,7 +160,10 @@ def show(
         typer.Option("--drop", metavar="GLOB", help="Hide these param/metric columns."),
     ] = None,
     state: Annotated[
-        str | None, typer.Option("--state", help="Only experiments in this state (done, failed).")
+        str | None,
+        typer.Option(
+            "--state", help="Only experiments in this state (done, failed, queued, running)."
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=0, help="Only the N newest experiments.")

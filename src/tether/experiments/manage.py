@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tether import exprefs, gitscm
 from tether.errors import TetherError, UsageError, WorkspaceError
-from tether.experiments import filters, logs, record
+from tether.experiments import filters, logs, queue, record
 from tether.experiments.run import LOGS
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
@@ -34,6 +34,10 @@ def remove(
     ``names`` or ``everything`` pick experiments (every one when only filters are
     given); ``older_than`` (seconds since it started) and ``state`` narrow them."""
     filtered = older_than is not None or state is not None
+    if everything and names:
+        raise UsageError(
+            "name experiments or pass --all, not both", "see `tether exp remove --help`"
+        )
     filters.check_state(state)
     refs = exprefs.all_refs(repo.root)
     if everything or (filtered and not names):
@@ -124,4 +128,9 @@ def log(repo: Repo, name: str) -> bytes:
     for note in record.read_all(repo.root):
         if note.name == name:
             return logs.read(repo, note, log_file(repo, name))
+    if name in queue.all_names(repo):  # not recorded (yet, or its worker died)
+        found = queue.log_of(repo, name)
+        if found is not None:
+            return found.read_bytes()
+        raise UsageError(f"{name} has no log yet (not started)", "see `tether queue status`")
     raise UsageError(f"no experiment named {name!r}", "see `tether exp show --all`")

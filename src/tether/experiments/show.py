@@ -82,7 +82,8 @@ def show(
 ) -> Table:
     head = gitscm.rev_parse(repo.root, "HEAD")
     branch = gitscm.current_branch(repo.root)
-    notes = [n for n in record.read_all(repo.root) if all_baselines or of_head(n, head, branch)]
+    every = record.read_all(repo.root)
+    notes = [n for n in every if all_baselines or of_head(n, head, branch)]
     base = _baseline(repo, head)
     rows = [base] + [
         Row(n.name, n.baseline, n.commit, _flat(n.params), _flat(n.metrics), n.state, n.started)
@@ -90,7 +91,7 @@ def show(
     ]
     rows += [
         Row(i.name, i.baseline, "", {**base.params, **i.params}, {}, i.state, i.started or i.queued)
-        for i in queue.pending(repo)
+        for i in queue.listed(repo, {n.name for n in every})
         if all_baselines or i.baseline == head or (branch and i.branch == branch)
     ]
     rows[1:] = _chosen(rows[1:], state, limit)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, snapshot, write
 from tests.func.conftest import exp_run as _exp_run
 from tests.func.conftest import exp_show as _show
@@ -43,3 +45,49 @@ def test_remove_all_with_names_is_a_usage_error(proj: Path, tether) -> None:
     r = tether("exp", "remove", "--all", "nope")
     assert r.code == 2 and r.err.startswith("error: ") and "--all" in r.err
     assert [row["name"] for row in _show(tether)["rows"]] == ["HEAD", "big"]
+
+
+PARAMS = """\
+# training settings
+prepare:
+  n: 2  # copies of raw.txt
+train:
+  lr: 0.1    # learning rate
+  mode: head
+  fail: false
+"""
+
+
+def test_set_param_keeps_comments_and_layout(proj: Path, tether) -> None:
+    write(proj / "params.yaml", PARAMS)
+    git(proj, "commit", "-qam", "commented params")
+    [exp] = _exp_run(tether, "-S", "train.lr=0.5", "-S", "train.mode='yes'", "--name", "c")
+    text = git(proj, "show", f"{exp['commit']}:params.yaml")
+    # a string PyYAML would read as a boolean is written quoted
+    assert text == PARAMS.replace("0.1", "0.5").replace("mode: head", 'mode: "yes"')
+    assert exp["changed"]["params.yaml:train.mode"] == "yes"
+    assert tether("exp", "apply", "c").code == 0
+    assert (proj / "params.yaml").read_text() == text
+
+
+def test_set_param_values_parse_as_users_expect(proj: Path, tether) -> None:
+    [exp] = _exp_run(tether, "-S", "train.lr=1e-1", "-S", 'train.mode="a,b"')
+    assert exp["changed"] == {"params.yaml:train.lr": 0.1, "params.yaml:train.mode": "a,b"}
+    assert exp["metrics"]["metrics.json"]["lr_type"] == "float"
+    assert "mode: 'a,b'" in git(proj, "show", f"{exp['commit']}:params.yaml")
+    [quoted] = _exp_run(tether, "-S", "train.mode='x,y',z")[:1]
+    assert quoted["changed"]["params.yaml:train.mode"] == "x,y"
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["-S", "train.lr="], "empty value"),
+        (["-S", "train.lr=1,"], "empty value"),
+        (["-S", "train.lr=1", "-S", "params.yaml:train.lr=2"], "set twice"),
+    ],
+)
+def test_empty_or_repeated_set_param_is_refused(proj: Path, tether, args, expect) -> None:
+    r = tether("exp", "run", *args)
+    assert r.code == 2 and r.err.startswith("error: ") and expect in r.err
+    assert not git(proj, "for-each-ref", "refs/tether/")

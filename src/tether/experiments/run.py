@@ -142,7 +142,7 @@ class Plan:
 
 def plan(repo: Repo, sets: list[str], name: str | None = None) -> Plan:
     """Check the ``-S`` settings, name every combination, and snapshot the starting point."""
-    settings = [setparams.parse(s) for s in sets]
+    settings = setparams.parse_all(sets)
     setparams.check(repo.root, settings)
     if name is not None and not exprefs.NAME.fullmatch(name):
         raise UsageError(

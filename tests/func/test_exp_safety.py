@@ -91,3 +91,10 @@ def test_empty_or_repeated_set_param_is_refused(proj: Path, tether, args, expect
     r = tether("exp", "run", *args)
     assert r.code == 2 and r.err.startswith("error: ") and expect in r.err
     assert not git(proj, "for-each-ref", "refs/tether/")
+
+
+def test_show_sorts_by_a_string_param(proj: Path, tether) -> None:
+    for mode in ("zeta", "alpha", "mid"):
+        _exp_run(tether, "-S", f"train.mode={mode}", "--name", mode)
+    rows = _show(tether, "--sort-by", "train.mode")["rows"]
+    assert [r["name"] for r in rows] == ["HEAD", "alpha", "mid", "zeta"]

@@ -8,6 +8,7 @@ from in their ``baseline`` column.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +51,15 @@ def _baseline(repo: Repo, head: str) -> Row:
     return Row("HEAD", head, head, values("params"), values("metric"), "baseline", "")
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, int | float) and not isinstance(value, bool) else (1, 0)
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers first (by value), then anything else by its text (strings,
+    booleans, lists), then rows without the value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value, "")
+    if value is None:
+        return (2, 0, "")
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return (1, 0, text)
 
 
 def _resolve(names: list[str], wanted: str) -> str:

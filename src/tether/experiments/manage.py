@@ -8,6 +8,7 @@ from tether import exprefs, gitscm
 from tether.errors import TetherError, UsageError, WorkspaceError
 from tether.experiments import filters, logs, queue, record
 from tether.experiments.run import LOGS
+from tether.pipeline import lock, outputs
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
 from tether.workspace import tracked
@@ -97,7 +98,9 @@ def apply(repo: Repo, name: str, force: bool) -> list[str]:
         )
     with repo.lock("exp apply"):
         try:
-            check(repo, tracked.at_commit(repo, commit, STAGE_OUTPUTS, strict=True), force)
+            pointers = tracked.at_commit(repo, commit, STAGE_OUTPUTS, strict=True)
+            pointers = [p for p in pointers if p.source != lock.FILE]
+            check(repo, pointers + outputs.cached_at(repo, commit), force)
         except TetherError as exc:
             exc.message = f"exp apply {name}: {exc.message.removesuffix('; nothing was changed')}"
             exc.message += "; nothing was changed"

@@ -98,3 +98,44 @@ def test_show_sorts_by_a_string_param(proj: Path, tether) -> None:
         _exp_run(tether, "-S", f"train.mode={mode}", "--name", mode)
     rows = _show(tether, "--sort-by", "train.mode")["rows"]
     assert [r["name"] for r in rows] == ["HEAD", "alpha", "mid", "zeta"]
+
+
+@pytest.mark.parametrize("queue", [False, True])
+@pytest.mark.parametrize(
+    ("name", "expect"),
+    [
+        ("main", "a branch or tag has that name"),
+        ("v1", "a branch or tag has that name"),
+        ("HEAD", "git names a commit so"),
+        ("FETCH_HEAD", "git names a commit so"),
+        ("SHORT", "could be a commit id"),
+        ("deadbeef", "could be a commit id"),
+        ("x.lock", "not a valid experiment name"),
+        ("a..b", "not a valid experiment name"),
+        ("a.", "not a valid experiment name"),
+    ],
+)
+def test_names_git_would_misread_are_refused(proj: Path, tether, name, expect, queue) -> None:
+    git(proj, "branch", "-M", "main")
+    git(proj, "tag", "v1")
+    if name == "SHORT":
+        name = git(proj, "rev-parse", "--short", "HEAD").strip()
+    r = tether("exp", "run", "-S", "train.lr=0.2", "-n", name, *(["--queue"] if queue else []))
+    assert r.code == 2, r.out
+    assert r.err.startswith("error: ") and expect in r.err and len(r.err.splitlines()) == 1
+    assert not git(proj, "for-each-ref", "refs/tether/")
+    assert not (proj / ".tether/exps/logs").exists()  # nothing ran
+
+
+def test_pull_refuses_an_invalid_name_before_reaching_the_remote(proj: Path, tether) -> None:
+    r = tether("exp", "pull", "nowhere", "x.lock")
+    assert r.code == 2 and "not a valid experiment name" in r.err
+
+
+def test_a_hex_revision_means_the_commit_before_an_experiment(proj: Path, tether) -> None:
+    [exp] = _exp_run(tether, "-S", "train.lr=0.9", "--name", "big")
+    short = git(proj, "rev-parse", "--short", "HEAD").strip()
+    head = git(proj, "rev-parse", "HEAD").strip()
+    git(proj, "update-ref", f"refs/tether/exps/{head}/{short}", exp["commit"])  # made elsewhere
+    r = tether("exp", "diff", short, "HEAD")
+    assert r.code == 0 and "no params or metrics differ" in r.out + r.err

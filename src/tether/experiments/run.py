@@ -144,11 +144,6 @@ def plan(repo: Repo, sets: list[str], name: str | None = None) -> Plan:
     """Check the ``-S`` settings, name every combination, and snapshot the starting point."""
     settings = setparams.parse_all(sets)
     setparams.check(repo.root, settings)
-    if name is not None and not exprefs.NAME.fullmatch(name):
-        raise UsageError(
-            f"--name {name!r}: not a valid experiment name",
-            "use letters, digits, '.', '_' and '-' (up to 64)",
-        )
     if not gitscm.has_commits(repo.root):
         raise UsageError("the repository has no commits yet", "commit first (`git commit`)")
     combos = setparams.grid(settings)
@@ -159,6 +154,8 @@ def plan(repo: Repo, sets: list[str], name: str | None = None) -> Plan:
         wanted = [name]
     else:
         wanted = [f"{name}-{i}" for i in range(1, len(combos) + 1)]
+    for w in wanted:
+        names.check(repo.root, w)
     clash = sorted(set(wanted) & taken)
     if clash:
         raise UsageError(

@@ -139,3 +139,26 @@ def test_a_hex_revision_means_the_commit_before_an_experiment(proj: Path, tether
     git(proj, "update-ref", f"refs/tether/exps/{head}/{short}", exp["commit"])  # made elsewhere
     r = tether("exp", "diff", short, "HEAD")
     assert r.code == 0 and "no params or metrics differ" in r.out + r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["exp", "show", "-n", "-1"], "`tether exp show --help`"),
+        (["exp", "diff", "HEAD", "--precision", "99"], "`tether exp diff --help`"),
+        (["exp", "apply"], "Missing argument 'NAME' — see `tether exp apply --help`"),
+        (["queue", "retry", "--bogus"], "`tether queue retry --help`"),
+    ],
+)
+def test_usage_errors_are_one_error_line(proj: Path, tether, args, expect) -> None:
+    r = tether(*args)
+    assert r.code == 2 and r.out == ""
+    assert r.err.startswith("error: ") and len(r.err.splitlines()) == 1 and expect in r.err
+
+
+def test_queue_retry_all_and_show_state_help(proj: Path, tether) -> None:
+    assert "queued, running" in " ".join(tether("exp", "show", "--help").out.split())
+    r = tether("queue", "retry")
+    assert r.code == 2 and "--all" in r.err
+    r = tether("queue", "retry", "--all")
+    assert r.code == 0 and "no failed item" in r.out + r.err

@@ -4,11 +4,15 @@ anything runs, and leftovers are told from what is still in use."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import git, snapshot, write
+from tests.func.conftest import PY
 from tests.func.conftest import exp_run as _exp_run
 from tests.func.conftest import exp_show as _show
 
@@ -162,3 +166,81 @@ def test_queue_retry_all_and_show_state_help(proj: Path, tether) -> None:
     assert r.code == 2 and "--all" in r.err
     r = tether("queue", "retry", "--all")
     assert r.code == 0 and "no failed item" in r.out + r.err
+
+
+HOLDING_TRAIN = """
+import os, pathlib, time
+pathlib.Path({pid!r}).write_text(str(os.getpid()))
+while os.path.exists({hold!r}):
+    time.sleep(0.02)
+pathlib.Path("model.bin").write_text("late")
+"""
+
+
+def _wait_for(check, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def test_a_killed_exp_run_takes_its_child_and_stage_with_it(proj: Path, tether, tmp_path) -> None:
+    hold, pid = write(tmp_path / "hold", ""), tmp_path / "pid"
+    write(proj / "train.py", HOLDING_TRAIN.format(pid=str(pid), hold=str(hold)))
+    run = subprocess.Popen(
+        [PY, "-m", "tether", "exp", "run", "-n", "k9", "-S", "train.lr=0.3"],
+        cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for(pid.exists, "the stage to start")
+        stage = int(pid.read_text())
+        run.kill()
+        run.wait()
+        _wait_for(lambda: not _alive(stage), "the stage to die with exp run", 10)
+    finally:
+        hold.unlink()  # a stage left running ends
+    r = tether("exp", "clean")
+    assert r.code == 0 and "work tree .tether/exps/work/k9" in r.out
+    assert not (proj / ".tether/exps/work/k9").exists()
+
+
+def test_clean_leaves_a_work_tree_a_process_still_works_in(proj: Path, tether) -> None:
+    tree = proj / ".tether/exps/work/left"
+    tree.mkdir(parents=True)
+    (proj / ".tether/exps/work/left.lock").write_text("")  # its run is gone: unlocked
+    sleeper = subprocess.Popen(["sleep", "30"], cwd=tree)
+    try:
+        r = tether("exp", "clean")
+        assert r.code == 0 and "left" not in r.out and tree.is_dir()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    r = tether("exp", "clean")
+    assert "work tree .tether/exps/work/left" in r.out and not tree.exists()
+
+
+def test_ctrl_c_of_exp_run_stops_its_stage_and_cleans_up(proj: Path, tether, tmp_path) -> None:
+    hold, pid = write(tmp_path / "hold", ""), tmp_path / "pid"
+    write(proj / "train.py", HOLDING_TRAIN.format(pid=str(pid), hold=str(hold)))
+    run = subprocess.Popen(
+        [PY, "-m", "tether", "exp", "run", "-n", "stopped", "-S", "train.lr=0.3"],
+        cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(pid.exists, "the stage to start")
+        stage = int(pid.read_text())
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=20)
+    finally:
+        hold.unlink()
+    assert run.returncode == 130 and "interrupted" in err
+    assert not _alive(stage)
+    assert not (proj / ".tether/exps/work/stopped").exists()

@@ -459,6 +459,9 @@ def exec_main() -> int:
 @exp_app.command("exec", hidden=True)
 def exec_() -> None:
     """Check out the data and run the pipeline here (an experiment's child process)."""
+    from tether.experiments import proc
+
+    proc.child_started()
     code = exec_main()
     if code:
         raise typer.Exit(code)

@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tether import exprefs, gitscm
-from tether.experiments import queue, running
+from tether.experiments import proc, queue, running
 from tether.repo import Repo
 
 LOGS = "exps/logs"
@@ -56,8 +56,8 @@ def _work_trees(repo: Repo, registered: dict[str, Path]) -> list[Leftover]:
                 names.add(name)
     found = []
     for name in sorted(names):
-        if running.is_running(repo, name):
-            continue
+        if running.is_running(repo, name) or proc.works_in(work / name):
+            continue  # a process still works there: a killed run's child, not ended yet
         tree, lock = work / name, running.lock_path(repo, name)
         if name in registered or (tree.is_dir() and not tree.is_symlink()):
             found.append(Leftover(Kind.WORK_TREE, _rel(repo, tree), "its run is not running"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from tether import config, exprefs, gitscm, metrics, yamlio
 from tether.config import LOCAL
 from tether.errors import TetherError, UsageError
-from tether.experiments import logs, names, record, running, setparams
+from tether.experiments import logs, names, proc, record, running, setparams
 from tether.repo import Repo
 from tether.repolock import locked
 
@@ -73,10 +72,8 @@ def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Overr
 
 
 def _launch(cwd: Path, log: Path) -> int:
-    """``tether exp exec`` in a child process."""
-    with log.open("ab") as out:
-        cmd = [sys.executable, "-m", "tether", "exp", "exec"]
-        return subprocess.run(cmd, cwd=cwd, stdout=out, stderr=out, check=False).returncode
+    """``tether exp exec`` in a child process that dies with this one."""
+    return proc.launch_child([sys.executable, "-m", "tether", "exp", "exec"], cwd, log)
 
 
 def _values(wrepo: Repo, kind: str) -> dict[str, dict[str, object]]:

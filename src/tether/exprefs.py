@@ -18,7 +18,22 @@ QUEUE_PREFIX = "refs/tether/queue/"  # a queued experiment's starting point, unt
 # what `exp run --name` accepts: a ref component, a folder name and a word in a table
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}", re.I)
 BASELINE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a commit's full name (SHA-1 or SHA-256)
+# what git names a commit by, so an experiment must not be named so: its
+# special refs, and a commit's id or the start of one
+SPECIAL = frozenset(
+    {"HEAD", "FETCH_HEAD", "ORIG_HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD",
+     "BISECT_HEAD", "REBASE_HEAD", "AUTO_MERGE", "MERGE_AUTOSTASH"}
+)  # fmt: skip
+HEX = re.compile(r"[0-9a-f]{4,40}|[0-9a-f]{64}", re.I)
 LOG_KEY = "log_digest"  # the note's key for the cache object holding the run's log
+
+
+def well_formed(name: str) -> bool:
+    """:data:`NAME`, and a ref component git accepts (``git check-ref-format``):
+    no ``..``, not ending in ``.`` or ``.lock``."""
+    return (
+        NAME.fullmatch(name) is not None and ".." not in name and not name.endswith((".", ".lock"))
+    )
 
 
 def ref_of(baseline: str, name: str) -> str:
@@ -36,11 +51,7 @@ def valid(ref: str) -> bool:
     by hand or fetched from another repository are held to it: names become file
     names under ``.tether/``."""
     baseline, name = split(ref)
-    return (
-        ref.startswith(PREFIX)
-        and BASELINE.fullmatch(baseline) is not None
-        and NAME.fullmatch(name) is not None
-    )
+    return ref.startswith(PREFIX) and BASELINE.fullmatch(baseline) is not None and well_formed(name)
 
 
 def all_refs(root: Path) -> dict[str, tuple[str, str]]:
@@ -79,8 +90,13 @@ def log_objects(root: Path, commits: Iterable[str]) -> dict[str, str]:
 
 def resolve(root: Path, rev: str) -> str:
     """``rev`` itself, or the commit of the experiment so named when git knows no
-    such branch or tag (a branch wins, as in git a branch wins over a tag)."""
-    if not NAME.fullmatch(rev) or rev == "HEAD":
+    such branch or tag (a branch wins, as in git a branch wins over a tag) and,
+    for a string of hex digits, no such commit."""
+    if not NAME.fullmatch(rev) or rev.upper() in SPECIAL:
+        return rev
+    if HEX.fullmatch(rev) and gitscm.read_objects(root, [f"{rev}^{{commit}}"]).get(
+        f"{rev}^{{commit}}"
+    ):
         return rev
     found = all_refs(root).get(rev)
     if found is None or rev in gitscm.ref_names(root):

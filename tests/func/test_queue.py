@@ -211,7 +211,7 @@ def test_a_worker_killed_by_sigkill_fails_only_its_item(proj: Path, tether, tmp_
     worker.kill()
     worker.communicate()
 
-    assert stuck not in _show(tether)  # exp show notices the dead worker
+    assert _show(tether)[stuck]["state"] == "failed"  # exp show notices the dead worker
     on_disk = json.loads((proj / ".tether/exps/queue/stuck.json").read_text())
     assert on_disk["state"] == "failed" and "died" in on_disk["reason"]
     assert "died" in (proj / ".tether/exps/logs/stuck.log").read_text()
@@ -308,3 +308,42 @@ def test_gc_keeps_the_uncommitted_data_a_queued_item_will_run_on(proj: Path, tet
     assert _show(tether)[name]["state"] == "done"
     assert tether("exp", "apply", name).code == 0
     assert (proj / "extra.bin").read_text() == "second, not committed\n"
+
+
+def test_retry_keeps_the_failed_record_until_the_new_run_records(proj: Path, tether) -> None:
+    [boom] = _queue(tether, "-S", "train.fail=true", "--name", "boom")
+    assert tether("queue", "start").code == 1
+    first = git(proj, "for-each-ref", "--format=%(objectname)", "refs/tether/exps/").strip()
+    assert tether("queue", "retry", boom).code == 0
+    assert git(proj, "for-each-ref", "--format=%(objectname)", "refs/tether/exps/").strip() == first
+    assert tether("queue", "remove", boom).code == 0
+    assert _show(tether)[boom]["state"] == "failed"  # the record stays
+    assert "boom.log" not in tether("exp", "clean").out
+    assert "training blew up" in tether("exp", "logs", boom).out
+    # a retried item that runs replaces the record
+    _queue(tether, "-S", "train.fail=true", "--name", "again")
+    assert tether("queue", "start").code == 1
+    assert tether("queue", "retry", "--all").code == 0
+    assert tether("queue", "start").code == 1
+    refs = git(proj, "for-each-ref", "--format=%(refname)", "refs/tether/exps/").split()
+    assert sorted(r.rsplit("/", 1)[1] for r in refs) == ["again", "boom"]
+
+
+def test_a_killed_queue_start_leaves_its_items_logs_and_rows(proj: Path, tether, tmp_path) -> None:
+    hold = write(tmp_path / "hold", "")
+    [stuck] = _queue(tether, "-S", f"train.hold={hold}", "--name", "int-1")
+    [waiting] = _queue(tether, "-S", "train.lr=0.2", "--name", "int-2")
+    worker = _start(proj)
+    _train_pid(proj, stuck)
+    worker.kill()
+    worker.communicate()
+    cleaned = tether("exp", "clean")
+    assert cleaned.code == 0 and "int-1.log" not in cleaned.out
+    assert "died" in tether("queue", "logs", stuck).out
+    logs = tether("exp", "logs", stuck)
+    assert logs.code == 0 and "train starts" in logs.out
+    rows = _show(tether)
+    assert rows[stuck]["state"] == "failed" and set(rows[stuck]["metrics"].values()) == {None}
+    assert rows[waiting]["state"] == "queued"
+    failed = json.loads(tether("exp", "show", "--json", "--state", "failed").out)
+    assert [r["name"] for r in failed["tether.exp-show/v1"]["rows"]] == ["HEAD", stuck]

@@ -146,6 +146,13 @@ def run(argv: list[str] | None = None) -> None:
     sys.exit(invoke(argv))
 
 
+def _usage_line(exc: click.UsageError) -> str:
+    """``<what is wrong> — see `tether … --help```: click's message on one line."""
+    what = " ".join(exc.format_message().split()).rstrip(".")
+    path = exc.ctx.command_path if exc.ctx is not None else "tether"
+    return f"{what} — see `{path} --help`"
+
+
 def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
     """Run one command line; return its exit code (the CLI's error mapping).
 
@@ -167,6 +174,9 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
 
             traceback.print_exc()
         render.error(str(exc))
+        return exc.exit_code
+    except click.UsageError as exc:  # a bad option, value or argument: one line, like ours
+        render.error(_usage_line(exc))
         return exc.exit_code
     except ClickException as exc:
         exc.show()

@@ -160,7 +160,10 @@ def show(
         typer.Option("--drop", metavar="GLOB", help="Hide these param/metric columns."),
     ] = None,
     state: Annotated[
-        str | None, typer.Option("--state", help="Only experiments in this state (done, failed).")
+        str | None,
+        typer.Option(
+            "--state", help="Only experiments in this state (done, failed, queued, running)."
+        ),
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=0, help="Only the N newest experiments.")
@@ -456,6 +459,9 @@ def exec_main() -> int:
 @exp_app.command("exec", hidden=True)
 def exec_() -> None:
     """Check out the data and run the pipeline here (an experiment's child process)."""
+    from tether.experiments import proc
+
+    proc.child_started()
     code = exec_main()
     if code:
         raise typer.Exit(code)

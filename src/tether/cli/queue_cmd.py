@@ -127,12 +127,19 @@ def remove(
 
 
 @queue_app.command("retry")
-def retry(names: Names = None) -> None:
-    """Queue failed items again, from the same starting point and params."""
+def retry(
+    names: Names = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every failed item.")] = False,
+) -> None:
+    """Queue failed items again, from the same starting point and params.
+
+    An item's failed experiment stays recorded until its new run records its
+    own in its place.
+    """
     from tether.experiments import queue
 
-    again = queue.retry(_repo(), names or [])
-    render.info(f"queued again: {', '.join(again)}")
+    again = queue.retry(_repo(), names or [], everything)
+    render.info(f"queued again: {', '.join(again)}" if again else "no failed item to retry")
 
 
 @queue_app.command("stop")

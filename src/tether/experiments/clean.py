@@ -3,7 +3,8 @@
 A run that was killed can leave its work tree under ``.tether/exps/work/``
 (registered with git or not) and its run lock; a log can outlive its
 experiment; ``exp run`` writes a copy of the index under ``.tether/tmp/``;
-an experiment's ref can name a commit that is gone. Each is deleted only when
+an experiment's ref can name a commit that is gone. The log of a queue item,
+whatever its state, is not left behind: ``queue logs`` reads it. Each is deleted only when
 no run owns it (:func:`tether.experiments.running.is_running`), and under the
 repository lock, which ``exp run`` holds while it writes its index copy. A
 file whose name tether would not have given is never touched.
@@ -17,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tether import exprefs, gitscm
-from tether.experiments import running
+from tether.experiments import proc, queue, running
 from tether.repo import Repo
 
 LOGS = "exps/logs"
@@ -55,8 +56,8 @@ def _work_trees(repo: Repo, registered: dict[str, Path]) -> list[Leftover]:
                 names.add(name)
     found = []
     for name in sorted(names):
-        if running.is_running(repo, name):
-            continue
+        if running.is_running(repo, name) or proc.works_in(work / name):
+            continue  # a process still works there: a killed run's child, not ended yet
         tree, lock = work / name, running.lock_path(repo, name)
         if name in registered or (tree.is_dir() and not tree.is_symlink()):
             found.append(Leftover(Kind.WORK_TREE, _rel(repo, tree), "its run is not running"))
@@ -109,6 +110,7 @@ def clean(repo: Repo, dry_run: bool = False) -> list[Leftover]:
         registered = _registered(repo)
         refs = _refs(repo)
         experiments = set(exprefs.all_refs(repo.root)) - {exprefs.split(r.what)[1] for r in refs}
+        experiments |= queue.all_names(repo)  # a queue item's log is read by `queue logs`
         found = [
             *_work_trees(repo, registered), *_logs(repo, experiments), *_indexes(repo), *refs
         ]  # fmt: skip

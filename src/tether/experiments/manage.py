@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tether import exprefs, gitscm
-from tether.errors import UsageError, WorkspaceError
-from tether.experiments import filters, logs, record
+from tether.errors import TetherError, UsageError, WorkspaceError
+from tether.experiments import filters, logs, queue, record
 from tether.experiments.run import LOGS
+from tether.pipeline import lock, outputs
 from tether.pipeline.outputs import STAGE_OUTPUTS
 from tether.repo import Repo
-from tether.workspace.checkout import checkout
+from tether.workspace import tracked
+from tether.workspace.checkout import check, checkout
 
 
 def _find(repo: Repo, name: str) -> tuple[str, str]:
@@ -33,6 +35,10 @@ def remove(
     ``names`` or ``everything`` pick experiments (every one when only filters are
     given); ``older_than`` (seconds since it started) and ``state`` narrow them."""
     filtered = older_than is not None or state is not None
+    if everything and names:
+        raise UsageError(
+            "name experiments or pass --all, not both", "see `tether exp remove --help`"
+        )
     filters.check_state(state)
     refs = exprefs.all_refs(repo.root)
     if everything or (filtered and not names):
@@ -54,14 +60,35 @@ def remove(
     return names
 
 
+def _already(repo: Repo, commit: str, paths: list[str]) -> set[str]:
+    """Those of ``paths`` whose file in the workspace is already as in ``commit``
+    (or absent from both): applying changes nothing there."""
+    found = gitscm.read_at(repo.root, commit, paths)
+    same = set()
+    for p, data in found.items():
+        full = repo.root / p
+        if full.is_symlink() or full.is_dir():
+            continue
+        if data is None:
+            if not full.exists():
+                same.add(p)
+        elif full.is_file() and full.read_bytes() == data:
+            same.add(p)
+    return same
+
+
 def apply(repo: Repo, name: str, force: bool) -> list[str]:
     """Write the experiment's files (params, code, tether.lock, pointers) into the
     workspace and check out its outputs. Files with uncommitted changes are
-    refused unless ``force``. The index is left alone: the changes show as
-    unstaged, for the user to commit or drop."""
+    refused unless ``force``, and so is data whose changes are in no cache:
+    everything is checked before the first file is written. The index is left
+    alone: the changes show as unstaged, for the user to commit or drop. The
+    files changed (those already as in the experiment are not)."""
     _, commit = _find(repo, name)
     head = gitscm.rev_parse(repo.root, "HEAD")
-    paths = gitscm.changed_between(repo.root, head, commit)
+    differ = gitscm.changed_between(repo.root, head, commit)
+    same = _already(repo, commit, differ)
+    paths = [p for p in differ if p not in same]
     dirty = gitscm.changed_paths(repo.root, paths)
     if dirty and not force:
         raise WorkspaceError(
@@ -70,6 +97,14 @@ def apply(repo: Repo, name: str, force: bool) -> list[str]:
             "commit them, or pass --force to overwrite them",
         )
     with repo.lock("exp apply"):
+        try:
+            pointers = tracked.at_commit(repo, commit, STAGE_OUTPUTS, strict=True)
+            pointers = [p for p in pointers if p.source != lock.FILE]
+            check(repo, pointers + outputs.cached_at(repo, commit), force)
+        except TetherError as exc:
+            exc.message = f"exp apply {name}: {exc.message.removesuffix('; nothing was changed')}"
+            exc.message += "; nothing was changed"
+            raise
         gitscm.restore_worktree(repo.root, commit, paths)
     checkout(repo, None, force, outputs=STAGE_OUTPUTS)
     return paths
@@ -96,4 +131,9 @@ def log(repo: Repo, name: str) -> bytes:
     for note in record.read_all(repo.root):
         if note.name == name:
             return logs.read(repo, note, log_file(repo, name))
+    if name in queue.all_names(repo):  # not recorded (yet, or its worker died)
+        found = queue.log_of(repo, name)
+        if found is not None:
+            return found.read_bytes()
+        raise UsageError(f"{name} has no log yet (not started)", "see `tether queue status`")
     raise UsageError(f"no experiment named {name!r}", "see `tether exp show --all`")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Container
+from pathlib import Path
+
+from tether import exprefs, gitscm
+from tether.errors import UsageError
 
 _ADJECTIVES = [
     "amber",
@@ -112,3 +116,24 @@ def generate(taken: Container[str]) -> str:
         if name not in taken:
             return name
     raise RuntimeError("no free experiment name")  # pragma: no cover - 19 million names
+
+
+def check(root: Path, name: str, flag: str = "--name") -> None:
+    """Refuse a name an experiment cannot have: one git refuses in a ref, or one
+    that already names a commit to git (a branch, a tag, HEAD and its kind, a
+    commit id), which commands taking a revision would then read otherwise."""
+    if not exprefs.well_formed(name):
+        raise UsageError(
+            f"{flag} {name!r}: not a valid experiment name",
+            "use letters, digits, '.', '_' and '-' (up to 64), starting with a letter or "
+            "digit, without '..' and not ending in '.' or '.lock'",
+        )
+    if name.upper() in exprefs.SPECIAL:
+        raise UsageError(f"{flag} {name}: git names a commit so", "pick another name")
+    if exprefs.HEX.fullmatch(name):
+        raise UsageError(
+            f"{flag} {name}: it could be a commit id (4 to 40 or 64 hex digits)",
+            "pick a name with a letter beyond a-f, or a '-'",
+        )
+    if name in gitscm.ref_names(root):
+        raise UsageError(f"{flag} {name}: a branch or tag has that name", "pick another name")

@@ -33,8 +33,10 @@ def _kill_own_group(_signum: int, _frame: object) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
-def _die_with_parent() -> None:
-    parent = os.getppid()
+def _die_with_parent(parent: int | None = None) -> None:
+    """Answer SIGTERM by killing this process's group, and (on Linux) get
+    SIGTERM when the parent (pid ``parent``, by default the present one) ends."""
+    parent = os.getppid() if parent is None else parent
     signal.signal(signal.SIGTERM, _kill_own_group)
     if sys.platform.startswith("linux"):
         import ctypes
@@ -59,6 +61,40 @@ def _child(main: Callable[[], int], cwd: str, log: str, env: dict[str, str]) -> 
     os.closerange(3, max(os.sysconf("SC_OPEN_MAX"), 1024))
     os.chdir(cwd)
     sys.exit(main())
+
+
+PARENT_ENV = "TETHER_EXP_PARENT"  # the pid of the ``exp run`` whose child this is
+
+
+def launch_child(cmd: list[str], cwd: Path, log: Path) -> int:
+    """Run ``cmd`` (a ``tether exp exec``) in ``cwd`` in a new session, its output
+    appended to ``log``, dying with this process (:func:`child_started`); its exit
+    code. Interrupted here (Ctrl-C), its whole group is stopped before this returns."""
+    import subprocess
+
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            cmd, cwd=cwd, stdout=out, stderr=out, env=env, start_new_session=True
+        )
+    try:
+        return child.wait()
+    except BaseException:
+        signal_group(child.pid, signal.SIGTERM)  # the child kills its group
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            signal_group(child.pid, signal.SIGKILL)
+            child.wait()
+        raise
+
+
+def child_started() -> None:
+    """In a child :func:`launch_child` started: die with the parent that started
+    it, stage commands included."""
+    parent = os.environ.pop(PARENT_ENV, "")
+    if parent.isdigit():
+        _die_with_parent(int(parent))
 
 
 class Forks:
@@ -108,9 +144,10 @@ def signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _members_in(pgid: int, folder: Path) -> bool:
-    """Whether a live process of group ``pgid`` works in ``folder``: a group id
-    alone may have been reused since by an unrelated process."""
+def _members_in(pgid: int | None, folder: Path) -> bool:
+    """Whether a live process of group ``pgid`` (of any group: None) works in
+    ``folder``: a group id alone may have been reused since by an unrelated
+    process."""
     proc = Path("/proc")
     if not proc.is_dir():
         return False
@@ -121,7 +158,7 @@ def _members_in(pgid: int, folder: Path) -> bool:
         try:
             stat = (entry / "stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) != pgid:
+            if fields[0] == "Z" or (pgid is not None and int(fields[2]) != pgid):
                 continue
             cwd = os.readlink(entry / "cwd")
         except (OSError, ValueError, IndexError):
@@ -129,6 +166,12 @@ def _members_in(pgid: int, folder: Path) -> bool:
         if cwd == inside or cwd.startswith(inside + "/") or cwd.startswith(inside + " "):
             return True
     return False
+
+
+def works_in(folder: Path) -> bool:
+    """Whether any live process has its working folder in ``folder`` (below
+    it included), such as what is left of a killed run's child."""
+    return _members_in(None, folder.resolve())
 
 
 def kill_group(pgid: int, folder: Path) -> None:

@@ -226,11 +226,22 @@ def status(repo: Repo) -> list[Item]:
     return items(repo)
 
 
-def pending(repo: Repo) -> list[Item]:
-    """Queued and running items (``exp show`` lists them with the experiments)."""
+def listed(repo: Repo, recorded: set[str]) -> list[Item]:
+    """The items ``exp show`` lists with the experiments: queued and running
+    ones, and failed ones whose run recorded no experiment (named in
+    ``recorded``): their worker died, or the run could not start."""
     if not folder(repo).is_dir():
         return []
-    return [i for i in status(repo) if i.state in ("queued", "running")]
+    return [
+        i
+        for i in status(repo)
+        if i.state in ("queued", "running") or (i.state == "failed" and i.name not in recorded)
+    ]
+
+
+def all_names(repo: Repo) -> set[str]:
+    """The name of every item, whatever its state."""
+    return {i.name for i in items(repo)} if folder(repo).is_dir() else set()
 
 
 def _pick(repo: Repo, names: list[str], everything: bool) -> list[Item]:
@@ -277,13 +288,17 @@ def remove(repo: Repo, names: list[str], everything: bool) -> list[str]:
     return gone
 
 
-def retry(repo: Repo, names: list[str]) -> list[str]:
-    """Queue failed items again (their failed record, if any, is replaced when they run)."""
-    chosen = _pick(repo, names, False)
+def retry(repo: Repo, names: list[str], everything: bool = False) -> list[str]:
+    """Queue failed items again (``everything``: every failed one). Their failed
+    record, if any, stays until the new run records its own in its place."""
+    if everything and names:
+        raise UsageError("name items or pass --all, not both", "see `tether queue retry --help`")
+    chosen = _pick(repo, names, everything)
+    if everything:
+        chosen = [i for i in chosen if i.state == "failed"]
     for item in chosen:
         if item.state != "failed":
             raise UsageError(f"{item.name} is {item.state}, not failed", "only failed items retry")
-    recorded = exprefs.all_refs(repo.root)
     for item in chosen:
         with _locked(repo, item.name) as mine:
             if not mine:
@@ -292,8 +307,6 @@ def retry(repo: Repo, names: list[str]) -> list[str]:
             item.reason, item.worker, item.host, item.commit = "", 0, "", ""
             item.order = time.time_ns()
             save(repo, item)
-        if item.name in recorded:
-            gitscm.delete_refs(repo.root, [recorded[item.name][0]])
     return [i.name for i in chosen]
 
 

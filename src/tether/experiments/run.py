@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 from tether import config, exprefs, gitscm, metrics, yamlio
 from tether.config import LOCAL
 from tether.errors import TetherError, UsageError
-from tether.experiments import logs, names, record, running, setparams
+from tether.experiments import logs, names, proc, record, running, setparams
 from tether.repo import Repo
 from tether.repolock import locked
 from tether.storage import links
@@ -74,10 +73,8 @@ def _prepare(repo: Repo, path: Path, start: str, overrides: list[setparams.Overr
 
 
 def _launch(cwd: Path, log: Path) -> int:
-    """``tether exp exec`` in a child process."""
-    with log.open("ab") as out:
-        cmd = [sys.executable, "-m", "tether", "exp", "exec"]
-        return subprocess.run(cmd, cwd=cwd, stdout=out, stderr=out, check=False).returncode
+    """``tether exp exec`` in a child process that dies with this one."""
+    return proc.launch_child([sys.executable, "-m", "tether", "exp", "exec"], cwd, log)
 
 
 def _values(wrepo: Repo, kind: str) -> dict[str, dict[str, object]]:
@@ -143,13 +140,8 @@ class Plan:
 
 def plan(repo: Repo, sets: list[str], name: str | None = None) -> Plan:
     """Check the ``-S`` settings, name every combination, and snapshot the starting point."""
-    settings = [setparams.parse(s) for s in sets]
+    settings = setparams.parse_all(sets)
     setparams.check(repo.root, settings)
-    if name is not None and not exprefs.NAME.fullmatch(name):
-        raise UsageError(
-            f"--name {name!r}: not a valid experiment name",
-            "use letters, digits, '.', '_' and '-' (up to 64)",
-        )
     if not gitscm.has_commits(repo.root):
         raise UsageError("the repository has no commits yet", "commit first (`git commit`)")
     combos = setparams.grid(settings)
@@ -160,6 +152,8 @@ def plan(repo: Repo, sets: list[str], name: str | None = None) -> Plan:
         wanted = [name]
     else:
         wanted = [f"{name}-{i}" for i in range(1, len(combos) + 1)]
+    for w in wanted:
+        names.check(repo.root, w)
     clash = sorted(set(wanted) & taken)
     if clash:
         raise UsageError(

@@ -142,6 +142,11 @@ def pull(
     """Fetch the experiments' refs from ``git_remote`` (all, or ``names``), then
     their data from the data remote into the cache. An experiment here of the
     same name with another commit is refused unless ``force`` (which replaces it)."""
+    for n in names:
+        if not exprefs.well_formed(n):
+            raise UsageError(
+                f"{n!r} is not a valid experiment name", "see `tether exp show --all` there"
+            )
     theirs = _theirs(repo, git_remote)
     for n in names:
         if n not in theirs:

@@ -8,6 +8,7 @@ from in their ``baseline`` column.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +53,15 @@ def _baseline(repo: Repo, head: str) -> Row:
     return Row("HEAD", head, head, values("params"), values("metric"), "baseline", "")
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, int | float) and not isinstance(value, bool) else (1, 0)
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers first (by value), then anything else by its text (strings,
+    booleans, lists), then rows without the value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value, "")
+    if value is None:
+        return (2, 0, "")
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return (1, 0, text)
 
 
 def _resolve(names: list[str], wanted: str) -> str:
@@ -84,7 +92,8 @@ def show(
 ) -> Table:
     head = gitscm.rev_parse(repo.root, "HEAD")
     branch = gitscm.current_branch(repo.root)
-    notes = [n for n in record.read_all(repo.root) if all_baselines or of_head(n, head, branch)]
+    every = record.read_all(repo.root)
+    notes = [n for n in every if all_baselines or of_head(n, head, branch)]
     base = _baseline(repo, head)
     rows = [base] + [
         Row(n.name, n.baseline, n.commit, _flat(n.params), _flat(n.metrics), n.state, n.started)
@@ -92,7 +101,7 @@ def show(
     ]
     rows += [
         Row(i.name, i.baseline, "", {**base.params, **i.params}, {}, i.state, i.started or i.queued)
-        for i in queue.pending(repo)
+        for i in queue.listed(repo, {n.name for n in every})
         if all_baselines or i.baseline == head or (branch and i.branch == branch)
     ]
     rows[1:] = _chosen(rows[1:], state, limit)

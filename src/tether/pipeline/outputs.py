@@ -4,7 +4,7 @@ graph, loaded and checked against the paths pointer files track."""
 
 from __future__ import annotations
 
-from tether import untrusted
+from tether import gitscm, untrusted
 from tether.errors import PipelineError, TetherError
 from tether.pipeline import graph, lock, spec
 from tether.pointer import Pointer
@@ -27,6 +27,30 @@ def _recorded(text: str, cached: set[str] | None) -> list[Pointer]:
     return out
 
 
+def _cached_paths(pipeline: spec.Pipeline) -> set[str]:
+    return {
+        o.path
+        for s in pipeline.stages.values()
+        for o in s.outs
+        if o.cache and o.inside is None  # a file inside a cached folder comes with the folder
+    }
+
+
+def cached_at(repo: Repo, commit: str) -> list[Pointer]:
+    """The cached stage outputs ``commit`` records: what ``checkout`` would
+    write once its tether.yaml and tether.lock are in the workspace."""
+    files = gitscm.read_at(repo.root, commit, [spec.FILE, lock.FILE])
+    text, lock_text = files[spec.FILE], files[lock.FILE]
+    if text is None or lock_text is None:
+        return []
+
+    def read(rel: str) -> bytes | None:
+        return gitscm.read_at(repo.root, commit, [rel])[rel]
+
+    pipeline = spec.parse(repo.root, text.decode("utf-8", "replace"), read)
+    return _recorded(lock_text.decode("utf-8", "replace"), _cached_paths(pipeline))
+
+
 class _FromFiles:
     """Stage outputs as tether.yaml and tether.lock say (see tracked.StageOutputs)."""
 
@@ -46,13 +70,7 @@ class _FromFiles:
         pipeline = spec.load(repo.root)
         if pipeline is None:
             return []
-        cached = {
-            o.path
-            for s in pipeline.stages.values()
-            for o in s.outs
-            if o.cache and o.inside is None  # a file inside a cached folder comes with the folder
-        }
-        return _recorded(text, cached)
+        return _recorded(text, _cached_paths(pipeline))
 
     def recorded(self, lock_text: str) -> list[Pointer]:
         return _recorded(lock_text, None)

@@ -379,6 +379,25 @@ def checkout(
     return results
 
 
+def check(repo: Repo, pointers: list[Pointer], force: bool) -> None:
+    """Raise what :func:`checkout` of ``pointers`` would refuse (content in no
+    cache, a missing object); changes nothing. A command that writes other
+    files first calls it, so that a refusal leaves no half."""
+    errors: list[TetherError] = []
+    needed: list[tuple[str, str]] = []
+    for p in pointers:
+        try:
+            needed += _plan(repo, p, force, relink=False).needed
+        except (ObjectError, WorkspaceError, MetadataError) as exc:
+            errors.append(exc)
+    try:
+        _need(repo, needed)
+    except MissingObjectError as exc:
+        errors.append(exc)
+    if errors:
+        raise _together(errors)
+
+
 def _together(errors: list[TetherError]) -> TetherError:
     """One error naming every failure, of the first one's kind and hint."""
     first = errors[0]

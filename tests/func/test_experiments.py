@@ -53,7 +53,9 @@ def test_run_is_isolated_and_records_the_dirty_state(proj: Path, tether) -> None
 
 
 def test_set_param_keeps_yaml_types_and_expands_a_grid(proj: Path, tether) -> None:
-    exps = _exp_run(tether, "-S", "train.lr=1,2.5", "-S", "params.yaml:train.mode=head,last")
+    exps = _exp_run(
+        tether, "-S", "train.lr=1,2.5", "--set-param", "params.yaml:train.mode=head,last"
+    )
     assert len(exps) == 4
     changed = [tuple(e["changed"].values()) for e in exps]
     assert changed == [(1, "head"), (1, "last"), (2.5, "head"), (2.5, "last")]

@@ -438,14 +438,14 @@ def clean(
         render.info("nothing to clean")
 
 
-def exec_main() -> int:
+def exec_main(repro: tuple[str, ...] = ()) -> int:
     """Check out the data and run the pipeline here, as `tether checkout` and
-    `tether repro` would: what an experiment's child runs in its work tree."""
+    `tether repro REPRO…` would: what an experiment's child runs in its work tree."""
     import sys
 
     from tether.cli.app import invoke
 
-    for args in (["checkout"], ["repro"]):
+    for args in (["checkout"], ["repro", *repro]):
         render.out(f"$ tether {' '.join(args)}")
         sys.stdout.flush()
         code = invoke(args)

@@ -43,6 +43,20 @@ def start(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=1, help="How many experiments run at once.")
     ] = 1,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="Where each experiment's stages run: local, or ray (a Ray cluster; "
+            "data moves through the default remote), as `repro --executor`.",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="The Ray cluster (default: ray.address, RAY_ADDRESS, local)."
+        ),
+    ] = None,
 ) -> None:
     """Run the queued experiments, JOBS at a time, each in its own work tree.
 
@@ -51,15 +65,27 @@ def start(
     once: no item runs twice. Ctrl-C (or SIGTERM) stops now: running
     experiments are stopped with their child processes, recorded as failed
     with their log, their items marked failed (`queue retry` queues them
-    again), exit code 130. Exit code 1 when an experiment failed.
+    again), exit code 130. Exit code 1 when an experiment failed. With
+    --executor ray each experiment's stages run as Ray tasks on the cluster
+    (JOBS experiments at a time are sent from here).
     """
+    import functools
+
     from tether.cli.exp_cmd import exec_main
-    from tether.errors import EXIT_INTERRUPTED
+    from tether.errors import EXIT_INTERRUPTED, UsageError
     from tether.experiments import worker
 
+    if executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor {executor!r}", "use --executor local or ray")
+    if ray_address and executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
+    repro = ("--executor", executor) + (("--ray-address", ray_address) if ray_address else ())
     # the modules a child runs: imported once, by the fork server
     preload = [f"tether.cli.{m}" for m in ("app", "exp_cmd", "data", "pipeline")]
-    child = worker.Child(exec_main, (*preload, "tether.pipeline.run", "tether.workspace.checkout"))
+    child = worker.Child(
+        functools.partial(exec_main, repro),
+        (*preload, "tether.pipeline.run", "tether.workspace.checkout"),
+    )
     outcome = worker.start(_repo(), jobs, child, _ended)
     if outcome.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)  # the CLI root says "interrupted"

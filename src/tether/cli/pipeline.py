@@ -96,12 +96,26 @@ def repro(
         bool, typer.Option("--no-run-cache", help="Run stages even if a run is cached.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=1, help="Run up to N independent stages side by side."),
+    ] = 1,
+    cpus: Annotated[
+        int | None,
+        typer.Option("--cpus", min=1, help="CPUs the stages' resources.cpus share (default: all)."),
+    ] = None,
 ) -> None:
     """Run the stages whose command, dependencies, params or outputs changed.
 
     Stages run in dependency order with their output streaming live; each
     completed stage is recorded in tether.lock. A configuration already run
     is restored from the run-cache instead of running again.
+
+    With -j N, a stage starts once the stages it depends on finished and its
+    resources (tether.yaml: resources: {cpus, gpus, memory}, mutex: [names])
+    are free; each line it prints is prefixed with its name and its full
+    output kept in .tether/logs/STAGE.log. GPUs come from CUDA_VISIBLE_DEVICES
+    or nvidia-smi; memory is advisory, never enforced.
     """
     from tether.pipeline import run
     from tether.repo import Repo
@@ -130,6 +144,8 @@ def repro(
         on_note=say,
         on_warn=render.warn,
         stage_output_to_stderr=as_json,
+        jobs=jobs,
+        cpus=cpus,
     )
     if as_json:
         render.emit_json("repro", jsonout.repro(outcomes))

@@ -93,6 +93,25 @@ def test_independent_stages_overlap_and_dependents_wait(repo, tether, monkeypatc
     assert tether("repro", "-j", "2").out.strip().endswith("nothing to run")
 
 
+def test_foreach_items_run_side_by_side(repo, tether, monkeypatch):
+    marks = pipeline(repo, {}, monkeypatch)
+    write(
+        repo / "tether.yaml",
+        f"""schema: 1
+stages:
+  item:
+    foreach: {{a: b, b: a}}
+    do:
+      cmd: {PY} mark.py ${{key}} ${{key}}.out 0.3 ${{item}}
+      outs: ["${{key}}.out"]
+""",
+    )
+    r = tether("repro", "-j", "2")
+    assert r.code == 0, r.err
+    assert overlap(interval(marks, "a"), interval(marks, "b"))
+    assert "[item@a] hello from a" in r.out
+
+
 def test_j1_runs_one_at_a_time_in_order(repo, tether, monkeypatch):
     marks = pipeline(repo, {"a": out("a"), "b": out("b"), "c": out("c", deps="a")}, monkeypatch)
     r = tether("repro")

@@ -104,9 +104,10 @@ class ParamRef:
 @dataclass(frozen=True)
 class Resources:
     """What a stage needs while it runs; ``repro -j`` starts it only when they are free.
-    ``memory`` (bytes) is advisory: recorded and shown, never enforced."""
+    Undeclared, a stage takes one ``-j`` slot and nothing else. ``memory`` (bytes)
+    is advisory: parsed and checked, never counted."""
 
-    cpus: int = 1
+    cpus: int = 0
     gpus: int = 0
     memory: int | None = None
 
@@ -430,7 +431,7 @@ def _resources(body: dict[str, Any], lines: _Lines, name: str) -> Resources:
         )
     memory = raw.get("memory")
     return Resources(
-        cpus=_count(raw.get("cpus", 1), lines, *keys, "cpus"),
+        cpus=_count(raw.get("cpus", 0), lines, *keys, "cpus"),
         gpus=_count(raw.get("gpus", 0), lines, *keys, "gpus"),
         memory=None if memory is None else _memory(memory, lines, *keys, "memory"),
     )

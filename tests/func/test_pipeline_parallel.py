@@ -91,6 +91,14 @@ def test_independent_stages_overlap_and_dependents_wait(repo, tether, monkeypatc
     assert "[a] hello from a" in r.out and "[b] hello from b" in r.out
     assert (repo / ".tether/logs/a.log").read_text() == "hello from a\n"
     assert tether("repro", "-j", "2").out.strip().endswith("nothing to run")
+    for name in "abc":  # restored from the lock, stage by stage, none run again
+        (repo / f"{name}.out").unlink()
+        (marks / f"{name}.json").unlink()
+    r = tether("repro", "-j", "2")
+    assert r.code == 0, r.err
+    assert all(f"restored {n} from the run-cache" in r.out for n in "abc")
+    assert not any((marks / f"{n}.json").exists() for n in "abc")
+    assert (repo / "c.out").read_text() == "cab"
 
 
 def test_foreach_items_run_side_by_side(repo, tether, monkeypatch):

@@ -102,20 +102,20 @@ class LocalExecutor:
                     f"stage {job.stage.name}: cannot start {cmd!r}: {exc}"
                 ) from None
             self._procs.add(proc)
+        stream = sys.stderr if job.to_stderr else sys.stdout
+        prefix = f"[{job.stage.name}] "
         try:
             assert proc.stdout is not None
-            stream = sys.stderr if job.to_stderr else sys.stdout
-            prefix = f"[{job.stage.name}] "
-            for raw in iter(proc.stdout.readline, b""):
-                log.write(raw)
-                log.flush()
-                text = raw.decode(errors="replace").rstrip("\r\n")
-                with self._out:
-                    stream.write(f"{prefix}{text}\n")
-                    stream.flush()
+            with proc.stdout:
+                for raw in iter(proc.stdout.readline, b""):
+                    log.write(raw)
+                    log.flush()
+                    text = raw.decode(errors="replace").rstrip("\r\n")
+                    with self._out:
+                        stream.write(f"{prefix}{text}\n")
+                        stream.flush()
             return proc.wait()
         finally:
-            proc.stdout.close() if proc.stdout else None
             with self._lock:
                 self._procs.discard(proc)
 

@@ -223,6 +223,8 @@ def test_keep_going_runs_the_branches_a_failure_does_not_reach(repo, tether, mon
     r = tether("repro", "-j", "2", "-k", "--json")
     assert r.code == 1, r.err
     assert "1 stage(s) failed, first: bad" in r.err
+    assert "warning: stage bad failed (exit code 3)" in r.err
+    assert "full output of failed stage bad: .tether/logs/bad.log" in r.err
     assert (marks / "zother.json").exists() and (marks / "slow.json").exists()
     assert not (marks / "after_bad.start").exists()
     assert sorted(_lock_stages(repo)) == ["slow", "zother"]

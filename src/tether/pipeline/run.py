@@ -280,6 +280,7 @@ class _Repro:
         self.memo.clear()
         if error is not None:
             if isinstance(error, StageFailedError) and job.log is not None:
+                self.opts.warn(error.message)  # side by side: said when it happens
                 self.failed_logs.append(f"{name}: {repo.rel(job.log)}")
             if not isinstance(error, StageFailedError) or not self.opts.keep_going:
                 raise error

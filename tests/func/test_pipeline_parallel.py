@@ -311,3 +311,23 @@ def test_a_second_repro_is_refused_while_one_runs(repo, monkeypatch):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert sorted(_lock_stages(repo)) == ["a", "b"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_another_executor_runs_the_stages(repo, monkeypatch, jobs):
+    """``repro(runner=...)``: a plain function in place of the local executor;
+    repro still stores and records what it left in the workspace."""
+    from tether.pipeline import run
+    from tether.repo import Repo
+
+    pipeline(repo, {"a": out("a"), "b": out("b", deps="a")}, monkeypatch)
+    ran: list[str] = []
+
+    def runner(root: Path, stage, to_stderr: bool) -> None:
+        ran.append(stage.name)
+        (root / f"{stage.name}.out").write_text(f"made by runner: {stage.name}")
+
+    outcomes = run.repro(Repo.find(), runner=runner, jobs=jobs)
+    assert ran == ["a", "b"]
+    assert [(o.name, o.action) for o in outcomes] == [("a", run.Action.RAN), ("b", run.Action.RAN)]
+    assert _lock_stages(repo) == ["a", "b"]

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -128,6 +129,20 @@ class LocalExecutor:
         while time.monotonic() < deadline and any(p.poll() is None for p in procs):
             time.sleep(0.05)
         _signal(procs, signal.SIGKILL)  # whatever is left of each group
+
+
+class RunnerExecutor:
+    """An executor from a function ``run(root, stage, to_stderr)`` that leaves the
+    outputs in the workspace (``repro(runner=...)``); it cannot be stopped."""
+
+    def __init__(self, runner: Callable[[Path, Stage, bool], None]) -> None:
+        self.runner = runner
+
+    def run(self, job: Job) -> None:
+        self.runner(job.root, job.stage, job.to_stderr)
+
+    def stop(self) -> None:
+        pass
 
 
 def _signal(procs: list[subprocess.Popen[bytes]], sig: int) -> None:

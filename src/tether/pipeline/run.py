@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from tether import gitscm, progress, tempfiles
@@ -32,7 +33,7 @@ from tether.errors import (
 )
 from tether.pipeline import graph as graphmod
 from tether.pipeline import lock, runcache, scheduler, sources, spec
-from tether.pipeline.executor import Executor, Job, LocalExecutor
+from tether.pipeline.executor import Executor, Job, LocalExecutor, RunnerExecutor
 from tether.pipeline.outputs import load
 from tether.pipeline.staleness import dep_artifacts, param_values, stage_staleness
 from tether.pointer import Pointer
@@ -42,6 +43,12 @@ from tether.workspace import tracked
 from tether.workspace.add import relink, store_path
 from tether.workspace.checkout import checkout_pointer
 from tether.workspace.hashpath import Memo
+
+# Runs a stage's commands so that its outputs are in the workspace, raising
+# StageFailedError when a command fails (``repro(runner=...)``); an
+# :class:`~tether.pipeline.executor.Executor` (``repro(executor=...)``) can
+# also be stopped and is called from several threads with ``jobs`` > 1.
+StageRunner = Callable[[Path, spec.Stage, bool], None]
 
 
 class Action(StrEnum):
@@ -313,13 +320,15 @@ def repro(
     jobs: int = 1,
     cpus: int | None = None,
     executor: Executor | None = None,
+    runner: StageRunner | None = None,
 ) -> list[Outcome]:
     """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
     the user (a data source stored, a stage skipped); ``on_warn``: something the
     user must see (why a restore failed); ``stage_output_to_stderr``: the
     commands print to stderr, leaving stdout to the caller (``--json``).
     ``jobs``: stages run side by side (scheduler.py), within ``cpus`` (default:
-    the machine's) and the GPUs there are; ``executor`` runs them (default: here)."""
+    the machine's) and the GPUs there are; ``executor`` runs them (default: here;
+    ``runner``: a plain function in its place)."""
     warn = on_warn or (lambda _: None)
     opts = _Options(
         force=force,
@@ -351,7 +360,8 @@ def repro(
             for p in sources.store(repo, changed):
                 opts.note(f"{p.path} changed: stored and pointer updated ({p.source})")
         try:
-            scheduler.run(names, graph.upstream, plan, executor or LocalExecutor(), limits)
+            executor = executor or (RunnerExecutor(runner) if runner else LocalExecutor())
+            scheduler.run(names, graph.upstream, plan, executor, limits)
         finally:
             for line in plan.failed_logs:
                 warn(f"full output of failed stage {line}")

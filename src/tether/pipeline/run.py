@@ -347,7 +347,9 @@ def repro(
     limits = (
         scheduler.Limits()
         if dry
-        else scheduler.limits_for((graph.stages[n] for n in names), jobs, cpus)
+        else scheduler.limits_for(
+            (graph.stages[n] for n in names), jobs, cpus, here=executor is None and runner is None
+        )
     )
     plan = _Repro(repo, graph, lock.load(repo.root), opts)
     lock_name = "repro" if not dry else "repro --dry"

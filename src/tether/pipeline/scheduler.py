@@ -39,6 +39,7 @@ class Limits:
     jobs: int = 1  # stages at once
     cpus: int = 1
     gpus: tuple[str, ...] = ()  # device ids
+    counted: bool = True  # False: stages run elsewhere, only -j and mutexes apply here
 
 
 def gpu_ids() -> tuple[str, ...]:
@@ -60,9 +61,12 @@ def gpu_ids() -> tuple[str, ...]:
     return tuple(str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU "))
 
 
-def limits_for(stages: Iterable[Stage], jobs: int, cpus: int | None) -> Limits:
+def limits_for(stages: Iterable[Stage], jobs: int, cpus: int | None, here: bool = True) -> Limits:
     """The machine's limits; one error before anything runs for a stage that
-    needs more GPUs than there are."""
+    needs more GPUs than there are. ``here`` False: an executor that runs the
+    stages elsewhere counts their resources itself."""
+    if not here:
+        return Limits(max(jobs, 1), counted=False)
     stages = list(stages)
     need = max((s.resources.gpus for s in stages), default=0)
     gpus = gpu_ids() if need else ()
@@ -102,10 +106,13 @@ class _Pool:
         return min(stage.resources.cpus, self.limits.cpus)
 
     def fits(self, stage: Stage) -> bool:
+        resources_free = not self.limits.counted or (
+            self.cpus + self._cpus(stage) <= self.limits.cpus
+            and stage.resources.gpus <= len(self.free_gpus)
+        )
         return (
             self.running < self.limits.jobs
-            and self.cpus + self._cpus(stage) <= self.limits.cpus
-            and stage.resources.gpus <= len(self.free_gpus)
+            and resources_free
             and not self.mutexes & set(stage.mutex)
         )
 
@@ -114,7 +121,7 @@ class _Pool:
         self.running += 1
         self.cpus += self._cpus(s)
         self.mutexes |= set(s.mutex)
-        n = s.resources.gpus
+        n = s.resources.gpus if self.limits.counted else 0
         gpus, self.free_gpus = self.free_gpus[:n], self.free_gpus[n:]
         return dataclasses.replace(job, gpus=tuple(gpus))
 
@@ -204,6 +211,8 @@ class _Run:
                 while self.first is None and (self._prepare() | self._start()):
                     pass
                 if not self.running:
+                    if self.ready and self.first is None:  # pragma: no cover - a bug
+                        raise RuntimeError(f"no resources for {self.ready[0].stage.name}")
                     break
                 done, _ = wait(self.running, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=lambda f: self.order[self.running[f].stage.name]):

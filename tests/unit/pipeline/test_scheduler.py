@@ -31,3 +31,9 @@ def test_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scheduler.limits_for([stage("a")], jobs=1, cpus=6).gpus == ()  # not asked: not looked up
     with pytest.raises(PipelineError, match="stage big needs 3 GPU"):
         scheduler.limits_for([stage("a", gpus=1), stage("big", gpus=3)], jobs=1, cpus=None)
+
+
+def test_no_local_limits_for_stages_run_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    limits = scheduler.limits_for([stage("big", gpus=8)], jobs=4, cpus=None, here=False)
+    assert limits.jobs == 4 and not limits.counted

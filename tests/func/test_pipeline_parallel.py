@@ -19,7 +19,7 @@ PY = sys.executable
 
 # A stage: records its start, sleeps, writes OUT, records its end (marks/NAME.json).
 # MARK_SLOW=NAME makes that stage sleep 10x longer; MARK_FAIL=NAME makes it fail;
-# PEER (- for none): after its sleep, waits (10 s at most) until P started, so two stages that
+# PEER (- for none): after its sleep, waits (30 s at most) until P started, so two stages that
 # run side by side surely overlap however busy the machine is.
 MARK = """
 import json, os, pathlib, sys, time
@@ -32,7 +32,7 @@ print(f"hello from {name}", flush=True)
 secs = float(os.environ.get("MARK_SLEEP", secs))
 time.sleep(secs * (10 if os.environ.get("MARK_SLOW") == name else 1))
 if peer != "-":
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     while not (marks / f"{peer}.start").exists() and time.time() < deadline:
         time.sleep(0.01)
 if os.environ.get("MARK_FAIL") == name:
@@ -70,6 +70,18 @@ def out(name: str, deps: str = "", more: str = "") -> str:
 def interval(marks: Path, name: str) -> tuple[float, float]:
     data = json.loads((marks / f"{name}.json").read_text())
     return data["start"], data["end"]
+
+
+def started(marks: Path, name: str) -> dict[str, object]:
+    """What stage ``name`` recorded when it started, once it did (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return dict(json.loads((marks / f"{name}.start").read_text()))
+        except (FileNotFoundError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -158,7 +170,7 @@ def test_each_stage_gets_its_own_gpus(repo, tether, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     r = tether("repro", "-j", "4")
     assert r.code == 0, r.err
-    seen = {json.loads((marks / f"{n}.start").read_text())["gpus"] for n in "gh"}
+    seen = {started(marks, n)["gpus"] for n in "gh"}
     assert seen == {"3", "5"}
     assert overlap(interval(marks, "g"), interval(marks, "h"))
 
@@ -270,10 +282,12 @@ def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group):
         env={**os.environ, "MARK_SLEEP": "30"},
         start_new_session=group,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not all((marks / f"{n}.start").exists() for n in "ab"):
-        time.sleep(0.01)
-    pids = [json.loads((marks / f"{n}.start").read_text())["pid"] for n in "ab"]
+    try:
+        pids = [started(marks, n)["pid"] for n in "ab"]
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     if group:
         os.killpg(proc.pid, signal.SIGINT)
     else:
@@ -293,22 +307,24 @@ def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group):
 
 
 def test_a_second_repro_is_refused_while_one_runs(repo, monkeypatch):
-    marks = pipeline(repo, {"a": out("a"), "b": out("b")}, monkeypatch)
+    marks = pipeline(repo, {"a": out("a", more="release"), "b": out("b")}, monkeypatch)
+    monkeypatch.setenv("MARK_SLEEP", "0.05")
     proc = subprocess.Popen(
         [PY, "-m", "tether", "repro", "-j", "2"],
         cwd=repo,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "MARK_SLEEP": "3"},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (marks / "a.start").exists():
-        time.sleep(0.01)
-    r = run_cli(repo, "repro", "-j", "2")
-    assert r.returncode != 0
-    assert f"the repository is locked by pid {proc.pid}" in r.stderr and "`repro`" in r.stderr
-    _, err = proc.communicate(timeout=60)
+    try:
+        started(marks, "a")
+        r = run_cli(repo, "repro", "-j", "2")  # stage a holds on until `release` starts
+        assert r.returncode != 0
+        assert f"the repository is locked by pid {proc.pid}" in r.stderr
+        assert "`repro`" in r.stderr
+    finally:
+        (marks / "release.start").write_text("{}")
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert sorted(_lock_stages(repo)) == ["a", "b"]
 

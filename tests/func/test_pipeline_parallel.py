@@ -18,9 +18,10 @@ from tests.conftest import run_cli, write
 PY = sys.executable
 
 # A stage: records its start, sleeps, writes OUT, records its end (marks/NAME.json).
-# MARK_SLOW=NAME makes that stage sleep 10x longer; MARK_FAIL=NAME makes it fail;
-# PEER (- for none): after its sleep, waits (30 s at most) until P started, so two stages that
-# run side by side surely overlap however busy the machine is.
+# MARK_SLOW=NAME makes that stage sleep 10x longer; MARK_FAIL=NAME makes it fail
+# (marking NAME-failed). PEER (- for none): first waits (30 s at most) until PEER
+# started, so two stages that run side by side surely overlap however busy the
+# machine is.
 MARK = """
 import json, os, pathlib, sys, time
 name, out, secs, peer, *deps = sys.argv[1:]
@@ -29,14 +30,15 @@ start = time.time()
 (marks / f"{name}.start").write_text(json.dumps({"start": start, "pid": os.getpid(),
     "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}))
 print(f"hello from {name}", flush=True)
-secs = float(os.environ.get("MARK_SLEEP", secs))
-time.sleep(secs * (10 if os.environ.get("MARK_SLOW") == name else 1))
 if peer != "-":
     deadline = time.time() + 30
     while not (marks / f"{peer}.start").exists() and time.time() < deadline:
         time.sleep(0.01)
+secs = float(os.environ.get("MARK_SLEEP", secs))
+time.sleep(secs * (10 if os.environ.get("MARK_SLOW") == name else 1))
 if os.environ.get("MARK_FAIL") == name:
     print(f"{name} is failing", flush=True)
+    (marks / f"{name}-failed.start").write_text("{}")
     sys.exit(3)
 pathlib.Path(out).write_text(name + "".join(pathlib.Path(d).read_text() for d in deps))
 (marks / f"{name}.json").write_text(json.dumps({"start": start, "end": time.time()}))
@@ -208,13 +210,13 @@ def failing(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         {
             "bad": out("bad"),
             "after_bad": out("after_bad", deps="bad"),
-            "slow": out("slow"),
+            "slow": out("slow", more="bad-failed"),  # still running when bad failed
             "zother": out("zother"),
         },
         monkeypatch,
     )
     monkeypatch.setenv("MARK_FAIL", "bad")
-    monkeypatch.setenv("MARK_SLOW", "slow")  # 3 s: bad surely fails while slow runs
+    monkeypatch.setenv("MARK_SLOW", "slow")
     return marks
 
 

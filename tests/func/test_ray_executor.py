@@ -6,6 +6,7 @@ or SeaweedFS). One cluster for the module: starting one takes ~15 s here."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -358,3 +359,24 @@ def test_an_unreachable_cluster_is_one_error_line(repo: Path, tether: Any, tmp_p
     assert r.err.startswith("error: cannot reach the Ray cluster at 127.0.0.1:")
     assert len(r.err.strip().splitlines()) == 1
     assert not (repo / "tether.lock").exists()
+
+
+def test_queued_experiments_run_their_stages_on_ray(
+    repo: Path, tether: Any, tmp_path: Path, cluster: Cluster
+) -> None:
+    _folder_remote(repo, tether, tmp_path)
+    _pipeline(repo)  # committed, with the remote's config
+    r = tether("exp", "run", "--queue", "-S", "train.lr=0.2,0.3")
+    assert r.code == 0, r.err
+    r = tether("queue", "start", "-j", "2", "--executor", "ray", "--ray-address", cluster.address)
+    assert r.code == 0, r.out + r.err
+    r = tether("exp", "show", "--json")
+    rows = [row for row in json.loads(r.out)["tether.exp-show/v1"]["rows"] if row["name"] != "HEAD"]
+    assert sorted(row["state"] for row in rows) == ["done", "done"]
+    for row in rows:
+        log = tether("exp", "logs", row["name"]).out
+        assert "ran prep" in log and "ran train" in log, log
+    # nothing was pushed from here: what the remote holds came from the workers,
+    # which uploaded each stage's outputs (a local run uploads nothing)
+    assert [p for p in (tmp_path / "remote").rglob("*") if p.is_file()]
+    assert tether("queue", "start", "--executor", "nope").code == 2

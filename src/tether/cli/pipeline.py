@@ -112,15 +112,28 @@ def repro(
             "--ray-address", help="The Ray cluster (default: ray.address, RAY_ADDRESS, local)."
         ),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=1, help="Run up to N independent stages side by side."),
+    ] = 1,
+    cpus: Annotated[
+        int | None,
+        typer.Option("--cpus", min=1, help="CPUs the stages' resources.cpus share (default: all)."),
+    ] = None,
 ) -> None:
     """Run the stages whose command, dependencies, params or outputs changed.
 
     Stages run in dependency order with their output streaming live; each
     completed stage is recorded in tether.lock. A configuration already run
     is restored from the run-cache instead of running again.
+
+    With -j N, a stage starts once the stages it depends on finished and its
+    resources (tether.yaml: resources: {cpus, gpus, memory}, mutex: [names])
+    are free; each line it prints is prefixed with its name and its full
+    output kept in .tether/logs/STAGE.log. GPUs come from CUDA_VISIBLE_DEVICES
+    or nvidia-smi; memory is advisory, never enforced.
     """
     from tether.pipeline import run
-    from tether.pipeline.execute import execute
     from tether.repo import Repo
 
     if executor not in ("local", "ray"):
@@ -139,11 +152,11 @@ def repro(
         say(f"running {name} ({'; '.join(reasons)})")
 
     with contextlib.ExitStack() as stack:
-        runner: run.StageRunner = execute
+        executor_obj = None
         if executor == "ray" and not dry:
             from tether.pipeline import ray_exec
 
-            runner = stack.enter_context(ray_exec.executor(repo, ray_address)).execute
+            executor_obj = stack.enter_context(ray_exec.executor(repo, ray_address))
         outcomes = run.repro(
             repo,
             targets,
@@ -157,7 +170,9 @@ def repro(
             on_note=say,
             on_warn=render.warn,
             stage_output_to_stderr=as_json,
-            runner=runner,
+            jobs=jobs,
+            cpus=cpus,
+            executor=executor_obj,
         )
     if as_json:
         render.emit_json("repro", jsonout.repro(outcomes))

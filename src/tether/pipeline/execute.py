@@ -24,9 +24,11 @@ from tether.errors import PipelineError, StageFailedError
 from tether.pipeline.spec import Stage
 
 
-def stage_env(root: Path, stage: str) -> dict[str, str]:
-    """The environment of ``stage``'s commands."""
+def stage_env(root: Path, stage: str, gpus: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of ``stage``'s commands; ``gpus``: the devices it was given."""
     env = dict(os.environ)
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     env["TETHER_STAGE"] = stage
     env["DVC_ROOT"] = str(root)
     prefix = Path(sys.prefix)
@@ -41,11 +43,23 @@ def stage_env(root: Path, stage: str) -> dict[str, str]:
     return env
 
 
-def execute(root: Path, stage: Stage, stdout_to_stderr: bool = False) -> None:
+def check_exit(stage: Stage, cmd: str, returncode: int) -> None:
+    """Raise :class:`StageFailedError` for a command that failed."""
+    if returncode == 127:
+        raise StageFailedError(f"stage {stage.name}: command not found: {cmd}", returncode)
+    if returncode != 0:
+        raise StageFailedError(
+            f"stage {stage.name} failed (exit code {returncode}): {cmd}", returncode
+        )
+
+
+def execute(
+    root: Path, stage: Stage, stdout_to_stderr: bool = False, gpus: tuple[str, ...] = ()
+) -> None:
     """Run the commands in order; the first that fails stops the stage.
     ``stdout_to_stderr``: the commands' output goes to stderr (stdout holds JSON)."""
     cwd = root / stage.wdir
-    env = stage_env(root, stage.name)
+    env = stage_env(root, stage.name, gpus)
     for cmd in stage.cmd:
         sys.stdout.flush()
         try:
@@ -59,9 +73,4 @@ def execute(root: Path, stage: Stage, stdout_to_stderr: bool = False) -> None:
             )
         except OSError as exc:
             raise PipelineError(f"stage {stage.name}: cannot start {cmd!r}: {exc}") from None
-        if proc.returncode == 127:
-            raise StageFailedError(f"stage {stage.name}: command not found: {cmd}", proc.returncode)
-        if proc.returncode != 0:
-            raise StageFailedError(
-                f"stage {stage.name} failed (exit code {proc.returncode}): {cmd}", proc.returncode
-            )
+        check_exit(stage, cmd, proc.returncode)

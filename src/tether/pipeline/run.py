@@ -1,7 +1,9 @@
-"""``tether repro``: run the stale stages in dependency order.
+"""``tether repro``: run the stale stages in dependency order (scheduler.py;
+side by side with ``-j N``).
 
-For each stage, in order: decide (status.py); if stale, try to restore its
-outputs from the lock or the run-cache; else remove its outputs (unless
+For each stage, once the stages it depends on finished: decide (staleness.py);
+if stale, try to restore its outputs from the lock or the run-cache; else
+remove its outputs (unless
 ``persist``), run its command in ``wdir`` with output streaming live, check
 it produced every output, store the outputs in the cache, and record the
 stage in ``tether.lock`` (atomically, after every stage, so a failure later
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from tether import gitscm, progress, tempfiles
 from tether.artifact import Artifact
@@ -26,10 +29,11 @@ from tether.errors import (
     MissingObjectError,
     PipelineError,
     StageFailedError,
+    TetherError,
 )
 from tether.pipeline import graph as graphmod
-from tether.pipeline import lock, runcache, sources, spec
-from tether.pipeline.execute import execute
+from tether.pipeline import lock, runcache, scheduler, sources, spec
+from tether.pipeline.executor import Executor, Job, LocalExecutor, RunnerExecutor
 from tether.pipeline.outputs import load
 from tether.pipeline.staleness import dep_artifacts, param_values, stage_staleness
 from tether.pointer import Pointer
@@ -41,8 +45,9 @@ from tether.workspace.checkout import checkout_pointer
 from tether.workspace.hashpath import Memo
 
 # Runs a stage's commands so that its outputs are in the workspace, raising
-# StageFailedError when a command fails: :func:`execute` here, or an executor
-# that runs them elsewhere and brings the outputs back (``ray_exec``).
+# StageFailedError when a command fails (``repro(runner=...)``); an
+# :class:`~tether.pipeline.executor.Executor` (``repro(executor=...)``) can
+# also be stopped and is called from several threads with ``jobs`` > 1.
 StageRunner = Callable[[Path, spec.Stage, bool], None]
 
 
@@ -172,7 +177,133 @@ def _store_outs(repo: Repo, stage: spec.Stage) -> list[Artifact]:
     return arts
 
 
-def repro(  # noqa: PLR0915 - one loop, each step commented
+@dataclass
+class _Options:
+    force: bool
+    dry: bool
+    keep_going: bool
+    use_run_cache: bool
+    to_stderr: bool
+    logs: bool  # stages run side by side: each one's output kept in .tether/logs/
+    start: Callable[[str, list[str]], None]
+    note: Callable[[str], None]
+    warn: Callable[[str], None]
+
+
+class _Repro:
+    """What ``repro`` does with each stage, in the scheduler's thread: decide,
+    restore, prepare the outputs; once it ran, store and record it."""
+
+    def __init__(
+        self, repo: Repo, graph: graphmod.Graph, entries: dict[str, lock.Entry], opts: _Options
+    ) -> None:
+        self.repo, self.graph, self.entries, self.opts = repo, graph, entries, opts
+        self.memo = Memo()
+        self.outcomes: list[Outcome] = []
+        self.running: set[str] = set()  # ran, restored or about to run
+        self.failed: set[str] = set()
+        self.failed_logs: list[str] = []
+        self._pending: dict[str, tuple[list[str], dict[str, Any], float]] = {}
+
+    def prepare(self, name: str) -> Job | None:
+        repo, graph, opts = self.repo, self.graph, self.opts
+        stage = graph.stages[name]
+        blocked = graph.upstream[name] & self.failed
+        if blocked:
+            self.outcomes.append(
+                Outcome(name, Action.BLOCKED, [f"{', '.join(sorted(blocked))} failed"])
+            )
+            self.failed.add(name)
+            return None
+        st = stage_staleness(repo, graph, stage, self.entries.get(name), self.running, self.memo)
+        if not st.stale and not opts.force:
+            opts.note(f"stage {name} unchanged, skipped")
+            self.outcomes.append(Outcome(name, Action.SKIPPED))
+            return None
+        sources.check_upstream(repo, graph, stage, self.entries, self.running, self.memo)
+        reasons = st.reasons or ["forced"]
+        self.running.add(name)
+        if opts.dry:
+            self.outcomes.append(Outcome(name, Action.WOULD_RUN, reasons))
+            return None
+        deps, missing = dep_artifacts(repo, stage, self.memo)
+        if missing:
+            producer = graph.producer(missing[0])
+            hint = (
+                f"it is an output of stage {producer}"
+                if producer
+                else "create it, `tether pull` it, or declare the stage that makes it"
+            )
+            raise PipelineError(f"stage {name} needs {missing[0]}, which does not exist", hint)
+        params = param_values(repo, stage)
+        start = time.monotonic()
+        self.memo.clear()  # this stage writes to the workspace now
+        if opts.use_run_cache and not opts.force and self._restored(stage, deps, params):
+            self.outcomes.append(Outcome(name, Action.RESTORED, reasons, time.monotonic() - start))
+            return None
+        self._pending[name] = (reasons, params, start)
+        log = repo.dir / "logs" / f"{name}.log" if opts.logs else None
+        return Job(repo.root, stage, log=log, to_stderr=opts.to_stderr)
+
+    def _restored(self, stage: spec.Stage, deps: list[Artifact], params: dict[str, Any]) -> bool:
+        """Outputs of the same configuration restored from the lock or the run-cache."""
+        name, warn = stage.name, self.opts.warn
+        k = runcache.key(stage, deps, params)
+        prev = self.entries.get(name)
+        hit = None
+        if (
+            prev is not None
+            and prev.cmd == stage.cmd_text  # the key is of the current command
+            and runcache.key(stage, list(prev.deps), prev.params) == k
+        ):
+            hit = list(prev.outs)
+        hit = hit if hit and len(hit) == len(stage.outs) else _cached(self.repo, name, k, warn)
+        if (
+            hit
+            and {a.path for a in hit} == {o.path for o in stage.outs}
+            and _restore(self.repo, name, hit, warn)
+        ):
+            self.entries[name] = lock.Entry(stage.cmd_text, tuple(deps), params, tuple(hit))
+            lock.save(self.repo.root, self.entries)
+            return True
+        return False
+
+    def start(self, job: Job) -> None:
+        stage, root = job.stage, self.repo.root
+        reasons, params, _ = self._pending[stage.name]
+        self._pending[stage.name] = (reasons, params, time.monotonic())
+        self.opts.start(stage.name, reasons)
+        for o in stage.outs:
+            if o.persist:
+                _unprotect(str(root / o.path))
+            else:
+                _remove(o.path, root)
+            (root / o.path).parent.mkdir(parents=True, exist_ok=True)
+        self.memo.clear()
+
+    def finish(self, job: Job, error: TetherError | None) -> None:
+        repo, stage, name = self.repo, job.stage, job.stage.name
+        reasons, params, start = self._pending.pop(name)
+        self.memo.clear()
+        if error is not None:
+            if isinstance(error, StageFailedError) and job.log is not None:
+                self.opts.warn(error.message)  # side by side: said when it happens
+                self.failed_logs.append(f"{name}: {repo.rel(job.log)}")
+            if not isinstance(error, StageFailedError) or not self.opts.keep_going:
+                raise error
+            self.failed.add(name)
+            self.outcomes.append(Outcome(name, Action.FAILED, reasons, time.monotonic() - start))
+            return
+        with progress.task(f"caching outputs of {name}"):
+            outs = _store_outs(repo, stage)
+        deps_after, _ = dep_artifacts(repo, stage)  # what it actually ran against
+        self.entries[name] = lock.Entry(stage.cmd_text, tuple(deps_after), params, tuple(outs))
+        lock.save(repo.root, self.entries)  # after every stage, one at a time, sorted
+        runcache.save(repo, runcache.key(stage, deps_after, params), outs)
+        self.outcomes.append(Outcome(name, Action.RAN, reasons, time.monotonic() - start))
+
+
+def repro(
     repo: Repo,
     targets: list[str] | None = None,
     *,
@@ -186,113 +317,62 @@ def repro(  # noqa: PLR0915 - one loop, each step commented
     on_note: Callable[[str], None] | None = None,
     on_warn: Callable[[str], None] | None = None,
     stage_output_to_stderr: bool = False,
-    runner: StageRunner = execute,
+    jobs: int = 1,
+    cpus: int | None = None,
+    executor: Executor | None = None,
+    runner: StageRunner | None = None,
 ) -> list[Outcome]:
     """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
     the user (a data source stored, a stage skipped); ``on_warn``: something the
     user must see (why a restore failed); ``stage_output_to_stderr``: the
-    commands print to stderr, leaving stdout to the caller (``--json``);
-    ``runner``: where a stage's commands run (here, or on a cluster)."""
-    note = on_note or (lambda _: None)
+    commands print to stderr, leaving stdout to the caller (``--json``).
+    ``jobs``: stages run side by side (scheduler.py), within ``cpus`` (default:
+    the machine's) and the GPUs there are; ``executor`` runs them (default: here;
+    ``runner``: a plain function in its place)."""
     warn = on_warn or (lambda _: None)
+    opts = _Options(
+        force=force,
+        dry=dry,
+        keep_going=keep_going,
+        use_run_cache=use_run_cache,
+        to_stderr=stage_output_to_stderr,
+        logs=jobs > 1,
+        start=on_start or (lambda _n, _r: None),
+        note=on_note or (lambda _: None),
+        warn=warn,
+    )
     pointers = tracked.all_pointers(repo)
     graph = load(repo, pointers)
     names = select(graph, targets, single_item, downstream)
-    entries = lock.load(repo.root)
-    outcomes: list[Outcome] = []
-    running: set[str] = set()
-    failed: set[str] = set()
-    memo = Memo()
+    limits = (
+        scheduler.Limits()
+        if dry
+        else scheduler.limits_for(
+            (graph.stages[n] for n in names), jobs, cpus, here=executor is None and runner is None
+        )
+    )
+    plan = _Repro(repo, graph, lock.load(repo.root), opts)
     lock_name = "repro" if not dry else "repro --dry"
     with repo.lock(lock_name):
-        changed = sources.changed(repo, pointers, [graph.stages[n] for n in names], memo)
+        changed = sources.changed(repo, pointers, [graph.stages[n] for n in names], plan.memo)
         if dry:
             for p in changed:
-                note(f"{p.path} changed: would store it and update {p.source}")
+                opts.note(f"{p.path} changed: would store it and update {p.source}")
         else:
             for p in sources.store(repo, changed):
-                note(f"{p.path} changed: stored and pointer updated ({p.source})")
-        for name in names:
-            stage = graph.stages[name]
-            blocked = graph.upstream[name] & failed
-            if blocked:
-                outcomes.append(
-                    Outcome(name, Action.BLOCKED, [f"{', '.join(sorted(blocked))} failed"])
-                )
-                failed.add(name)
-                continue
-            st = stage_staleness(repo, graph, stage, entries.get(name), running, memo)
-            if not st.stale and not force:
-                note(f"stage {name} unchanged, skipped")
-                outcomes.append(Outcome(name, Action.SKIPPED))
-                continue
-            sources.check_upstream(repo, graph, stage, entries, running, memo)
-            reasons = st.reasons or ["forced"]
-            running.add(name)
-            if dry:
-                outcomes.append(Outcome(name, Action.WOULD_RUN, reasons))
-                continue
-            deps, missing = dep_artifacts(repo, stage, memo)
-            if missing:
-                producer = graph.producer(missing[0])
-                hint = (
-                    f"it is an output of stage {producer}"
-                    if producer
-                    else "create it, `tether pull` it, or declare the stage that makes it"
-                )
-                raise PipelineError(f"stage {name} needs {missing[0]}, which does not exist", hint)
-            params = param_values(repo, stage)
-            k = runcache.key(stage, deps, params)
-            start = time.monotonic()
-            memo.clear()  # this stage writes to the workspace now
-            if use_run_cache and not force:
-                prev = entries.get(name)
-                hit = None
-                if (
-                    prev is not None
-                    and prev.cmd == stage.cmd_text  # the key is of the current command
-                    and runcache.key(stage, list(prev.deps), prev.params) == k
-                ):
-                    hit = list(prev.outs)
-                hit = hit if hit and len(hit) == len(stage.outs) else _cached(repo, name, k, warn)
-                if (
-                    hit
-                    and {a.path for a in hit} == {o.path for o in stage.outs}
-                    and _restore(repo, name, hit, warn)
-                ):
-                    entries[name] = lock.Entry(stage.cmd_text, tuple(deps), params, tuple(hit))
-                    lock.save(repo.root, entries)
-                    outcomes.append(
-                        Outcome(name, Action.RESTORED, reasons, time.monotonic() - start)
-                    )
-                    continue
-            if on_start is not None:
-                on_start(name, reasons)
-            for o in stage.outs:
-                if o.persist:
-                    _unprotect(str(repo.root / o.path))
-                else:
-                    _remove(o.path, repo.root)
-                (repo.root / o.path).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                runner(repo.root, stage, stage_output_to_stderr)
-            except StageFailedError:
-                if not keep_going:
-                    raise
-                failed.add(name)
-                outcomes.append(Outcome(name, Action.FAILED, reasons, time.monotonic() - start))
-                continue
-            with progress.task(f"caching outputs of {name}"):
-                outs = _store_outs(repo, stage)
-            deps_after, _ = dep_artifacts(repo, stage)  # what it actually ran against
-            entries[name] = lock.Entry(stage.cmd_text, tuple(deps_after), params, tuple(outs))
-            lock.save(repo.root, entries)
-            runcache.save(repo, runcache.key(stage, deps_after, params), outs)
-            outcomes.append(Outcome(name, Action.RAN, reasons, time.monotonic() - start))
+                opts.note(f"{p.path} changed: stored and pointer updated ({p.source})")
+        try:
+            executor = executor or (RunnerExecutor(runner) if runner else LocalExecutor())
+            scheduler.run(names, graph.upstream, plan, executor, limits)
+        finally:
+            for line in plan.failed_logs:
+                warn(f"full output of failed stage {line}")
+        order = {n: i for i, n in enumerate(names)}
+        outcomes = sorted(plan.outcomes, key=lambda o: order[o.name])
         wrote = any(o.action in (Action.RAN, Action.RESTORED) for o in outcomes)
         if not dry and wrote and repo.config.autostage:
             gitscm.stage(repo.root, [lock.FILE, *_kept_in_git(repo, graph, outcomes)])
-    if failed:
+    if plan.failed:
         first = next(o for o in outcomes if o.action is Action.FAILED)
         raise StageFailedError(
             f"{len([o for o in outcomes if o.action is Action.FAILED])} stage(s) failed, "

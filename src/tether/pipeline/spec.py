@@ -13,6 +13,8 @@
         metrics: [metrics.json]                     # outputs kept in git (cache: false)
         plots: [plots/curve.csv, {plots/roc.csv: {x: fpr, y: tpr}}]   # options as below
         always_changed: false
+        resources: {cpus: 2, gpus: 1, memory: 8GB}  # for `repro -j N` (memory: advisory)
+        mutex: [gpu0]                               # stages sharing a name never overlap
       train:
         foreach: ${models}                          # or matrix: {lr: [..], model: [..]}
         do: {cmd: python train.py ${item}, ...}
@@ -56,7 +58,12 @@ _STAGE_KEYS = {
     "plots",
     "always_changed",
     "desc",
+    "resources",
+    "mutex",
 }
+_RESOURCE_KEYS = {"cpus", "gpus", "memory"}
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\Z", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _OUT_OPTIONS = {"cache", "persist"}
 _PLOT_OPTIONS = {"x", "y", "template", "title", "x_label", "y_label"}
 PLOT_TEMPLATES = (
@@ -95,6 +102,17 @@ class ParamRef:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What a stage needs while it runs; ``repro -j`` starts it only when they are free.
+    Undeclared, a stage takes one ``-j`` slot and nothing else. ``memory`` (bytes)
+    is advisory: parsed and checked, never counted."""
+
+    cpus: int = 0
+    gpus: int = 0
+    memory: int | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     cmd: tuple[str, ...]
@@ -104,6 +122,8 @@ class Stage:
     outs: tuple[Out, ...]
     always_changed: bool = False
     line: int = 0
+    resources: Resources = Resources()
+    mutex: tuple[str, ...] = ()
 
     @property
     def cmd_text(self) -> str:
@@ -390,6 +410,50 @@ def _params(
     return tuple(refs)
 
 
+def _count(value: Any, lines: _Lines, *keys: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _err(lines, "must be a whole number, 0 or more", *keys)
+    return value
+
+
+def _memory(value: Any, lines: _Lines, *keys: str) -> int:
+    """``8GB``, ``512MiB``, ``1.5G`` or a number of bytes; K/M/G/T are powers of 1024."""
+    m = _MEMORY.match(str(value).strip()) if isinstance(value, str | int) else None
+    if m is None or isinstance(value, bool):
+        raise _err(lines, "must be a size like 8GB or 512MB", *keys)
+    unit = (m.group(2) or "").upper()[:1]
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+def _resources(body: dict[str, Any], lines: _Lines, name: str) -> Resources:
+    raw = body.get("resources")
+    keys = ("stages", name, "resources")
+    if raw is None:
+        return Resources()
+    if not isinstance(raw, dict):
+        raise _err(lines, "must be a mapping like {cpus: 2, gpus: 1, memory: 8GB}", *keys)
+    unknown = set(raw) - _RESOURCE_KEYS
+    if unknown:
+        raise _err(
+            lines,
+            f"unknown key(s) {', '.join(sorted(map(str, unknown)))} (known: cpus, gpus, memory)",
+            *keys,
+        )
+    memory = raw.get("memory")
+    return Resources(
+        cpus=_count(raw.get("cpus", 0), lines, *keys, "cpus"),
+        gpus=_count(raw.get("gpus", 0), lines, *keys, "gpus"),
+        memory=None if memory is None else _memory(memory, lines, *keys, "memory"),
+    )
+
+
+def _mutex(body: dict[str, Any], lines: _Lines, name: str) -> tuple[str, ...]:
+    names = _str_list(body.get("mutex"), lines, "stages", name, "mutex")
+    if not all(isinstance(n, str) and n for n in names):
+        raise _err(lines, "must be a list of names", "stages", name, "mutex")
+    return tuple(sorted(set(names)))
+
+
 def _stage(root: Path, name: str, body: dict[str, Any], lines: _Lines, line_key: str) -> Stage:
     unknown = set(body) - _STAGE_KEYS
     if unknown:
@@ -420,6 +484,8 @@ def _stage(root: Path, name: str, body: dict[str, Any], lines: _Lines, line_key:
         outs=_outs(root, wdir, body, lines, line_key),
         always_changed=always,
         line=lines.of("stages", line_key),
+        resources=_resources(body, lines, line_key),
+        mutex=_mutex(body, lines, line_key),
     )
 
 

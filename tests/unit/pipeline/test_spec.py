@@ -98,3 +98,33 @@ def test_refusals_name_the_problem(tmp_path: Path, text: str, message: str) -> N
 
 def test_load_without_a_file_is_none(tmp_path: Path) -> None:
     assert spec.load(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("memory", "size"),
+    [("8GB", 8 * 2**30), ("512MiB", 512 * 2**20), ("1.5G", 3 * 2**29), (1024, 1024)],
+)
+def test_resources_and_mutex(tmp_path: Path, memory: object, size: int) -> None:
+    p = parse(
+        tmp_path,
+        f"""stages:
+  train:
+    cmd: python train.py
+    resources: {{cpus: 2, gpus: 1, memory: {memory}}}
+    mutex: [gpu0, disk, gpu0]
+  plain:
+    cmd: python other.py
+""",
+    )
+    train, plain = p.stages["train"], p.stages["plain"]
+    assert train.resources == spec.Resources(cpus=2, gpus=1, memory=size)
+    assert train.mutex == ("disk", "gpu0")
+    assert plain.resources == spec.Resources(cpus=0, gpus=0, memory=None) and plain.mutex == ()
+
+
+def test_an_unknown_resource_is_refused_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError) as exc:
+        parse(tmp_path, "stages:\n  a:\n    cmd: x\n    resources: {cpu: 2}\n")
+    assert exc.value.message == (
+        "tether.yaml:5: stages.a.resources: unknown key(s) cpu (known: cpus, gpus, memory)"
+    )

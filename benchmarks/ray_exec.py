@@ -11,7 +11,10 @@ stages with no inputs that each write 1 KiB:
   the Ray worker);
 - fan-out: M independent stages sent at once through the executor
   (``prepare`` all, ``submit`` all, then ``wait`` and ``finish`` each), divided
-  by M: the scheduling overhead per item when stages run concurrently.
+  by M: the scheduling overhead per item when stages run concurrently;
+- foreach: one ``foreach`` stage of M items run by ``repro -j J --executor
+  ray`` (the scheduler sending J at a time), wall time divided by M: what a
+  user's fan-out costs per item, end to end.
 
 Prints a Markdown table.
 """
@@ -118,12 +121,31 @@ def fanout(work: Path, m: int) -> dict[str, float]:
     return {"prepare": (prepared - t) / m, "total": total / m, "seconds": total}
 
 
+def foreach(work: Path, m: int, jobs: int) -> dict[str, float]:
+    root = work / "foreach"
+    _setup(root, 0, "x")
+    items = ", ".join(str(i) for i in range(m))
+    (root / "tether.yaml").write_text(
+        "schema: 1\nstages:\n  fan:\n"
+        f"    foreach: [{items}]\n"
+        "    do:\n"
+        f"      cmd: {ONE_KIB.format(out='o${item}.bin')}\n"
+        "      outs:\n        - o${item}.bin\n"
+    )
+    took = _tether(root, "repro", "-j", str(jobs), "--executor", "ray")
+    missing = [i for i in range(m) if not (root / f"o{i}.bin").exists()]
+    if missing:
+        raise SystemExit(f"foreach: {len(missing)} outputs missing")
+    return {"total": took / m, "seconds": took}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--work", type=Path, default=None)
     p.add_argument("--stages", type=int, default=10)
     p.add_argument("--fanout", type=int, default=100)
     p.add_argument("--s3", action="store_true")
+    p.add_argument("--jobs", type=int, default=8, help="repro -j for the foreach run")
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tether-ray-bench-"))
     server = None
@@ -147,6 +169,7 @@ def main() -> None:
     try:
         seq = sequential(work, args.stages)
         fan = fanout(work, args.fanout)
+        each = foreach(work, args.fanout, args.jobs)
     finally:
         ray.shutdown()
         if server is not None:
@@ -161,6 +184,9 @@ def main() -> None:
     print(f"| fan-out of {args.fanout}: total | {fan['seconds']:.2f} |")
     print(f"| fan-out: per item (push + submit + fetch + checkout) | {fan['total']:.3f} |")
     print(f"| fan-out: of which storing and pushing inputs, per item | {fan['prepare']:.3f} |")
+    print(f"| `repro -j {args.jobs} --executor ray`, foreach of {args.fanout}: total | "
+          f"{each['seconds']:.2f} |")  # fmt: skip
+    print(f"| foreach: per item, end to end | {each['total']:.3f} |")
 
 
 if __name__ == "__main__":

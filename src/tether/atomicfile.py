@@ -18,9 +18,9 @@ def write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     before the rename; a full disk is a DiskFullError naming ``path``."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfiles.beside(str(path))  # short: fits beside the longest legal name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = tempfiles.claim(str(path))  # short: fits beside the longest legal name
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()
@@ -34,3 +34,5 @@ def write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        tempfiles.release(tmp)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 
 SUFFIX = ".tether-tmp"
 GITIGNORE = "." + "?" * 12 + SUFFIX  # the .gitignore line for every temporary
@@ -34,19 +35,41 @@ def beside(dest: str) -> str:
     return os.path.join(os.path.dirname(dest), f".{os.urandom(6).hex()}{SUFFIX}")
 
 
+_live: set[str] = set()  # temporaries this process is writing now
+_live_mutex = threading.Lock()
+
+
+def claim(dest: str) -> str:
+    """:func:`beside`, and remembered as being written until :func:`release`:
+    :func:`remove_leftovers` in another thread of this process leaves it alone
+    (``repro -j``: one stage's outputs checked out while another's are stored)."""
+    tmp = beside(dest)
+    with _live_mutex:
+        _live.add(tmp)
+    return tmp
+
+
+def release(tmp: str) -> None:
+    with _live_mutex:
+        _live.discard(tmp)
+
+
 def is_temporary(name: str) -> bool:
     """Whether a file name is one of tether's temporaries."""
     return name.endswith((SUFFIX, ".tmp")) and _LEFTOVER.fullmatch(name) is not None
 
 
 def remove_leftovers(folder: str) -> None:
-    """Delete the temporaries in ``folder`` (not below it). Only call it under
-    the repository lock: then no living tether process is writing one."""
+    """Delete the temporaries in ``folder`` (not below it) but those this
+    process is writing (:func:`claim`). Only call it under the repository
+    lock: then no other living tether process is writing one."""
     try:
         with os.scandir(folder) as it:
             found = [e.path for e in it if is_temporary(e.name) and not e.is_dir()]
     except OSError:
         return
+    with _live_mutex:
+        found = [p for p in found if p not in _live]
     for path in found:
         with contextlib.suppress(OSError):
             os.unlink(path)

@@ -137,10 +137,13 @@ def _unprotect(path: str) -> None:
             continue
         st = os.lstat(f)
         if os.path.islink(f) or st.st_nlink > 1 or not st.st_mode & 0o200:
-            tmp = tempfiles.beside(f)
-            shutil.copyfile(f, tmp)  # follows a symlink to the cached content
-            os.chmod(tmp, 0o644 | (st.st_mode & 0o111))
-            os.replace(tmp, f)
+            tmp = tempfiles.claim(f)
+            try:
+                shutil.copyfile(f, tmp)  # follows a symlink to the cached content
+                os.chmod(tmp, 0o644 | (st.st_mode & 0o111))
+                os.replace(tmp, f)
+            finally:
+                tempfiles.release(tmp)
 
 
 def _kept_in_git(repo: Repo, graph: graphmod.Graph, outcomes: list[Outcome]) -> list[str]:

@@ -93,7 +93,7 @@ class Linker:
                 continue
             if kind in _WHOLE and (made := self._link_new(kind, digest, dest, executable, name)):
                 return made
-            tmp = tempfiles.beside(dest)
+            tmp = tempfiles.claim(dest)
             try:
                 try:
                     getattr(self, "_" + kind)(digest, tmp, executable, name)
@@ -113,6 +113,8 @@ class Linker:
                     raise_if_disk_full(exc, dest)
                     raise_if_denied(exc, name, f"in {parent}")
                 raise
+            finally:
+                tempfiles.release(tmp)
             # stat after the rename, which moves the change time
             st = os.stat(dest)
             self.state.put(st, digest)

@@ -64,6 +64,14 @@ def stage_add(
     render.info(f"added stage {name} to tether.yaml")
 
 
+def check_executor(executor: str, ray_address: str | None) -> None:
+    """``--executor`` and ``--ray-address`` of `repro` and `queue start`."""
+    if executor not in ("local", "ray"):
+        raise UsageError(f"unknown executor {executor!r}", "use --executor local or ray")
+    if ray_address and executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
+
+
 @stage_app.command("list")
 def stage_list() -> None:
     """List the stages with their commands, in run order."""
@@ -136,10 +144,7 @@ def repro(
     from tether.pipeline import run
     from tether.repo import Repo
 
-    if executor not in ("local", "ray"):
-        raise UsageError(f"unknown executor {executor!r}", "use --executor local or ray")
-    if ray_address and executor != "ray":
-        raise UsageError("--ray-address needs --executor ray")
+    check_executor(executor, ray_address)
     repo = Repo.find()
     if pull:
         from tether.pipeline.prefetch import prefetch

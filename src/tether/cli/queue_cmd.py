@@ -72,13 +72,11 @@ def start(
     import functools
 
     from tether.cli.exp_cmd import exec_main
-    from tether.errors import EXIT_INTERRUPTED, UsageError
+    from tether.cli.pipeline import check_executor
+    from tether.errors import EXIT_INTERRUPTED
     from tether.experiments import worker
 
-    if executor not in ("local", "ray"):
-        raise UsageError(f"unknown executor {executor!r}", "use --executor local or ray")
-    if ray_address and executor != "ray":
-        raise UsageError("--ray-address needs --executor ray")
+    check_executor(executor, ray_address)
     repro = ("--executor", executor) + (("--ray-address", ray_address) if ray_address else ())
     # the modules a child runs: imported once, by the fork server
     preload = [f"tether.cli.{m}" for m in ("app", "exp_cmd", "data", "pipeline")]

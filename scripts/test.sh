@@ -68,7 +68,7 @@ done
 
 echo "== pytest, Python $main: the whole suite"
 main_rc=0
-TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider "$@" || main_rc=$?
+TETHER_REQUIRE_EXAMPLES=1 .venv/bin/pytest -q -p no:cacheprovider --durations=15 "$@" || main_rc=$?
 
 failed=0
 for i in "${!pids[@]}"; do

@@ -124,3 +124,21 @@ stages:
         "raw.txt",
         "seen.txt",
     ]
+
+
+def test_an_unreachable_cluster_fails_before_any_stage_touches_the_workspace(
+    repo: Path, tether: Any, remote: Path
+) -> None:
+    write(repo / "seed.txt", "old\n")
+    write(
+        repo / "tether.yaml",
+        "schema: 1\nstages:\n  a:\n    cmd: cp seed.txt a.txt\n    deps: [seed.txt]\n"
+        "    outs: [a.txt]\n",
+    )
+    assert tether("repro").code == 0
+    write(repo / "seed.txt", "new\n")
+    r = tether("repro", "-j", "2", "--executor", "ray", "--ray-address", "127.0.0.1:1")
+    assert r.code == 1
+    assert r.err.startswith("error: cannot reach the Ray cluster at 127.0.0.1:1")
+    assert "running a" not in r.out + r.err
+    assert (repo / "a.txt").read_text() == "old\n"

@@ -29,7 +29,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +190,11 @@ class RayExecutor:
             self._task = self._ray.remote(run_job)
         return self._ray
 
+    def open(self) -> None:
+        """Connect before the first stage starts: a cluster that cannot be
+        reached fails the run before any stage changes the workspace."""
+        _ = self.ray
+
     def close(self) -> None:
         if self._ray is not None and self._connected:
             self._ray.shutdown()
@@ -278,13 +283,19 @@ class RayExecutor:
         """Run ``stage`` on the cluster; its outputs end in the workspace and the
         cache, as :func:`tether.pipeline.execute.execute` leaves them."""
         del root  # the workspace is self.repo's
+        self._execute(stage, stdout_to_stderr, lambda: None)
+
+    def _execute(self, stage: Stage, to_stderr: bool, started: Callable[[], None]) -> None:
         job = self.prepare(stage)
-        self.finish(stage, self.wait(stage, self.submit(stage, job)), stdout_to_stderr)
+        ref = self.submit(stage, job)
+        started()  # the task is on the cluster: the old outputs go now
+        self.finish(stage, self.wait(stage, ref), to_stderr)
 
     def run(self, job: Any) -> None:
         """The scheduler's executor call: ``job`` names the ``stage`` and whether
         its output goes ``to_stderr``. Safe from several threads at once."""
-        self.execute(self.repo.root, job.stage, bool(getattr(job, "to_stderr", False)))
+        started = getattr(job, "started", None) or (lambda: None)
+        self._execute(job.stage, bool(getattr(job, "to_stderr", False)), started)
 
     def stop(self) -> None:
         """Cancel every task being waited for (Ctrl-C), from another thread:

@@ -246,7 +246,9 @@ class _Repro:
             return None
         self._pending[name] = (reasons, params, start)
         log = repo.dir / "logs" / f"{name}.log" if opts.logs else None
-        return Job(repo.root, stage, log=log, to_stderr=opts.to_stderr)
+        return Job(
+            repo.root, stage, log=log, to_stderr=opts.to_stderr, begin=lambda: self._clear(stage)
+        )
 
     def _restored(self, stage: spec.Stage, deps: list[Artifact], params: dict[str, Any]) -> bool:
         """Outputs of the same configuration restored from the lock or the run-cache."""
@@ -272,10 +274,16 @@ class _Repro:
         return False
 
     def start(self, job: Job) -> None:
-        stage, root = job.stage, self.repo.root
+        stage = job.stage
         reasons, params, _ = self._pending[stage.name]
         self._pending[stage.name] = (reasons, params, time.monotonic())
         self.opts.start(stage.name, reasons)
+        self.memo.clear()
+
+    def _clear(self, stage: spec.Stage) -> None:
+        """Right before the stage's commands start (the executor calls it):
+        remove its outputs, make ``persist`` ones writable."""
+        root = self.repo.root
         for o in stage.outs:
             if o.persist:
                 _unprotect(str(root / o.path))

@@ -152,6 +152,7 @@ class _Run:
         self.pool = _Pool(limits)
         self.threads = ThreadPoolExecutor(limits.jobs) if limits.jobs > 1 else None
         self.first: TetherError | None = None  # raised once the running stages finished
+        self.opened = False  # the executor's open() succeeded
 
     def _prepare(self) -> bool:
         """Prepare the stages whose upstream finished; True if any was."""
@@ -180,6 +181,13 @@ class _Run:
                 break
             if not self.pool.fits(job.stage):
                 continue
+            if not self.opened:  # before the first stage starts: nothing ran yet
+                try:
+                    self.executor.open()
+                except TetherError as exc:
+                    self.first = exc
+                    break
+                self.opened = True
             self.ready.remove(job)
             job = self.pool.take(job)
             self.plan.start(job)

@@ -266,8 +266,12 @@ def test_the_lock_is_the_same_whatever_order_stages_finish(repo, tether, monkeyp
         assert (repo / "tether.lock").read_text() == sequential
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["parent-signalled", "terminal-ctrl-c"])
-def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group):
+@pytest.mark.parametrize(
+    ("group", "sig"),
+    [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM)],
+    ids=["parent-signalled", "terminal-ctrl-c", "sigterm"],
+)
+def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group, sig):
     marks = pipeline(
         repo,
         {"a": out("a"), "b": out("b"), "fast": out("fast"), "c": out("c", deps="fast")},
@@ -291,9 +295,9 @@ def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group):
         proc.communicate()
         raise
     if group:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
     else:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "error: interrupted" in err and "Traceback" not in err

@@ -310,6 +310,27 @@ stages:
     assert not (repo / "out.txt").exists()
 
 
+def test_a_stage_no_node_can_run_is_refused_not_waited_for(
+    repo: Path, tether: Any, tmp_path: Path, cluster: Cluster
+) -> None:
+    _folder_remote(repo, tether, tmp_path)
+    write(
+        repo / "tether.yaml",
+        """schema: 1
+stages:
+  train:
+    cmd: echo x > out.txt
+    outs: [out.txt]
+    resources: {gpus: 1}
+""",
+    )
+    r = tether("repro", "--executor", "ray", "--ray-address", cluster.address)
+    assert r.code == 1
+    assert "error: stage train needs 1 CPU, 1 GPU, and no node of the Ray cluster" in r.err
+    assert "resources in tether.yaml" in r.err
+    assert not (repo / "tether.lock").exists()
+
+
 def test_a_killed_worker_fails_the_stage(
     repo: Path, tether: Any, tmp_path: Path, cluster: Cluster
 ) -> None:

@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from tether import config
 from tether.artifact import Artifact
-from tether.errors import ConfigError, ExecutorError, StageFailedError, UsageError
+from tether.errors import (
+    ConfigError,
+    ExecutorError,
+    PipelineError,
+    StageFailedError,
+    UsageError,
+)
 from tether.pipeline import lock
 from tether.pipeline.spec import Stage
 from tether.pipeline.stagejob import Job, Result, run_job
@@ -143,6 +149,30 @@ def resources(stage: Stage) -> dict[str, Any]:
     return opts
 
 
+_RAY_RESOURCE = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+
+
+def unsatisfiable(options: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+    """What a task with ``options`` (:func:`resources`) asks for that no live
+    node of the cluster (``ray.nodes()``) has, said for the user; None when a node
+    has all of it (busy or not: Ray then waits for it)."""
+    wanted = {_RAY_RESOURCE[k]: float(v) for k, v in options.items() if k in _RAY_RESOURCE}
+    alive = [n.get("Resources") or {} for n in nodes if n.get("Alive", True)]
+    if any(all(have.get(k, 0) >= v for k, v in wanted.items()) for have in alive):
+        return None
+    total = {k: sum(float(have.get(k, 0)) for have in alive) for k in wanted}
+
+    def says(amounts: dict[str, float]) -> str:
+        return ", ".join(
+            f"{v:g} {k}" if k != "memory" else f"{v:g} bytes of memory" for k, v in amounts.items()
+        )
+
+    return (
+        f"{says(wanted)}, and no node of the Ray cluster has that "
+        f"(its {len(alive)} node(s) have {says(total)} in all)"
+    )
+
+
 def check_remote(repo: Repo) -> None:
     if not repo.config.remote:
         raise ConfigError(
@@ -234,7 +264,12 @@ class RayExecutor:
     def submit(self, stage: Stage, job: Job) -> Any:
         """Start ``job`` on the cluster; a reference to its result."""
         options = resources(stage)
-        _ = self.ray
+        missing = unsatisfiable(options, self.ray.nodes())
+        if missing:  # Ray would wait for such a node forever
+            raise PipelineError(
+                f"stage {stage.name} needs {missing}",
+                "lower the stage's resources in tether.yaml, or add a node that has them",
+            )
         return self._task.options(
             **options,
             max_retries=MAX_RETRIES,

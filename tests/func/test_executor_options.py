@@ -156,3 +156,12 @@ def test_resources_no_node_has_are_named_and_a_busy_cluster_is_fine() -> None:
         "(its 2 node(s) have 2 CPU, 0 GPU in all)"
     )
     assert unsatisfiable({"num_cpus": 3}, nodes) is not None  # more than any one node
+
+
+def test_a_commands_own_usage_error_points_to_its_help(repo: Path, tether: Any) -> None:
+    r = tether("repro", "--ray-address", "127.0.0.1:1")
+    assert r.code == 2
+    assert r.err.strip() == (
+        "error: --ray-address needs --executor ray — see `tether repro --help`"
+    )
+    assert tether("repro", "--jobs", "x").err.rstrip().endswith("see `tether repro --help`")

@@ -331,6 +331,30 @@ stages:
     assert not (repo / "tether.lock").exists()
 
 
+def test_stages_side_by_side_on_a_local_cluster_connect_once_from_the_main_thread(
+    repo: Path, tether: Any, tmp_path: Path
+) -> None:
+    _folder_remote(repo, tether, tmp_path)
+    write(
+        repo / "tether.yaml",
+        "schema: 1\nstages:\n"
+        "  a: {cmd: echo a > a.txt, outs: [a.txt]}\n"
+        "  b: {cmd: echo b > b.txt, outs: [b.txt]}\n",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    r = subprocess.run(
+        [PY, "-m", "tether", "repro", "-j", "2", "--executor", "ray"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**env, "RAY_USAGE_STATS_ENABLED": "0"},
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "not the main thread" not in r.stdout + r.stderr
+    assert (repo / "a.txt").read_text() == "a\n" and (repo / "b.txt").read_text() == "b\n"
+
+
 def test_a_killed_worker_fails_the_stage(
     repo: Path, tether: Any, tmp_path: Path, cluster: Cluster
 ) -> None:

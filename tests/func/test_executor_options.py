@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import write
 from tether.pipeline.outputs import load
-from tether.pipeline.ray_exec import RayExecutor, resources
+from tether.pipeline.ray_exec import RayExecutor, resources, unsatisfiable
 from tether.pipeline.spec import Stage
 from tether.pipeline.stagejob import Result
 from tether.repo import Repo
@@ -124,3 +124,44 @@ stages:
         "raw.txt",
         "seen.txt",
     ]
+
+
+def test_an_unreachable_cluster_fails_before_any_stage_touches_the_workspace(
+    repo: Path, tether: Any, remote: Path
+) -> None:
+    write(repo / "seed.txt", "old\n")
+    write(
+        repo / "tether.yaml",
+        "schema: 1\nstages:\n  a:\n    cmd: cp seed.txt a.txt\n    deps: [seed.txt]\n"
+        "    outs: [a.txt]\n",
+    )
+    assert tether("repro").code == 0
+    write(repo / "seed.txt", "new\n")
+    r = tether("repro", "-j", "2", "--executor", "ray", "--ray-address", "127.0.0.1:1")
+    assert r.code == 1
+    assert r.err.startswith("error: cannot reach the Ray cluster at 127.0.0.1:1")
+    assert "running a" not in r.out + r.err
+    assert (repo / "a.txt").read_text() == "old\n"
+
+
+def test_resources_no_node_has_are_named_and_a_busy_cluster_is_fine() -> None:
+    nodes = [
+        {"Alive": True, "Resources": {"CPU": 0.0}},  # a head that schedules nothing
+        {"Alive": True, "Resources": {"CPU": 2.0, "memory": 8e9}},
+        {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}},  # gone
+    ]
+    assert unsatisfiable({"num_cpus": 2}, nodes) is None  # busy or not, Ray waits
+    assert unsatisfiable({"num_cpus": 1, "num_gpus": 1}, nodes) == (
+        "1 CPU, 1 GPU, and no node of the Ray cluster has that "
+        "(its 2 node(s) have 2 CPU, 0 GPU in all)"
+    )
+    assert unsatisfiable({"num_cpus": 3}, nodes) is not None  # more than any one node
+
+
+def test_a_commands_own_usage_error_points_to_its_help(repo: Path, tether: Any) -> None:
+    r = tether("repro", "--ray-address", "127.0.0.1:1")
+    assert r.code == 2
+    assert r.err.strip() == (
+        "error: --ray-address needs --executor ray — see `tether repro --help`"
+    )
+    assert tether("repro", "--jobs", "x").err.rstrip().endswith("see `tether repro --help`")

@@ -196,6 +196,13 @@ stages:
     assert "1 stage(s) failed, first: bad" in r.err
     assert runs(repo) == ["good"]
     assert "good:" in (repo / "tether.lock").read_text()
+    said = r.out + r.err
+    assert "ran good in" in said  # reported though the run failed
+    assert "did not run after_bad: bad failed" in said
+    (repo / "g.txt").unlink()
+    r = tether("repro", "--keep-going")
+    assert r.code == 1
+    assert "restored good from the run-cache" in r.out + r.err
 
 
 def test_outputs_removed_before_run_unless_persist(repo, tether):

@@ -230,6 +230,9 @@ def test_a_failure_starts_nothing_new_and_lets_running_stages_finish(repo, tethe
     assert (marks / "slow.json").exists()  # it was running: it finished, and is recorded
     assert not (marks / "zother.start").exists() and not (marks / "after_bad.start").exists()
     assert _lock_stages(repo) == ["slow"]
+    said = r.out + r.err
+    assert "ran slow in" in said  # reported though the run failed
+    assert "did not run after_bad: bad failed" in said
 
 
 def test_keep_going_runs_the_branches_a_failure_does_not_reach(repo, tether, monkeypatch):
@@ -242,6 +245,8 @@ def test_keep_going_runs_the_branches_a_failure_does_not_reach(repo, tether, mon
     assert (marks / "zother.json").exists() and (marks / "slow.json").exists()
     assert not (marks / "after_bad.start").exists()
     assert sorted(_lock_stages(repo)) == ["slow", "zother"]
+    actions = {o["name"]: o["action"] for o in json.loads(r.out)["tether.repro/v1"]}
+    assert actions == {"bad": "failed", "after_bad": "blocked", "slow": "ran", "zother": "ran"}
 
 
 def _lock_stages(repo: Path) -> list[str]:
@@ -266,8 +271,12 @@ def test_the_lock_is_the_same_whatever_order_stages_finish(repo, tether, monkeyp
         assert (repo / "tether.lock").read_text() == sequential
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["parent-signalled", "terminal-ctrl-c"])
-def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group):
+@pytest.mark.parametrize(
+    ("group", "sig"),
+    [(False, signal.SIGINT), (True, signal.SIGINT), (False, signal.SIGTERM)],
+    ids=["parent-signalled", "terminal-ctrl-c", "sigterm"],
+)
+def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group, sig):
     marks = pipeline(
         repo,
         {"a": out("a"), "b": out("b"), "fast": out("fast"), "c": out("c", deps="fast")},
@@ -291,9 +300,9 @@ def test_ctrl_c_stops_the_running_stages(repo, monkeypatch, group):
         proc.communicate()
         raise
     if group:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
     else:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "error: interrupted" in err and "Traceback" not in err

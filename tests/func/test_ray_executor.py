@@ -310,6 +310,51 @@ stages:
     assert not (repo / "out.txt").exists()
 
 
+def test_a_stage_no_node_can_run_is_refused_not_waited_for(
+    repo: Path, tether: Any, tmp_path: Path, cluster: Cluster
+) -> None:
+    _folder_remote(repo, tether, tmp_path)
+    write(
+        repo / "tether.yaml",
+        """schema: 1
+stages:
+  train:
+    cmd: echo x > out.txt
+    outs: [out.txt]
+    resources: {gpus: 1}
+""",
+    )
+    r = tether("repro", "--executor", "ray", "--ray-address", cluster.address)
+    assert r.code == 1
+    assert "error: stage train needs 1 CPU, 1 GPU, and no node of the Ray cluster" in r.err
+    assert "resources in tether.yaml" in r.err
+    assert not (repo / "tether.lock").exists()
+
+
+def test_stages_side_by_side_on_a_local_cluster_connect_once_from_the_main_thread(
+    repo: Path, tether: Any, tmp_path: Path
+) -> None:
+    _folder_remote(repo, tether, tmp_path)
+    write(
+        repo / "tether.yaml",
+        "schema: 1\nstages:\n"
+        "  a: {cmd: echo a > a.txt, outs: [a.txt]}\n"
+        "  b: {cmd: echo b > b.txt, outs: [b.txt]}\n",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    r = subprocess.run(
+        [PY, "-m", "tether", "repro", "-j", "2", "--executor", "ray"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**env, "RAY_USAGE_STATS_ENABLED": "0"},
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "not the main thread" not in r.stdout + r.stderr
+    assert (repo / "a.txt").read_text() == "a\n" and (repo / "b.txt").read_text() == "b\n"
+
+
 def test_a_killed_worker_fails_the_stage(
     repo: Path, tether: Any, tmp_path: Path, cluster: Cluster
 ) -> None:

@@ -153,6 +153,25 @@ def _usage_line(exc: click.UsageError) -> str:
     return f"{what} — see `{path} --help`"
 
 
+def _command_path(command: click.Command, argv: list[str]) -> str:
+    """The command ``argv`` runs, as ``tether repro`` or ``tether stage add``."""
+    path, args = ["tether"], iter(argv)
+    for arg in args:
+        if arg == "-C":
+            next(args, None)
+        elif not arg.startswith("-"):
+            sub = (
+                command.get_command(click.Context(command), arg)
+                if isinstance(command, click.Group)
+                else None
+            )
+            if sub is None:
+                break
+            path.append(arg)
+            command = sub
+    return " ".join(path)
+
+
 def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
     """Run one command line; return its exit code (the CLI's error mapping).
 
@@ -173,6 +192,10 @@ def invoke(argv: list[str] | None = None, catch_bugs: bool = True) -> int:
             import traceback
 
             traceback.print_exc()
+        if isinstance(exc, errors.UsageError) and exc.hint == errors.UsageError.default_hint:
+            # a command's own check: its help, as for the usage errors click finds
+            args = argv if argv is not None else sys.argv[1:]
+            exc.hint = f"see `{_command_path(command, args)} --help`"
         render.error(str(exc))
         return exc.exit_code
     except click.UsageError as exc:  # a bad option, value or argument: one line, like ours

@@ -156,6 +156,20 @@ def repro(
     def started(name: str, reasons: list[str]) -> None:
         say(f"running {name} ({'; '.join(reasons)})")
 
+    def summary(outcomes: list[run.Outcome]) -> None:
+        if as_json:
+            render.emit_json("repro", jsonout.repro(outcomes))
+            return
+        for o in outcomes:
+            if o.action is run.Action.WOULD_RUN:
+                render.out(f"would run {o.name}: {'; '.join(o.reasons)}")
+            elif o.action is run.Action.RESTORED:
+                render.info(f"restored {o.name} from the run-cache ({'; '.join(o.reasons)})")
+            elif o.action is run.Action.RAN:
+                render.info(f"ran {o.name} in {o.seconds:.1f} s")
+            elif o.action is run.Action.BLOCKED:
+                render.info(f"did not run {o.name}: {'; '.join(o.reasons)}")
+
     with contextlib.ExitStack() as stack:
         executor_obj = None
         if executor == "ray" and not dry:
@@ -178,18 +192,9 @@ def repro(
             jobs=jobs,
             cpus=cpus,
             executor=executor_obj,
+            on_done=summary,  # also when a stage failed
         )
-    if as_json:
-        render.emit_json("repro", jsonout.repro(outcomes))
-        return
-    for o in outcomes:
-        if o.action is run.Action.WOULD_RUN:
-            render.out(f"would run {o.name}: {'; '.join(o.reasons)}")
-        elif o.action is run.Action.RESTORED:
-            render.info(f"restored {o.name} from the run-cache ({'; '.join(o.reasons)})")
-        elif o.action is run.Action.RAN:
-            render.info(f"ran {o.name} in {o.seconds:.1f} s")
-    if all(o.action is run.Action.SKIPPED for o in outcomes):
+    if not as_json and all(o.action is run.Action.SKIPPED for o in outcomes):
         render.info(f"up to date: {len(outcomes)} stage(s), nothing to run")
 
 

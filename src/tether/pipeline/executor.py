@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -40,6 +40,9 @@ class Job:
     ``repro -j 1`` always did; a path (stages run side by side) keeps their full
     output there and shows each line on the terminal prefixed with the stage's name.
     ``to_stderr``: the commands' output goes to stderr (stdout holds JSON).
+    ``begin``: prepares the workspace for the commands (removes the stage's
+    old outputs); an executor calls it once, right before the commands really
+    start, so a stage that never starts leaves the workspace as it was.
     """
 
     root: Path
@@ -47,15 +50,26 @@ class Job:
     gpus: tuple[str, ...] = ()
     log: Path | None = None
     to_stderr: bool = False
+    begin: Callable[[], None] | None = field(default=None, compare=False)
+
+    def started(self) -> None:
+        """The commands start now: prepare the workspace (see ``begin``)."""
+        if self.begin is not None:
+            self.begin()
 
 
 class Executor(Protocol):
     """Runs stages; the scheduler calls :meth:`run` from several threads at once
     when ``repro -j N`` runs stages side by side, and from its own thread with -j 1."""
 
+    def open(self) -> None:
+        """Called once before the first stage starts: connect, check what can
+        fail before anything runs; raise to start no stage."""
+
     def run(self, job: Job) -> None:
-        """Run the stage's commands to the end; raise :class:`StageFailedError`
-        when one fails (any other :class:`TetherError` for a stage that cannot start)."""
+        """Call ``job.started()``, then run the stage's commands to the end;
+        raise :class:`StageFailedError` when one fails (any other :class:`TetherError` for a
+        stage that cannot start)."""
 
     def stop(self) -> None:
         """Stop every running stage now (Ctrl-C), from another thread; their
@@ -73,7 +87,11 @@ class LocalExecutor:
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._stopped = False
 
+    def open(self) -> None:
+        pass
+
     def run(self, job: Job) -> None:
+        job.started()
         if job.log is None:
             execute(job.root, job.stage, job.to_stderr, job.gpus)
             return
@@ -138,7 +156,11 @@ class RunnerExecutor:
     def __init__(self, runner: Callable[[Path, Stage, bool], None]) -> None:
         self.runner = runner
 
+    def open(self) -> None:
+        pass
+
     def run(self, job: Job) -> None:
+        job.started()
         self.runner(job.root, job.stage, job.to_stderr)
 
     def stop(self) -> None:

@@ -29,13 +29,19 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether import config
 from tether.artifact import Artifact
-from tether.errors import ConfigError, ExecutorError, StageFailedError, UsageError
+from tether.errors import (
+    ConfigError,
+    ExecutorError,
+    PipelineError,
+    StageFailedError,
+    UsageError,
+)
 from tether.pipeline import lock
 from tether.pipeline.spec import Stage
 from tether.pipeline.stagejob import Job, Result, run_job
@@ -143,6 +149,30 @@ def resources(stage: Stage) -> dict[str, Any]:
     return opts
 
 
+_RAY_RESOURCE = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+
+
+def unsatisfiable(options: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+    """What a task with ``options`` (:func:`resources`) asks for that no live
+    node of the cluster (``ray.nodes()``) has, said for the user; None when a node
+    has all of it (busy or not: Ray then waits for it)."""
+    wanted = {_RAY_RESOURCE[k]: float(v) for k, v in options.items() if k in _RAY_RESOURCE}
+    alive = [n.get("Resources") or {} for n in nodes if n.get("Alive", True)]
+    if any(all(have.get(k, 0) >= v for k, v in wanted.items()) for have in alive):
+        return None
+    total = {k: sum(float(have.get(k, 0)) for have in alive) for k in wanted}
+
+    def says(amounts: dict[str, float]) -> str:
+        return ", ".join(
+            f"{v:g} {k}" if k != "memory" else f"{v:g} bytes of memory" for k, v in amounts.items()
+        )
+
+    return (
+        f"{says(wanted)}, and no node of the Ray cluster has that "
+        f"(its {len(alive)} node(s) have {says(total)} in all)"
+    )
+
+
 def check_remote(repo: Repo) -> None:
     if not repo.config.remote:
         raise ConfigError(
@@ -190,6 +220,11 @@ class RayExecutor:
             self._task = self._ray.remote(run_job)
         return self._ray
 
+    def open(self) -> None:
+        """Connect before the first stage starts: a cluster that cannot be
+        reached fails the run before any stage changes the workspace."""
+        _ = self.ray
+
     def close(self) -> None:
         if self._ray is not None and self._connected:
             self._ray.shutdown()
@@ -229,7 +264,12 @@ class RayExecutor:
     def submit(self, stage: Stage, job: Job) -> Any:
         """Start ``job`` on the cluster; a reference to its result."""
         options = resources(stage)
-        _ = self.ray
+        missing = unsatisfiable(options, self.ray.nodes())
+        if missing:  # Ray would wait for such a node forever
+            raise PipelineError(
+                f"stage {stage.name} needs {missing}",
+                "lower the stage's resources in tether.yaml, or add a node that has them",
+            )
         return self._task.options(
             **options,
             max_retries=MAX_RETRIES,
@@ -278,13 +318,19 @@ class RayExecutor:
         """Run ``stage`` on the cluster; its outputs end in the workspace and the
         cache, as :func:`tether.pipeline.execute.execute` leaves them."""
         del root  # the workspace is self.repo's
+        self._execute(stage, stdout_to_stderr, lambda: None)
+
+    def _execute(self, stage: Stage, to_stderr: bool, started: Callable[[], None]) -> None:
         job = self.prepare(stage)
-        self.finish(stage, self.wait(stage, self.submit(stage, job)), stdout_to_stderr)
+        ref = self.submit(stage, job)
+        started()  # the task is on the cluster: the old outputs go now
+        self.finish(stage, self.wait(stage, ref), to_stderr)
 
     def run(self, job: Any) -> None:
         """The scheduler's executor call: ``job`` names the ``stage`` and whether
         its output goes ``to_stderr``. Safe from several threads at once."""
-        self.execute(self.repo.root, job.stage, bool(getattr(job, "to_stderr", False)))
+        started = getattr(job, "started", None) or (lambda: None)
+        self._execute(job.stage, bool(getattr(job, "to_stderr", False)), started)
 
     def stop(self) -> None:
         """Cancel every task being waited for (Ctrl-C), from another thread:

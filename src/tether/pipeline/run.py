@@ -246,7 +246,9 @@ class _Repro:
             return None
         self._pending[name] = (reasons, params, start)
         log = repo.dir / "logs" / f"{name}.log" if opts.logs else None
-        return Job(repo.root, stage, log=log, to_stderr=opts.to_stderr)
+        return Job(
+            repo.root, stage, log=log, to_stderr=opts.to_stderr, begin=lambda: self._clear(stage)
+        )
 
     def _restored(self, stage: spec.Stage, deps: list[Artifact], params: dict[str, Any]) -> bool:
         """Outputs of the same configuration restored from the lock or the run-cache."""
@@ -272,10 +274,16 @@ class _Repro:
         return False
 
     def start(self, job: Job) -> None:
-        stage, root = job.stage, self.repo.root
+        stage = job.stage
         reasons, params, _ = self._pending[stage.name]
         self._pending[stage.name] = (reasons, params, time.monotonic())
         self.opts.start(stage.name, reasons)
+        self.memo.clear()
+
+    def _clear(self, stage: spec.Stage) -> None:
+        """Right before the stage's commands start (the executor calls it):
+        remove its outputs, make ``persist`` ones writable."""
+        root = self.repo.root
         for o in stage.outs:
             if o.persist:
                 _unprotect(str(root / o.path))
@@ -292,10 +300,10 @@ class _Repro:
             if isinstance(error, StageFailedError) and job.log is not None:
                 self.opts.warn(error.message)  # side by side: said when it happens
                 self.failed_logs.append(f"{name}: {repo.rel(job.log)}")
-            if not isinstance(error, StageFailedError) or not self.opts.keep_going:
-                raise error
             self.failed.add(name)
             self.outcomes.append(Outcome(name, Action.FAILED, reasons, time.monotonic() - start))
+            if not isinstance(error, StageFailedError) or not self.opts.keep_going:
+                raise error
             return
         with progress.task(f"caching outputs of {name}"):
             outs = _store_outs(repo, stage)
@@ -304,6 +312,20 @@ class _Repro:
         lock.save(repo.root, self.entries)  # after every stage, one at a time, sorted
         runcache.save(repo, runcache.key(stage, deps_after, params), outs)
         self.outcomes.append(Outcome(name, Action.RAN, reasons, time.monotonic() - start))
+
+    def result(self, names: list[str]) -> list[Outcome]:
+        """Each stage's outcome in run order; a stage a failure kept from running
+        (the run stopped before it) is ``blocked`` too."""
+        done = {o.name for o in self.outcomes}
+        failed, blocked = set(self.failed), []
+        for name in names:
+            upstream_failed = self.graph.upstream[name] & failed
+            if name not in done and upstream_failed:
+                failed.add(name)
+                reason = f"{', '.join(sorted(upstream_failed))} failed"
+                blocked.append(Outcome(name, Action.BLOCKED, [reason]))
+        order = {n: i for i, n in enumerate(names)}
+        return sorted([*self.outcomes, *blocked], key=lambda o: order[o.name])
 
 
 def repro(
@@ -324,6 +346,7 @@ def repro(
     cpus: int | None = None,
     executor: Executor | None = None,
     runner: StageRunner | None = None,
+    on_done: Callable[[list[Outcome]], None] | None = None,
 ) -> list[Outcome]:
     """``on_start``: a stage is about to run (name, why); ``on_note``: a line for
     the user (a data source stored, a stage skipped); ``on_warn``: something the
@@ -331,7 +354,9 @@ def repro(
     commands print to stderr, leaving stdout to the caller (``--json``).
     ``jobs``: stages run side by side (scheduler.py), within ``cpus`` (default:
     the machine's) and the GPUs there are; ``executor`` runs them (default: here;
-    ``runner``: a plain function in its place)."""
+    ``runner``: a plain function in its place). ``on_done``: the outcomes (as
+    returned) once the run ended, also when a stage failed (before the error
+    is raised), so what ran, was restored or blocked is reported either way."""
     warn = on_warn or (lambda _: None)
     opts = _Options(
         force=force,
@@ -364,17 +389,21 @@ def repro(
         else:
             for p in sources.store(repo, changed):
                 opts.note(f"{p.path} changed: stored and pointer updated ({p.source})")
+        done = on_done or (lambda _: None)
         try:
             executor = executor or (RunnerExecutor(runner) if runner else LocalExecutor())
             scheduler.run(names, graph.upstream, plan, executor, limits)
+        except TetherError:
+            done(plan.result(names))
+            raise
         finally:
             for line in plan.failed_logs:
                 warn(f"full output of failed stage {line}")
-        order = {n: i for i, n in enumerate(names)}
-        outcomes = sorted(plan.outcomes, key=lambda o: order[o.name])
+        outcomes = plan.result(names)
         wrote = any(o.action in (Action.RAN, Action.RESTORED) for o in outcomes)
         if not dry and wrote and repo.config.autostage:
             gitscm.stage(repo.root, [lock.FILE, *_kept_in_git(repo, graph, outcomes)])
+    done(outcomes)
     if plan.failed:
         first = next(o for o in outcomes if o.action is Action.FAILED)
         raise StageFailedError(

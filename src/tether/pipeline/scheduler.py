@@ -15,16 +15,21 @@ overlap). Memory is advisory: declared, never counted.
 Failures: a failed stage's error goes to the plan, which records it and either
 lets the rest go on (``--keep-going``) or raises it: then no new stage starts,
 the running ones finish, and the first error is raised. Ctrl-C (or any bug)
-stops the running stages and is raised once they ended.
+stops the running stages and is raised once they ended; with N > 1 SIGTERM
+does the same as Ctrl-C (the stages run in process groups of their own, which
+a signal to tether alone would not reach).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
@@ -78,6 +83,23 @@ def limits_for(stages: Iterable[Stage], jobs: int, cpus: int | None, here: bool 
             "or lower resources.gpus in tether.yaml",
         )
     return Limits(max(jobs, 1), max(cpus if cpus else os.cpu_count() or 1, 1), gpus)
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while the stages run (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 class Plan(Protocol):
@@ -152,6 +174,7 @@ class _Run:
         self.pool = _Pool(limits)
         self.threads = ThreadPoolExecutor(limits.jobs) if limits.jobs > 1 else None
         self.first: TetherError | None = None  # raised once the running stages finished
+        self.opened = False  # the executor's open() succeeded
 
     def _prepare(self) -> bool:
         """Prepare the stages whose upstream finished; True if any was."""
@@ -180,6 +203,13 @@ class _Run:
                 break
             if not self.pool.fits(job.stage):
                 continue
+            if not self.opened:  # before the first stage starts: nothing ran yet
+                try:
+                    self.executor.open()
+                except TetherError as exc:
+                    self.first = exc
+                    break
+                self.opened = True
             self.ready.remove(job)
             job = self.pool.take(job)
             self.plan.start(job)
@@ -206,6 +236,10 @@ class _Run:
             self.first = self.first or exc
 
     def run(self) -> None:
+        with _sigterm_as_ctrl_c() if self.threads is not None else contextlib.nullcontext():
+            self._run()
+
+    def _run(self) -> None:
         try:
             while True:
                 while self.first is None and (self._prepare() | self._start()):

@@ -64,6 +64,23 @@ def stage_add(
     render.info(f"added stage {name} to tether.yaml")
 
 
+# --executor and --ray-address, of `repro` and `queue start`
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where stages run: local, or ray (a Ray cluster; data moves through the "
+        "default remote).",
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address", help="The Ray cluster (default: ray.address, RAY_ADDRESS, local)."
+    ),
+]
+
+
 def check_executor(executor: str, ray_address: str | None) -> None:
     """``--executor`` and ``--ray-address`` of `repro` and `queue start`."""
     if executor not in ("local", "ray"):
@@ -106,20 +123,8 @@ def repro(
         bool, typer.Option("--no-run-cache", help="Run stages even if a run is cached.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor",
-            help="Where stages run: local, or ray (a Ray cluster; data moves through the "
-            "default remote).",
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address", help="The Ray cluster (default: ray.address, RAY_ADDRESS, local)."
-        ),
-    ] = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
     jobs: Annotated[
         int,
         typer.Option("--jobs", "-j", min=1, help="Run up to N independent stages side by side."),

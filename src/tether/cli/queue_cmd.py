@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tether import jsonout, render
+from tether.cli.pipeline import ExecutorOption, RayAddressOption, check_executor
 
 if TYPE_CHECKING:
     from tether.experiments.queue import Item
@@ -43,20 +44,8 @@ def start(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=1, help="How many experiments run at once.")
     ] = 1,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor",
-            help="Where each experiment's stages run: local, or ray (a Ray cluster; "
-            "data moves through the default remote), as `repro --executor`.",
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address", help="The Ray cluster (default: ray.address, RAY_ADDRESS, local)."
-        ),
-    ] = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run the queued experiments, JOBS at a time, each in its own work tree.
 
@@ -72,7 +61,6 @@ def start(
     import functools
 
     from tether.cli.exp_cmd import exec_main
-    from tether.cli.pipeline import check_executor
     from tether.errors import EXIT_INTERRUPTED
     from tether.experiments import worker
 
